@@ -1,0 +1,76 @@
+//! Every timer, window and bound, in one place.
+
+use core::time::Duration;
+
+/// Configuration shared by [`Sender`](crate::Sender) and
+/// [`Receiver`](crate::Receiver). Both ends of a connection should use the
+/// same values for `max_in_flight` and `max_packet_size`.
+///
+/// Every structure a peer can grow is bounded by a field here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// RTO before any RTT sample exists (RFC 6298 recommends 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO, so a fast LAN does not cause spurious resends.
+    pub min_rto: Duration,
+    /// Upper bound of the RTO, including exponential backoff.
+    pub max_rto: Duration,
+    /// Retransmissions of one message before it is handed back as
+    /// [`SenderEvent::Escalated`](crate::SenderEvent::Escalated).
+    pub max_retransmits: u32,
+    /// A message whose later transmissions were received this many packets
+    /// after its own is resent at once (fast retransmit, cf. TCP's three
+    /// duplicate acks and QUIC's packet threshold).
+    pub fast_retransmit_threshold: u64,
+    /// With messages outstanding, silence from the peer this long ends the
+    /// connection with [`SenderEvent::PeerDead`](crate::SenderEvent::PeerDead).
+    pub peer_dead_after: Duration,
+    /// Window of sequence ids (SIDs) in flight: the sender never has more than
+    /// this many SIDs between its oldest unacknowledged message and its next;
+    /// the receiver tracks exactly this many SIDs above its floor.
+    pub max_in_flight: u64,
+    /// Messages queued locally beyond the window before `send` fails with
+    /// [`SendError::Backpressure`](crate::SendError::Backpressure).
+    pub max_queued: usize,
+    /// Largest transmit unit (packet) either side writes or accepts, header and
+    /// checksum included. One message must fit in one packet.
+    pub max_packet_size: usize,
+    /// The receiver waits at most this long to coalesce acks.
+    pub ack_delay: Duration,
+    /// ... or until this many ack-worthy events (receipts, commits) happened.
+    pub ack_every: u32,
+    /// Most SID ranges one ack frame reports per set (received, committed).
+    pub max_ack_ranges: usize,
+    /// Streams a receiver tracks; a message for a new stream beyond this is
+    /// dropped unacknowledged.
+    pub max_streams: usize,
+    /// Out-of-order messages one stream may buffer while waiting for their
+    /// predecessor.
+    pub max_reorder_per_stream: usize,
+    /// Messages a receiver holds in total: buffered out of order plus
+    /// delivered but not yet committed. Beyond it, new messages are dropped
+    /// unacknowledged and come again by retransmission.
+    pub max_held_messages: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(30),
+            max_retransmits: 8,
+            fast_retransmit_threshold: 3,
+            peer_dead_after: Duration::from_secs(60),
+            max_in_flight: 1024,
+            max_queued: 4096,
+            max_packet_size: 16 * 1024,
+            ack_delay: Duration::from_millis(10),
+            ack_every: 16,
+            max_ack_ranges: 32,
+            max_streams: 10_000,
+            max_reorder_per_stream: 256,
+            max_held_messages: 4096,
+        }
+    }
+}

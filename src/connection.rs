@@ -1,0 +1,131 @@
+//! One connection carrying both directions: a [`Sender`] and a [`Receiver`]
+//! sharing packets, so acks ride along with data.
+
+use crate::config::Config;
+use crate::error::{CommitError, InputError, SendError};
+use crate::frame::{self, Frame};
+use crate::message::{Message, StreamId, Version};
+use crate::packet::{self, PacketWriter};
+use crate::receiver::{Receiver, ReceiverEvent};
+use crate::sender::{Sender, SenderEvent};
+use crate::time::Instant;
+use bytes::Bytes;
+
+/// An event from either half of a [`Connection`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// From the sending half (acks, escalations, peer death).
+    Sender(SenderEvent),
+    /// From the receiving half (deliveries).
+    Receiver(ReceiverEvent),
+}
+
+/// Both halves of one connection. Frames are routed by kind: DATA, FLOOR and
+/// PING go to the receiver, ACK to the sender; one packet may carry both
+/// directions' frames.
+pub struct Connection {
+    sender: Sender,
+    receiver: Receiver,
+    writer: PacketWriter,
+    max_packet_size: usize,
+}
+
+impl Connection {
+    /// A connection whose two halves share `config`.
+    pub fn new(config: Config) -> Connection {
+        Connection {
+            writer: PacketWriter::new(config.max_packet_size),
+            max_packet_size: config.max_packet_size,
+            sender: Sender::new(config.clone()),
+            receiver: Receiver::new(config),
+        }
+    }
+
+    /// The sending half.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// The receiving half.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+
+    /// See [`Sender::send`].
+    pub fn send(&mut self, now: Instant, msg: Message) -> Result<(), SendError> {
+        self.sender.send(now, msg)
+    }
+
+    /// See [`Receiver::commit`].
+    pub fn commit(&mut self, now: Instant, stream: StreamId, version: Version) -> Result<(), CommitError> {
+        self.receiver.commit(now, stream, version)
+    }
+
+    /// See [`Receiver::resume`].
+    pub fn resume(&mut self, stream: StreamId, last_committed: Version) {
+        self.receiver.resume(stream, last_committed)
+    }
+
+    /// See [`Sender::close`].
+    pub fn close(&mut self) {
+        self.sender.close()
+    }
+
+    /// Takes one packet from the peer. A rejected packet changes nothing.
+    pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
+        let body = packet::open(&packet, self.max_packet_size)?;
+        frame::validate(&body)?;
+        for f in frame::Frames::new(body.clone()) {
+            match &f {
+                Frame::Ack(_) => self.sender.check_frame(&f)?,
+                _ => Receiver::check_frame(&f)?,
+            }
+        }
+        for f in frame::Frames::new(body) {
+            match f {
+                Frame::Ack(_) => self.sender.on_frame(now, f),
+                _ => self.receiver.on_frame(now, f),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs both halves' timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.sender.handle_timeout(now);
+        self.receiver.handle_timeout(now);
+    }
+
+    /// The earliest deadline of either half.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.sender.poll_timeout(), self.receiver.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next packet to send, until `None`. An owed ack rides along with
+    /// data even before its delay has passed.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        let max = self.max_packet_size;
+        let limit = max - packet::TRAILER_LEN;
+        let buf = self.writer.begin(max);
+        let piggyback = self.sender.has_transmit();
+        self.receiver.write_frames(now, buf, limit, piggyback);
+        self.sender.write_frames(now, buf, limit);
+        let out = self.writer.finish();
+        if out.is_some() {
+            self.sender.note_packet_sent();
+        }
+        out
+    }
+
+    /// The next event from either half, sender first, until `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.sender
+            .poll_event()
+            .map(Event::Sender)
+            .or_else(|| self.receiver.poll_event().map(Event::Receiver))
+    }
+}

@@ -1,0 +1,101 @@
+//! Errors, in layers: a small codec error for malformed bytes, wrapped by one
+//! `#[non_exhaustive]` error per public call.
+
+use thiserror::Error;
+
+/// Why bytes did not decode. Small and `Copy` so decoders stay cheap.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The input ended inside a packet or field.
+    #[error("truncated input")]
+    Truncated,
+    /// The first bytes are not the ackwire magic.
+    #[error("bad magic")]
+    BadMagic,
+    /// The format version byte is one this build does not speak.
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u8),
+    /// A declared length exceeds the configured maximum packet size.
+    #[error("packet of {0} bytes exceeds the configured maximum")]
+    Oversize(u64),
+    /// The checksum does not match the packet's bytes.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// Bytes follow the end of the packet or of its last frame.
+    #[error("trailing bytes")]
+    TrailingBytes,
+    /// A frame kind this build does not know.
+    #[error("unknown frame kind {0:#04x}")]
+    UnknownFrame(u8),
+    /// Flag bits this build does not know were set.
+    #[error("unknown flags {0:#04x}")]
+    UnknownFlags(u8),
+    /// A varint longer than 64 bits.
+    #[error("varint overflow")]
+    VarintOverflow,
+    /// A varint with redundant bytes.
+    #[error("non-canonical varint")]
+    NonCanonical,
+    /// Fields that contradict each other (ranges out of order, a version not
+    /// above its predecessor, counts past the limit).
+    #[error("inconsistent field values")]
+    Inconsistent,
+}
+
+/// Why [`Sender::handle_input`](crate::Sender::handle_input) or
+/// [`Receiver::handle_input`](crate::Receiver::handle_input) rejected a
+/// packet. A rejected packet changes no state.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The bytes are not a well-formed packet.
+    #[error("malformed packet: {0}")]
+    Malformed(#[from] CodecError),
+    /// An ack names a SID this sender never sent.
+    #[error("ack for SID {0}, which was never sent")]
+    AckForUnsentSid(u64),
+    /// A frame that the receiving side has no use for (an ack sent to a
+    /// receiver, data sent to a sender).
+    #[error("frame kind {0:#04x} is not valid for this endpoint")]
+    UnexpectedFrame(u8),
+    /// The connection is closed (peer dead or closed by the app).
+    #[error("connection closed")]
+    Closed,
+}
+
+/// Why [`Sender::send`](crate::Sender::send) refused a message. A refused
+/// message is not queued; the caller still owns the decision.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The window and the local queue are full; retry after acks arrive.
+    #[error("window and queue full")]
+    Backpressure,
+    /// The message does not fit in one packet of the configured size.
+    #[error("message needs {needed} bytes, packets hold {max}")]
+    TooLarge {
+        /// Bytes the message's frame and packet header need.
+        needed: usize,
+        /// The configured maximum packet size.
+        max: usize,
+    },
+    /// `version` is not greater than `prev`.
+    #[error("version must be greater than prev")]
+    BadChain,
+    /// The connection is closed (peer dead or closed by the app).
+    #[error("connection closed")]
+    Closed,
+}
+
+/// Why [`Receiver::commit`](crate::Receiver::commit) refused.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// No message of this stream was ever delivered or resumed.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// This version has not been delivered yet.
+    #[error("version was not delivered")]
+    NotDelivered,
+}

@@ -1,0 +1,107 @@
+//! # ackwire
+//!
+//! Reliable instant-messaging delivery as sans-IO state machines: no message
+//! lost, none shown twice, every stream in order — across loss, duplication,
+//! reordering, retransmits and reconnects.
+//!
+//! ## What it guarantees
+//! - **Business-level acks.** A message is acknowledged to the sender
+//!   ([`SenderEvent::Acked`]) only after the receiving app called
+//!   [`Receiver::commit`] for it, i.e. after it is durably stored.
+//! - **Received is not committed.** Once the peer *holds* a message the
+//!   sender stops retransmitting it, so a message waiting behind a gap or a
+//!   slow commit never burns its retry budget.
+//! - **Bounded retries.** Retransmission follows an RTT-based timeout
+//!   (RFC 6298, Karn's rule, exponential backoff with a cap); after
+//!   `Config::max_retransmits` the message is handed back as
+//!   [`SenderEvent::Escalated`] for offline storage. A silent peer ends the
+//!   connection with [`SenderEvent::PeerDead`], handing back every
+//!   unconfirmed message marked as possibly delivered or not.
+//! - **Fast retransmit.** Acks report SID ranges; a message the peer skipped
+//!   is resent at once.
+//! - **Exactly once, in order, per stream.** A SID window drops link
+//!   duplicates; the version chain (`prev -> version`) orders each stream and
+//!   holds early messages in a bounded buffer; a version at or below the
+//!   stream's head never reaches the app again.
+//! - **Bounded memory.** Every buffer and window has a bound in [`Config`].
+//!   Malformed input is a typed error and changes nothing.
+//!
+//! ## Sans-IO
+//! The core never reads a clock, touches a socket or spawns: every entry
+//! point takes `now` ([`Instant`]) and bytes from the caller, and hands back
+//! packets to send, events, and the next deadline. It builds with
+//! `#![no_std]` + `alloc`.
+//!
+//! ## The run loop
+//! For each endpoint, after any input (a packet, a timer, an app command):
+//! 1. `handle_input(now, packet)` for each packet read, `handle_timeout(now)`
+//!    when the deadline from `poll_timeout` passes;
+//! 2. `poll_transmit(now)` until `None`, writing each packet to the wire;
+//! 3. `poll_event()` until `None`;
+//! 4. sleep until `poll_timeout()` or the next packet.
+//!
+//! A [`Connection`] carries both directions of one link (a server pushing
+//! and a client sending, say); [`Sender`] and [`Receiver`] are its halves
+//! and can be used alone for one-way delivery.
+//!
+//! ```
+//! use ackwire::*;
+//! use bytes::Bytes;
+//!
+//! let mut server = Sender::new(Config::default());
+//! let mut client = Receiver::new(Config::default());
+//! let now = Instant::from_millis(0);
+//! let stream = StreamId(1);
+//! server.send(now, Message::new(stream, Version(0), Version(10), Bytes::from("hi"))).unwrap();
+//!
+//! // The link: bytes from one side's poll_transmit go to the other's handle_input.
+//! while let Some(packet) = server.poll_transmit(now) {
+//!     client.handle_input(now, packet).unwrap();
+//! }
+//! // The client app stores the message, then commits it.
+//! while let Some(ReceiverEvent::Deliver(msg)) = client.poll_event() {
+//!     assert_eq!(msg.payload, "hi");
+//!     client.commit(now, msg.stream, msg.version).unwrap();
+//! }
+//! // The ack is coalesced for `Config::ack_delay`; the timer says when.
+//! let later = client.poll_timeout().unwrap();
+//! client.handle_timeout(later);
+//! while let Some(ack) = client.poll_transmit(later) {
+//!     server.handle_input(later, ack).unwrap();
+//! }
+//! assert!(matches!(
+//!     server.poll_event(),
+//!     Some(SenderEvent::Acked { version: Version(10), .. })
+//! ));
+//! ```
+//!
+//! The wire format is specified in `PROTOCOL.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod connection;
+mod error;
+mod frame;
+mod message;
+mod packet;
+mod receiver;
+mod rtt;
+mod sender;
+mod sid_set;
+mod time;
+mod varint;
+
+pub use config::Config;
+pub use connection::{Connection, Event};
+pub use error::{CodecError, CommitError, InputError, SendError};
+pub use message::{Message, StreamId, Version};
+pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
+pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};
+pub use sender::{Sender, SenderEvent, SenderStats, Unacked, UnackedState};
+pub use time::Instant;

@@ -1,0 +1,408 @@
+//! The receiving half: SID dedup window, per-stream version chains with a
+//! bounded reorder buffer, and acks that follow the app's commits.
+//!
+//! A message is *received* once it is held here (delivered or buffered):
+//! the sender stops retransmitting. It is *committed* only when the app says
+//! it is durably stored ([`Receiver::commit`]); only then does the ack tell
+//! the sender it is safe.
+
+use crate::config::Config;
+use crate::error::{CommitError, InputError};
+use crate::frame::{self, Frame};
+use crate::message::{Message, StreamId, Version};
+use crate::packet::{self, PacketWriter};
+use crate::sid_set::{Membership, SidSet};
+use crate::time::Instant;
+use alloc::collections::VecDeque;
+use bytes::{BufMut, Bytes, BytesMut};
+use hashbrown::HashMap;
+
+/// What the receiver reports to the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiverEvent {
+    /// The next message of its stream: in version order, never twice. Store
+    /// it, then call [`Receiver::commit`].
+    Deliver(Message),
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// Messages delivered to the app.
+    pub delivered: u64,
+    /// Frames recognised as duplicates (by SID or by version) and not delivered.
+    pub duplicates: u64,
+    /// Frames dropped unacknowledged because a bound was reached.
+    pub dropped_full: u64,
+    /// Frames whose chain contradicts what the stream already holds.
+    pub chain_conflicts: u64,
+    /// Ack frames written.
+    pub acks_sent: u64,
+}
+
+struct Held {
+    version: Version,
+    sid: Option<u64>,
+    committed: bool,
+}
+
+#[derive(Default)]
+struct StreamState {
+    /// The last version delivered (or resumed): the chain's head.
+    head: Version,
+    /// Delivered and not yet committed, ascending by version.
+    uncommitted: VecDeque<Held>,
+    /// Out-of-order messages keyed by the version they follow.
+    buffered: HashMap<Version, (Message, Option<u64>)>,
+}
+
+enum Accepted {
+    /// Held for the first time.
+    New,
+    /// Already held, not committed yet: ack receipt only.
+    Pending,
+    /// Already committed: ack receipt and commit.
+    Committed,
+    /// Not held (a bound was reached or the chain contradicts): no ack.
+    Dropped,
+}
+
+/// The receiving half of a connection. See the crate docs for the run loop.
+pub struct Receiver {
+    config: Config,
+    streams: HashMap<StreamId, StreamState>,
+    received: SidSet,
+    committed: SidSet,
+    held: usize,
+    highest_arrival: Instant,
+    ack_pending: bool,
+    ack_immediate: bool,
+    ack_deadline: Option<Instant>,
+    ack_count: u32,
+    events: VecDeque<ReceiverEvent>,
+    writer: PacketWriter,
+    stats: ReceiverStats,
+}
+
+impl Receiver {
+    /// A receiver for one connection.
+    pub fn new(config: Config) -> Receiver {
+        Receiver {
+            streams: HashMap::new(),
+            received: SidSet::new(config.max_in_flight),
+            // Commits can trail receipts by a window while a FLOOR is in flight.
+            committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
+            held: 0,
+            highest_arrival: Instant::ZERO,
+            ack_pending: false,
+            ack_immediate: false,
+            ack_deadline: None,
+            ack_count: 0,
+            events: VecDeque::new(),
+            writer: PacketWriter::new(config.max_packet_size),
+            stats: ReceiverStats::default(),
+            config,
+        }
+    }
+
+    /// Restores a stream's position from the app's store after a restart:
+    /// `last_committed` is the highest version up to which every message of
+    /// the stream is stored. Earlier versions are duplicates from now on.
+    /// Positions only move forward; a lower value is ignored.
+    pub fn resume(&mut self, stream: StreamId, last_committed: Version) {
+        let st = self.streams.entry(stream).or_default();
+        if last_committed <= st.head {
+            return;
+        }
+        st.head = last_committed;
+        // The app says these are stored: they count as committed.
+        for h in st.uncommitted.drain(..) {
+            if let Some(sid) = h.sid {
+                self.committed.insert(sid);
+            }
+            self.held -= 1;
+        }
+        let before = st.buffered.len();
+        st.buffered.retain(|_, (m, _)| m.version > last_committed);
+        self.held -= before - st.buffered.len();
+        self.ack_pending = true;
+        drain_buffered(st, &mut self.events, &mut self.stats);
+    }
+
+    /// The app has durably stored exactly this delivered message: it may now
+    /// be acknowledged. Commits may come in any order; committing again is a
+    /// no-op.
+    pub fn commit(&mut self, now: Instant, stream: StreamId, version: Version) -> Result<(), CommitError> {
+        let st = self.streams.get_mut(&stream).ok_or(CommitError::UnknownStream)?;
+        match st.uncommitted.binary_search_by_key(&version, |h| h.version) {
+            Ok(i) => {
+                let h = &mut st.uncommitted[i];
+                if !h.committed {
+                    h.committed = true;
+                    if let Some(sid) = h.sid {
+                        self.committed.insert(sid);
+                    }
+                }
+                while st.uncommitted.front().is_some_and(|h| h.committed) {
+                    st.uncommitted.pop_front();
+                    self.held -= 1;
+                }
+                self.ack_later(now);
+                Ok(())
+            }
+            Err(_) if version <= st.head => Ok(()),
+            Err(_) => Err(CommitError::NotDelivered),
+        }
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> ReceiverStats {
+        self.stats
+    }
+
+    /// Messages held: buffered out of order plus delivered and uncommitted.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// The last version delivered (or resumed) on `stream`.
+    pub fn head(&self, stream: StreamId) -> Option<Version> {
+        self.streams.get(&stream).map(|s| s.head)
+    }
+
+    /// Takes one packet from the peer's sender.
+    pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
+        let body = packet::open(&packet, self.config.max_packet_size)?;
+        frame::validate(&body)?;
+        for f in frame::Frames::new(body.clone()) {
+            Self::check_frame(&f)?;
+        }
+        for f in frame::Frames::new(body) {
+            self.on_frame(now, f);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_frame(f: &Frame) -> Result<(), InputError> {
+        match f {
+            Frame::Ack(_) => Err(InputError::UnexpectedFrame(frame::kind::ACK)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
+        match f {
+            Frame::Data { sid, msg } => self.on_data(now, sid, msg),
+            Frame::Floor { resend, settled } => {
+                self.received.raise_floor(resend);
+                self.committed.raise_floor(settled);
+                self.ack_later(now);
+            }
+            Frame::Ping => self.ack_now(),
+            Frame::Ack(_) => {}
+        }
+    }
+
+    fn ack_now(&mut self) {
+        self.ack_pending = true;
+        self.ack_immediate = true;
+    }
+
+    fn ack_later(&mut self, now: Instant) {
+        self.ack_pending = true;
+        self.ack_count += 1;
+        if self.ack_count >= self.config.ack_every {
+            self.ack_immediate = true;
+        } else if self.ack_deadline.is_none() {
+            self.ack_deadline = Some(now + self.config.ack_delay);
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, sid: u64, msg: Message) {
+        let sid = match self.received.membership(sid) {
+            Membership::In => {
+                self.stats.duplicates += 1;
+                self.ack_now();
+                return;
+            }
+            Membership::Beyond => {
+                self.stats.dropped_full += 1;
+                return;
+            }
+            Membership::Out => Some(sid),
+            Membership::Below => None,
+        };
+        let accepted = self.accept(msg, sid);
+        let Some(sid) = sid else { return };
+        match accepted {
+            Accepted::Dropped => return,
+            Accepted::New => {}
+            Accepted::Pending => self.stats.duplicates += 1,
+            Accepted::Committed => {
+                self.stats.duplicates += 1;
+                self.committed.insert(sid);
+            }
+        }
+        let gap = sid > self.received.end();
+        self.received.insert(sid);
+        if sid + 1 == self.received.end() {
+            self.highest_arrival = now;
+        }
+        if gap || !matches!(accepted, Accepted::New) {
+            // Out of order or a duplicate: tell the sender at once, so it
+            // can fast-retransmit or stop resending.
+            self.ack_now();
+        } else {
+            self.ack_later(now);
+        }
+    }
+
+    fn accept(&mut self, msg: Message, sid: Option<u64>) -> Accepted {
+        if !self.streams.contains_key(&msg.stream) && self.streams.len() >= self.config.max_streams {
+            self.stats.dropped_full += 1;
+            return Accepted::Dropped;
+        }
+        let st = self.streams.entry(msg.stream).or_default();
+        if msg.version <= st.head {
+            return match st.uncommitted.binary_search_by_key(&msg.version, |h| h.version) {
+                Ok(i) => {
+                    let h = &mut st.uncommitted[i];
+                    if h.committed {
+                        Accepted::Committed
+                    } else if h.sid.is_none() || h.sid == sid {
+                        h.sid = h.sid.or(sid);
+                        Accepted::Pending
+                    } else {
+                        // Another SID already waits for this commit; this
+                        // copy is acked as a duplicate once it is committed.
+                        Accepted::Dropped
+                    }
+                }
+                Err(_) => Accepted::Committed,
+            };
+        }
+        if msg.prev < st.head {
+            self.stats.chain_conflicts += 1;
+            return Accepted::Dropped;
+        }
+        if let Some((m, s)) = st.buffered.get_mut(&msg.prev) {
+            if m.version != msg.version {
+                self.stats.chain_conflicts += 1;
+                return Accepted::Dropped;
+            }
+            if s.is_none() || *s == sid {
+                *s = s.or(sid);
+                return Accepted::Pending;
+            }
+            return Accepted::Dropped;
+        }
+        let in_order = msg.prev == st.head;
+        if self.held >= self.config.max_held_messages
+            || (!in_order && st.buffered.len() >= self.config.max_reorder_per_stream)
+        {
+            self.stats.dropped_full += 1;
+            return Accepted::Dropped;
+        }
+        self.held += 1;
+        if in_order {
+            deliver(st, msg, sid, &mut self.events, &mut self.stats);
+            drain_buffered(st, &mut self.events, &mut self.stats);
+        } else {
+            st.buffered.insert(msg.prev, (msg, sid));
+        }
+        Accepted::New
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
+    /// has work; `None` when nothing is waiting on time.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ack_immediate {
+            return None;
+        }
+        self.ack_deadline
+    }
+
+    /// Runs the timers due at `now`. Harmless when called early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ack_deadline.is_some_and(|d| d <= now) {
+            self.ack_deadline = None;
+            self.ack_immediate = true;
+        }
+    }
+
+    /// Whether an ack is owed, due now or (with `piggyback`) at all.
+    pub(crate) fn wants_ack(&self, now: Instant, piggyback: bool) -> bool {
+        self.ack_pending
+            && (self.ack_immediate || piggyback || self.ack_deadline.is_some_and(|d| d <= now))
+    }
+
+    /// Writes an ACK frame if one is owed and fits under `limit`.
+    pub(crate) fn write_frames(&mut self, now: Instant, buf: &mut BytesMut, limit: usize, piggyback: bool) {
+        if !self.wants_ack(now, piggyback) {
+            return;
+        }
+        let room = limit.saturating_sub(buf.len() + 11);
+        let n = self
+            .config
+            .max_ack_ranges
+            .min(frame::MAX_WIRE_RANGES as usize)
+            .min(room / (2 * frame::ranges_max_len(1)));
+        if room < 2 * frame::ranges_max_len(n) {
+            return;
+        }
+        buf.put_u8(frame::kind::ACK);
+        crate::varint::put(buf, crate::time::duration_micros(now - self.highest_arrival));
+        frame::put_ranges(buf, self.received.floor(), self.received.ranges().take(n));
+        frame::put_ranges(buf, self.committed.floor(), self.committed.ranges().take(n));
+        self.ack_pending = false;
+        self.ack_immediate = false;
+        self.ack_deadline = None;
+        self.ack_count = 0;
+        self.stats.acks_sent += 1;
+    }
+
+    /// The next packet (an ack) to send to the peer's sender, until `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        if !self.wants_ack(now, false) {
+            return None;
+        }
+        let max = self.config.max_packet_size;
+        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0));
+        let buf = writer.begin(max);
+        self.write_frames(now, buf, max - packet::TRAILER_LEN, false);
+        let out = writer.finish();
+        self.writer = writer;
+        out
+    }
+
+    /// The next event for the app, until `None`.
+    pub fn poll_event(&mut self) -> Option<ReceiverEvent> {
+        self.events.pop_front()
+    }
+}
+
+fn deliver(
+    st: &mut StreamState,
+    msg: Message,
+    sid: Option<u64>,
+    events: &mut VecDeque<ReceiverEvent>,
+    stats: &mut ReceiverStats,
+) {
+    st.head = msg.version;
+    st.uncommitted.push_back(Held {
+        version: msg.version,
+        sid,
+        committed: false,
+    });
+    stats.delivered += 1;
+    events.push_back(ReceiverEvent::Deliver(msg));
+}
+
+/// Delivers buffered messages that now follow the head. Moving a message
+/// from buffered to uncommitted leaves the held count unchanged.
+fn drain_buffered(st: &mut StreamState, events: &mut VecDeque<ReceiverEvent>, stats: &mut ReceiverStats) {
+    while let Some((msg, sid)) = st.buffered.remove(&st.head) {
+        deliver(st, msg, sid, events, stats);
+    }
+}

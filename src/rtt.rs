@@ -1,0 +1,99 @@
+//! Round-trip time estimation and the retransmission timeout (RFC 6298).
+
+use core::time::Duration;
+
+/// Smoothed RTT and variance; the RTO derived from them.
+#[derive(Clone, Debug)]
+pub(crate) struct RttEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    initial: Duration,
+    min_rto: Duration,
+    max_rto: Duration,
+}
+
+impl RttEstimator {
+    pub(crate) fn new(initial: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
+        RttEstimator {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            initial,
+            min_rto,
+            max_rto: max_rto.max(min_rto),
+        }
+    }
+
+    /// Feeds one sample. The caller has already applied Karn's rule (no
+    /// samples from retransmitted messages) and removed the peer's ack delay.
+    pub(crate) fn on_sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + err) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    /// The smoothed RTT, if any sample was taken.
+    pub(crate) fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// RTO = SRTT + 4·RTTVAR, clamped; `initial` before any sample.
+    pub(crate) fn rto(&self) -> Duration {
+        let raw = match self.srtt {
+            None => self.initial,
+            Some(srtt) => srtt + (self.rttvar * 4).max(Duration::from_millis(1)),
+        };
+        raw.clamp(self.min_rto, self.max_rto)
+    }
+
+    /// The RTO doubled `backoff` times, capped at the maximum.
+    pub(crate) fn backed_off(&self, backoff: u32) -> Duration {
+        let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
+        self.rto().saturating_mul(factor).min(self.max_rto)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn follows_rfc6298() {
+        let mut r = RttEstimator::new(ms(1000), ms(10), ms(60_000));
+        assert_eq!(r.rto(), ms(1000));
+        r.on_sample(ms(100));
+        assert_eq!(r.srtt(), Some(ms(100)));
+        assert_eq!(r.rto(), ms(300), "srtt + 4 * srtt/2");
+        r.on_sample(ms(200));
+        // rttvar = 3/4*50 + 1/4*100 = 62.5; srtt = 7/8*100 + 1/8*200 = 112.5
+        assert_eq!(r.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(r.rto(), Duration::from_micros(112_500 + 250_000));
+    }
+
+    #[test]
+    fn rto_follows_rtt_changes_and_backoff_caps() {
+        let mut r = RttEstimator::new(ms(1000), ms(10), ms(5_000));
+        for _ in 0..50 {
+            r.on_sample(ms(40));
+        }
+        let low = r.rto();
+        assert!(low < ms(60), "{low:?}");
+        for _ in 0..50 {
+            r.on_sample(ms(400));
+        }
+        assert!(r.rto() >= ms(400) && r.rto() < ms(600), "{:?}", r.rto());
+        assert_eq!(r.backed_off(1), r.rto() * 2);
+        assert_eq!(r.backed_off(40), ms(5_000));
+    }
+}

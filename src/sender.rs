@@ -1,0 +1,649 @@
+//! The sending half: a pending-ack retransmit queue keyed by SID.
+//!
+//! Each message gets a SID, unique on this connection and unchanged on
+//! retransmit. The peer's acks say which SIDs it *received* (stop
+//! retransmitting) and which its app *committed* (the message is safe:
+//! [`SenderEvent::Acked`]). Keeping the two apart means a message waiting
+//! behind a gap or a slow database write never burns its retry budget.
+
+use crate::config::Config;
+use crate::error::{InputError, SendError};
+use crate::frame::{self, AckFrame, Frame};
+use crate::message::{Message, StreamId, Version};
+use crate::packet::{self, PacketWriter};
+use crate::rtt::RttEstimator;
+use crate::time::Instant;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::{BufMut, Bytes};
+use core::time::Duration;
+
+/// What happened to a message the sender could not confirm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnackedState {
+    /// Never transmitted: certainly not delivered.
+    NeverSent,
+    /// Transmitted, receipt unknown: possibly delivered.
+    Sent,
+    /// The peer holds it but had not committed it: possibly delivered.
+    Received,
+}
+
+/// A message handed back when the connection ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unacked {
+    /// The message, as given to `send`.
+    pub message: Message,
+    /// How far it got.
+    pub state: UnackedState,
+}
+
+impl Unacked {
+    /// Whether the peer may have it: the app must treat it as maybe
+    /// delivered (resend with the same identity; the receiver dedups).
+    pub fn possibly_delivered(&self) -> bool {
+        self.state != UnackedState::NeverSent
+    }
+}
+
+/// What the sender reports to the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SenderEvent {
+    /// The peer's app durably committed this message.
+    Acked {
+        /// The message's stream.
+        stream: StreamId,
+        /// The message's version.
+        version: Version,
+    },
+    /// Retransmissions exhausted without the peer receiving it: store it for
+    /// offline delivery (the peer fetches it by sync on reconnect).
+    Escalated(Message),
+    /// The peer was silent past `Config::peer_dead_after` with messages
+    /// outstanding. The sender is closed; every unconfirmed message is here.
+    PeerDead {
+        /// Messages not acked, in send order.
+        unacked: Vec<Unacked>,
+    },
+    /// [`Sender::close`] was called; every unconfirmed message is here.
+    Closed {
+        /// Messages not acked, in send order.
+        unacked: Vec<Unacked>,
+    },
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// DATA frames written for the first time.
+    pub sent: u64,
+    /// DATA frames written again (timer or fast retransmit).
+    pub retransmits: u64,
+    /// Of those, resent on gap evidence before the timer.
+    pub fast_retransmits: u64,
+    /// Messages given up on.
+    pub escalated: u64,
+    /// Messages acked.
+    pub acked: u64,
+    /// Packets written.
+    pub packets: u64,
+}
+
+const NIL: u64 = u64::MAX;
+
+/// The entry for `sid` in a ring starting at `base`.
+fn slot(ring: &mut VecDeque<Option<Entry>>, base: u64, sid: u64) -> Option<&mut Entry> {
+    let i = sid.checked_sub(base)?;
+    ring.get_mut(usize::try_from(i).ok()?)?.as_mut()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting in `tx_queue` to be written.
+    Queued,
+    /// Written; on the retransmission list.
+    Outstanding,
+    /// The peer holds it; waiting for its commit.
+    Received,
+}
+
+struct Entry {
+    msg: Message,
+    state: State,
+    tx_count: u32,
+    last_sent: Instant,
+    last_pn: u64,
+    /// Neighbours on the retransmission list, ordered by last transmission.
+    prev: u64,
+    next: u64,
+}
+
+/// The sending half of a connection. See the crate docs for the run loop.
+pub struct Sender {
+    config: Config,
+    rtt: RttEstimator,
+    /// Pending messages by SID: `ring[sid - base]`; `None` once settled.
+    ring: VecDeque<Option<Entry>>,
+    base: u64,
+    /// Messages beyond the window, not yet given a SID.
+    backlog: VecDeque<Message>,
+    /// SIDs to write next (may hold stale SIDs, skipped when popped).
+    tx_queue: VecDeque<u64>,
+    list_head: u64,
+    list_tail: u64,
+    next_pn: u64,
+    largest_received_pn: Option<u64>,
+    /// Lowest SID that might still be transmitted.
+    resend_floor: u64,
+    /// One past the highest SID given up on.
+    escalated_end: u64,
+    peer_recv_floor: u64,
+    peer_commit_floor: u64,
+    backoff: u32,
+    last_heard: Instant,
+    busy_since: Instant,
+    ping_due: bool,
+    /// A FLOOR frame should go out with the next packet.
+    floor_due: bool,
+    last_ping: Instant,
+    ping_count: u32,
+    closed: bool,
+    events: VecDeque<SenderEvent>,
+    writer: PacketWriter,
+    stats: SenderStats,
+}
+
+impl Sender {
+    /// A sender for one connection.
+    pub fn new(config: Config) -> Sender {
+        let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
+        let writer = PacketWriter::new(config.max_packet_size);
+        Sender {
+            rtt,
+            writer,
+            ring: VecDeque::new(),
+            base: 0,
+            backlog: VecDeque::new(),
+            tx_queue: VecDeque::new(),
+            list_head: NIL,
+            list_tail: NIL,
+            next_pn: 0,
+            largest_received_pn: None,
+            resend_floor: 0,
+            escalated_end: 0,
+            peer_recv_floor: 0,
+            peer_commit_floor: 0,
+            backoff: 0,
+            last_heard: Instant::ZERO,
+            busy_since: Instant::ZERO,
+            ping_due: false,
+            floor_due: false,
+            last_ping: Instant::ZERO,
+            ping_count: 0,
+            closed: false,
+            events: VecDeque::new(),
+            stats: SenderStats::default(),
+            config,
+        }
+    }
+
+    /// Queues `msg` for reliable delivery.
+    ///
+    /// Inside the window it is transmitted on the next `poll_transmit`;
+    /// beyond it, it waits locally up to `Config::max_queued`.
+    pub fn send(&mut self, now: Instant, msg: Message) -> Result<(), SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        if msg.version <= msg.prev {
+            return Err(SendError::BadChain);
+        }
+        let needed = frame::data_len(self.next_sid(), &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        if needed > self.config.max_packet_size {
+            return Err(SendError::TooLarge {
+                needed,
+                max: self.config.max_packet_size,
+            });
+        }
+        if !self.window_open() || !self.backlog.is_empty() {
+            if self.backlog.len() >= self.config.max_queued {
+                return Err(SendError::Backpressure);
+            }
+            if self.is_idle() {
+                self.busy_since = now;
+            }
+            self.backlog.push_back(msg);
+            return Ok(());
+        }
+        if self.is_idle() {
+            self.busy_since = now;
+        }
+        self.admit(msg);
+        Ok(())
+    }
+
+    /// Ends the connection from the app's side: every unconfirmed message is
+    /// handed back in [`SenderEvent::Closed`].
+    pub fn close(&mut self) {
+        if !self.closed {
+            let unacked = self.drain_unacked();
+            self.events.push_back(SenderEvent::Closed { unacked });
+        }
+    }
+
+    /// Whether the connection has ended (closed or peer dead).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Messages sent or queued and not yet acked or escalated.
+    pub fn pending(&self) -> usize {
+        self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len()
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> SenderStats {
+        self.stats
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout, backoff included.
+    pub fn rto(&self) -> Duration {
+        self.rtt.backed_off(self.backoff)
+    }
+
+    /// Takes one packet from the peer's receiver (acks).
+    pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
+        let body = packet::open(&packet, self.config.max_packet_size)?;
+        frame::validate(&body)?;
+        for f in frame::Frames::new(body.clone()) {
+            self.check_frame(&f)?;
+        }
+        for f in frame::Frames::new(body) {
+            self.on_frame(now, f);
+        }
+        Ok(())
+    }
+
+    /// Rejects what this sender can not accept, before anything is applied.
+    pub(crate) fn check_frame(&self, f: &Frame) -> Result<(), InputError> {
+        if self.closed {
+            return Err(InputError::Closed);
+        }
+        match f {
+            Frame::Ack(a) => {
+                for set in [&a.received, &a.committed] {
+                    let end = set.end().max(set.floor);
+                    if end > self.next_sid() {
+                        return Err(InputError::AckForUnsentSid(end - 1));
+                    }
+                }
+                Ok(())
+            }
+            Frame::Data { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATA)),
+            Frame::Floor { .. } => Err(InputError::UnexpectedFrame(frame::kind::FLOOR)),
+            Frame::Ping => Err(InputError::UnexpectedFrame(frame::kind::PING)),
+        }
+    }
+
+    /// Applies a frame that passed `check_frame`.
+    pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
+        if let Frame::Ack(a) = f {
+            self.on_ack(now, &a);
+        }
+    }
+
+    fn next_sid(&self) -> u64 {
+        self.base + self.ring.len() as u64
+    }
+
+    fn window_open(&self) -> bool {
+        (self.ring.len() as u64) < self.config.max_in_flight
+    }
+
+    fn is_idle(&self) -> bool {
+        self.ring.is_empty() && self.backlog.is_empty()
+    }
+
+    fn entry(&mut self, sid: u64) -> Option<&mut Entry> {
+        slot(&mut self.ring, self.base, sid)
+    }
+
+    fn admit(&mut self, msg: Message) {
+        let sid = self.next_sid();
+        self.ring.push_back(Some(Entry {
+            msg,
+            state: State::Queued,
+            tx_count: 0,
+            last_sent: Instant::ZERO,
+            last_pn: 0,
+            prev: NIL,
+            next: NIL,
+        }));
+        self.tx_queue.push_back(sid);
+    }
+
+    fn fill_window(&mut self) {
+        while self.window_open() {
+            let Some(msg) = self.backlog.pop_front() else { break };
+            self.admit(msg);
+        }
+    }
+
+    fn link_tail(&mut self, sid: u64) {
+        let tail = self.list_tail;
+        if let Some(e) = self.entry(sid) {
+            e.prev = tail;
+            e.next = NIL;
+        }
+        match self.entry(tail) {
+            Some(t) => t.next = sid,
+            None => self.list_head = sid,
+        }
+        self.list_tail = sid;
+    }
+
+    fn unlink(&mut self, sid: u64) {
+        let Some(e) = self.entry(sid) else { return };
+        let (prev, next) = (e.prev, e.next);
+        e.prev = NIL;
+        e.next = NIL;
+        match self.entry(prev) {
+            Some(p) => p.next = next,
+            None => self.list_head = next,
+        }
+        match self.entry(next) {
+            Some(n) => n.prev = prev,
+            None => self.list_tail = prev,
+        }
+    }
+
+    /// Removes a settled entry and lets the window slide.
+    fn settle(&mut self, sid: u64) -> Option<Entry> {
+        if self.entry(sid)?.state == State::Outstanding {
+            self.unlink(sid);
+        }
+        let slot = self.ring.get_mut(usize::try_from(sid - self.base).ok()?)?;
+        let e = slot.take();
+        while matches!(self.ring.front(), Some(None)) {
+            self.ring.pop_front();
+            self.base += 1;
+        }
+        self.advance_resend_floor();
+        e
+    }
+
+    fn advance_resend_floor(&mut self) {
+        self.resend_floor = self.resend_floor.max(self.base);
+        while self.resend_floor < self.next_sid() {
+            let i = (self.resend_floor - self.base) as usize;
+            match &self.ring[i] {
+                Some(e) if e.state != State::Received => break,
+                _ => self.resend_floor += 1,
+            }
+        }
+    }
+
+    fn mark_received(&mut self, sid: u64, newly: &mut Option<(u64, u32, Instant)>) {
+        let Some(e) = self.entry(sid) else { return };
+        if e.state == State::Received {
+            return;
+        }
+        let was = e.state;
+        e.state = State::Received;
+        let info = (sid, e.tx_count, e.last_sent);
+        if e.tx_count > 0 {
+            let pn = e.last_pn;
+            self.largest_received_pn = Some(self.largest_received_pn.map_or(pn, |l| l.max(pn)));
+        }
+        if was == State::Outstanding {
+            self.unlink(sid);
+        }
+        if newly.is_none_or(|(s, _, _)| s < sid) {
+            *newly = Some(info);
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, a: &AckFrame) {
+        self.last_heard = now;
+        self.ping_count = 0;
+        self.peer_recv_floor = self.peer_recv_floor.max(a.received.floor);
+        self.peer_commit_floor = self.peer_commit_floor.max(a.committed.floor);
+
+        // "Received": stop retransmitting, keep waiting for the commit.
+        let mut newest: Option<(u64, u32, Instant)> = None;
+        let floor_ranges = core::iter::once((self.base, a.received.floor.max(self.base)));
+        for (start, end) in floor_ranges.chain(a.received.ranges()) {
+            for sid in start.max(self.base)..end.min(self.next_sid()) {
+                self.mark_received(sid, &mut newest);
+            }
+        }
+        if let Some((sid, tx_count, sent)) = newest {
+            self.backoff = 0;
+            // Karn's rule: only a message sent once gives an unambiguous
+            // sample; and only the highest SID's ack delay is reported.
+            if tx_count == 1 && a.received.end() == sid + 1 {
+                let latest = now - sent;
+                let delay = Duration::from_micros(a.ack_delay_us);
+                let adjusted = latest.checked_sub(delay).filter(|d| !d.is_zero()).unwrap_or(latest);
+                self.rtt.on_sample(adjusted);
+            }
+        }
+        self.advance_resend_floor();
+
+        // "Committed": the message is safe.
+        let floor_ranges = core::iter::once((self.base, a.committed.floor.max(self.base)));
+        for (start, end) in floor_ranges.chain(a.committed.ranges()) {
+            for sid in start.max(self.base)..end.min(self.next_sid()) {
+                if let Some(e) = self.settle(sid) {
+                    self.stats.acked += 1;
+                    self.events.push_back(SenderEvent::Acked {
+                        stream: e.msg.stream,
+                        version: e.msg.version,
+                    });
+                }
+            }
+        }
+
+        // Fast retransmit: messages sent `threshold` packets before one the
+        // peer received are taken as lost without waiting for the timer.
+        if let Some(largest) = self.largest_received_pn {
+            while self.list_head != NIL {
+                let sid = self.list_head;
+                let Some(e) = self.entry(sid) else { break };
+                if e.last_pn.saturating_add(self.config.fast_retransmit_threshold) > largest {
+                    break;
+                }
+                self.unlink(sid);
+                self.stats.fast_retransmits += 1;
+                self.retransmit_or_escalate(sid);
+            }
+        }
+        self.floor_due |= self.floor_needed();
+        self.fill_window();
+    }
+
+    fn retransmit_or_escalate(&mut self, sid: u64) {
+        let Some(e) = slot(&mut self.ring, self.base, sid) else { return };
+        if e.tx_count > self.config.max_retransmits {
+            if let Some(e) = self.settle(sid) {
+                self.stats.escalated += 1;
+                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.events.push_back(SenderEvent::Escalated(e.msg));
+                self.floor_due = true;
+            }
+            self.fill_window();
+        } else {
+            e.state = State::Queued;
+            self.tx_queue.push_back(sid);
+        }
+    }
+
+    fn rto_deadline(&self) -> Option<Instant> {
+        let i = self.list_head.checked_sub(self.base)?;
+        let e = self.ring.get(usize::try_from(i).ok()?)?.as_ref()?;
+        Some(e.last_sent + self.rtt.backed_off(self.backoff))
+    }
+
+    fn ping_deadline(&self) -> Option<Instant> {
+        let waiting_for_commit = self.list_head == NIL && !self.ring.is_empty() && self.tx_queue.is_empty();
+        if !waiting_for_commit || self.ping_due {
+            return None;
+        }
+        Some(self.last_heard.max(self.last_ping).max(self.busy_since) + self.rtt.backed_off(self.ping_count))
+    }
+
+    fn dead_deadline(&self) -> Option<Instant> {
+        if self.is_idle() {
+            return None;
+        }
+        Some(self.last_heard.max(self.busy_since) + self.config.peer_dead_after)
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
+    /// has work; `None` when nothing is waiting on time.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        [self.rto_deadline(), self.ping_deadline(), self.dead_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers due at `now`. Harmless when called early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if self.dead_deadline().is_some_and(|d| d <= now) {
+            let unacked = self.drain_unacked();
+            self.events.push_back(SenderEvent::PeerDead { unacked });
+            return;
+        }
+        let rto = self.rtt.backed_off(self.backoff);
+        let mut fired = false;
+        while self.list_head != NIL {
+            let sid = self.list_head;
+            let Some(e) = self.entry(sid) else { break };
+            if e.last_sent + rto > now {
+                break;
+            }
+            fired = true;
+            self.unlink(sid);
+            self.retransmit_or_escalate(sid);
+        }
+        if fired {
+            self.backoff = self.backoff.saturating_add(1);
+        }
+        if self.ping_deadline().is_some_and(|d| d <= now) {
+            self.ping_due = true;
+            self.last_ping = now;
+            self.ping_count = self.ping_count.saturating_add(1);
+        }
+    }
+
+    fn drain_unacked(&mut self) -> Vec<Unacked> {
+        self.closed = true;
+        self.tx_queue.clear();
+        self.list_head = NIL;
+        self.list_tail = NIL;
+        let mut out = Vec::with_capacity(self.ring.len() + self.backlog.len());
+        for e in self.ring.drain(..).flatten() {
+            let state = match (e.state, e.tx_count) {
+                (State::Received, _) => UnackedState::Received,
+                (_, 0) => UnackedState::NeverSent,
+                _ => UnackedState::Sent,
+            };
+            out.push(Unacked { message: e.msg, state });
+        }
+        out.extend(self.backlog.drain(..).map(|message| Unacked {
+            message,
+            state: UnackedState::NeverSent,
+        }));
+        out
+    }
+
+    /// Whether a FLOOR frame must tell the peer to stop waiting for SIDs
+    /// this sender gave up on.
+    fn floor_needed(&self) -> bool {
+        self.escalated_end > self.peer_recv_floor.min(self.peer_commit_floor)
+    }
+
+    /// Writes this sender's frames into `buf` until `limit` bytes.
+    pub(crate) fn write_frames(&mut self, now: Instant, buf: &mut bytes::BytesMut, limit: usize) {
+        if self.closed {
+            return;
+        }
+        if (self.floor_due || self.ping_due) && buf.len() + frame::FLOOR_MAX_LEN <= limit {
+            frame::put_floor(buf, self.resend_floor, self.base);
+            self.floor_due = false;
+        }
+        if self.ping_due && buf.len() < limit {
+            buf.put_u8(frame::kind::PING);
+            self.ping_due = false;
+        }
+        let pn = self.next_pn;
+        while let Some(&sid) = self.tx_queue.front() {
+            let Some(e) = slot(&mut self.ring, self.base, sid) else {
+                self.tx_queue.pop_front();
+                continue;
+            };
+            if e.state != State::Queued {
+                self.tx_queue.pop_front();
+                continue;
+            }
+            if buf.len() + frame::data_len(sid, &e.msg) > limit {
+                break;
+            }
+            frame::put_data(buf, sid, &e.msg);
+            if e.tx_count == 0 {
+                self.stats.sent += 1;
+            } else {
+                self.stats.retransmits += 1;
+            }
+            e.tx_count += 1;
+            e.last_sent = now;
+            e.last_pn = pn;
+            e.state = State::Outstanding;
+            self.tx_queue.pop_front();
+            self.link_tail(sid);
+        }
+    }
+
+    /// The next packet to send to the peer's receiver, until `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        let max = self.config.max_packet_size;
+        let limit = max - packet::TRAILER_LEN;
+        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0));
+        let buf = writer.begin(max);
+        self.write_frames(now, buf, limit);
+        let out = writer.finish();
+        self.writer = writer;
+        if out.is_some() {
+            self.note_packet_sent();
+        }
+        out
+    }
+
+    /// Whether `write_frames` has anything to write.
+    pub(crate) fn has_transmit(&self) -> bool {
+        !self.closed && (!self.tx_queue.is_empty() || self.ping_due || self.floor_due)
+    }
+
+    pub(crate) fn note_packet_sent(&mut self) {
+        self.next_pn += 1;
+        self.stats.packets += 1;
+    }
+
+    /// The next event for the app, until `None`.
+    pub fn poll_event(&mut self) -> Option<SenderEvent> {
+        self.events.pop_front()
+    }
+}
