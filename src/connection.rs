@@ -58,7 +58,12 @@ impl Connection {
     }
 
     /// See [`Receiver::commit`].
-    pub fn commit(&mut self, now: Instant, stream: StreamId, version: Version) -> Result<(), CommitError> {
+    pub fn commit(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        version: Version,
+    ) -> Result<(), CommitError> {
         self.receiver.commit(now, stream, version)
     }
 

@@ -125,14 +125,26 @@ pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message) {
     buf.put_slice(&msg.payload);
 }
 
-/// Upper bound of the bytes `put_ranges` writes for `n` ranges.
-pub(crate) const fn ranges_max_len(n: usize) -> usize {
-    10 + 10 + n * 20
+/// Bytes `put_ranges` writes for these ranges.
+pub(crate) fn ranges_len(floor: u64, ranges: impl Iterator<Item = (u64, u64)>) -> usize {
+    let mut prev_end = floor;
+    let mut count = 0u64;
+    let mut len = varint::len(floor);
+    for (start, end) in ranges {
+        len += varint::len(start - prev_end - 1) + varint::len(end - start - 1);
+        prev_end = end;
+        count += 1;
+    }
+    len + varint::len(count)
 }
 
 /// Writes a range list; `ranges` must be ascending, disjoint, non-adjacent
 /// and above `floor` (the SID sets guarantee it).
-pub(crate) fn put_ranges(buf: &mut impl BufMut, floor: u64, ranges: impl Iterator<Item = (u64, u64)> + Clone) {
+pub(crate) fn put_ranges(
+    buf: &mut impl BufMut,
+    floor: u64,
+    ranges: impl Iterator<Item = (u64, u64)> + Clone,
+) {
     varint::put(buf, floor);
     varint::put(buf, ranges.clone().count() as u64);
     let mut prev_end = floor;
@@ -327,7 +339,12 @@ mod tests {
     fn protocol_vectors() {
         let data = Frame::Data {
             sid: 5,
-            msg: Message::new(StreamId(7), Version(0), Version(300), Bytes::from_static(b"hi")),
+            msg: Message::new(
+                StreamId(7),
+                Version(0),
+                Version(300),
+                Bytes::from_static(b"hi"),
+            ),
         };
         assert_eq!(enc(&data), hex("01 05 07 00 ac02 00 02 6869"));
         let ack = Frame::Ack(AckFrame {
@@ -336,9 +353,23 @@ mod tests {
             committed: RangeList::from_ranges(3, &[]),
         });
         assert_eq!(enc(&ack), hex("02 e807 0a 02 01 01 05 00 03 00"));
-        assert_eq!(enc(&Frame::Floor { resend: 9, settled: 4 }), hex("03 09 04"));
+        assert_eq!(
+            enc(&Frame::Floor {
+                resend: 9,
+                settled: 4
+            }),
+            hex("03 09 04")
+        );
         assert_eq!(enc(&Frame::Ping), hex("04"));
-        for f in [data, ack, Frame::Floor { resend: 9, settled: 4 }, Frame::Ping] {
+        for f in [
+            data,
+            ack,
+            Frame::Floor {
+                resend: 9,
+                settled: 4,
+            },
+            Frame::Ping,
+        ] {
             assert_eq!(dec(&enc(&f)), Ok(f));
         }
     }
@@ -346,12 +377,33 @@ mod tests {
     #[test]
     fn malformed_frames_rejected() {
         assert_eq!(dec(&hex("09")), Err(CodecError::UnknownFrame(9)));
-        assert_eq!(dec(&hex("01 05 07 05 05 00 00")), Err(CodecError::Inconsistent), "version == prev");
-        assert_eq!(dec(&hex("01 05 07 00 01 80 00")), Err(CodecError::UnknownFlags(0x80)));
-        assert_eq!(dec(&hex("01 05 07 00 01 00 05 6869")), Err(CodecError::Truncated));
-        assert_eq!(dec(&hex("01 05 07 00 01 00 01 68 69")), Err(CodecError::TrailingBytes));
-        assert_eq!(dec(&hex("03 01 02")), Err(CodecError::Inconsistent), "settled above resend");
-        assert_eq!(dec(&hex("02 00 00 8104")), Err(CodecError::Inconsistent), "too many ranges");
+        assert_eq!(
+            dec(&hex("01 05 07 05 05 00 00")),
+            Err(CodecError::Inconsistent),
+            "version == prev"
+        );
+        assert_eq!(
+            dec(&hex("01 05 07 00 01 80 00")),
+            Err(CodecError::UnknownFlags(0x80))
+        );
+        assert_eq!(
+            dec(&hex("01 05 07 00 01 00 05 6869")),
+            Err(CodecError::Truncated)
+        );
+        assert_eq!(
+            dec(&hex("01 05 07 00 01 00 01 68 69")),
+            Err(CodecError::TrailingBytes)
+        );
+        assert_eq!(
+            dec(&hex("03 01 02")),
+            Err(CodecError::Inconsistent),
+            "settled above resend"
+        );
+        assert_eq!(
+            dec(&hex("02 00 00 8104")),
+            Err(CodecError::Inconsistent),
+            "too many ranges"
+        );
         assert_eq!(
             dec(&hex("02 00 feffffffffffffffff01 01 00 00 00 00")),
             Err(CodecError::Inconsistent),
@@ -361,26 +413,39 @@ mod tests {
     }
 
     fn arb_message() -> impl Strategy<Value = Message> {
-        (any::<u64>(), any::<u64>(), 1..u64::MAX, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(
-            |(s, p, d, pl)| {
-                let prev = p % (u64::MAX - d);
-                Message::new(StreamId(s), Version(prev), Version(prev + d), Bytes::from(pl))
-            },
+        (
+            any::<u64>(),
+            any::<u64>(),
+            1..u64::MAX,
+            proptest::collection::vec(any::<u8>(), 0..40),
         )
+            .prop_map(|(s, p, d, pl)| {
+                let prev = p % (u64::MAX - d);
+                Message::new(
+                    StreamId(s),
+                    Version(prev),
+                    Version(prev + d),
+                    Bytes::from(pl),
+                )
+            })
     }
 
     fn arb_ranges() -> impl Strategy<Value = RangeList> {
-        (any::<u32>(), proptest::collection::vec((0u64..50, 1u64..50), 0..8)).prop_map(|(floor, gaps)| {
-            let floor = u64::from(floor);
-            let mut prev = floor;
-            let mut rs = Vec::new();
-            for (g, l) in gaps {
-                let s = prev + g + 1;
-                rs.push((s, s + l));
-                prev = s + l;
-            }
-            RangeList::from_ranges(floor, &rs)
-        })
+        (
+            any::<u32>(),
+            proptest::collection::vec((0u64..50, 1u64..50), 0..8),
+        )
+            .prop_map(|(floor, gaps)| {
+                let floor = u64::from(floor);
+                let mut prev = floor;
+                let mut rs = Vec::new();
+                for (g, l) in gaps {
+                    let s = prev + g + 1;
+                    rs.push((s, s + l));
+                    prev = s + l;
+                }
+                RangeList::from_ranges(floor, &rs)
+            })
     }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
@@ -421,6 +486,9 @@ mod tests {
                 prev = e;
             }
             prop_assert_eq!(r.end(), prev);
+            let mut out = Vec::new();
+            put_ranges(&mut out, r.floor, r.ranges());
+            prop_assert_eq!(out.len(), ranges_len(r.floor, r.ranges()));
         }
     }
 }

@@ -41,7 +41,12 @@ pub fn packet_len(buf: &[u8], max_packet_size: usize) -> Result<Option<usize>, C
     let Some(len_bytes) = buf.get(3..HEADER_LEN) else {
         return Ok(None);
     };
-    let body = u64::from(u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]));
+    let body = u64::from(u32::from_be_bytes([
+        len_bytes[0],
+        len_bytes[1],
+        len_bytes[2],
+        len_bytes[3],
+    ]));
     let total = body + OVERHEAD as u64;
     if total > max_packet_size as u64 {
         return Err(CodecError::Oversize(total));
@@ -142,14 +147,23 @@ mod tests {
         assert_eq!(packet_len(&p[..6], 1024), Ok(None));
         assert_eq!(packet_len(&p, 1024), Ok(Some(12)));
         assert_eq!(packet_len(b"X", 1024), Err(CodecError::BadMagic));
-        assert_eq!(packet_len(b"AW\x02", 1024), Err(CodecError::UnsupportedVersion(2)));
+        assert_eq!(
+            packet_len(b"AW\x02", 1024),
+            Err(CodecError::UnsupportedVersion(2))
+        );
         assert_eq!(packet_len(&p, 11), Err(CodecError::Oversize(12)));
         assert_eq!(open(&p.slice(..11), 1024), Err(CodecError::Truncated));
         let mut long = p.to_vec();
         long.push(0);
-        assert_eq!(open(&Bytes::from(long), 1024), Err(CodecError::TrailingBytes));
+        assert_eq!(
+            open(&Bytes::from(long), 1024),
+            Err(CodecError::TrailingBytes)
+        );
         let mut flipped = p.to_vec();
         flipped[7] ^= 1;
-        assert_eq!(open(&Bytes::from(flipped), 1024), Err(CodecError::BadChecksum));
+        assert_eq!(
+            open(&Bytes::from(flipped), 1024),
+            Err(CodecError::BadChecksum)
+        );
     }
 }

@@ -133,8 +133,16 @@ impl Receiver {
     /// The app has durably stored exactly this delivered message: it may now
     /// be acknowledged. Commits may come in any order; committing again is a
     /// no-op.
-    pub fn commit(&mut self, now: Instant, stream: StreamId, version: Version) -> Result<(), CommitError> {
-        let st = self.streams.get_mut(&stream).ok_or(CommitError::UnknownStream)?;
+    pub fn commit(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        version: Version,
+    ) -> Result<(), CommitError> {
+        let st = self
+            .streams
+            .get_mut(&stream)
+            .ok_or(CommitError::UnknownStream)?;
         match st.uncommitted.binary_search_by_key(&version, |h| h.version) {
             Ok(i) => {
                 let h = &mut st.uncommitted[i];
@@ -234,15 +242,19 @@ impl Receiver {
             Membership::Below => None,
         };
         let accepted = self.accept(msg, sid);
-        let Some(sid) = sid else { return };
         match accepted {
             Accepted::Dropped => return,
             Accepted::New => {}
-            Accepted::Pending => self.stats.duplicates += 1,
-            Accepted::Committed => {
-                self.stats.duplicates += 1;
-                self.committed.insert(sid);
-            }
+            Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
+        }
+        let Some(sid) = sid else {
+            // Below the floor: a resend of something acked before (the ack
+            // was lost) or given up on. Either way the sender wants an ack.
+            self.ack_now();
+            return;
+        };
+        if matches!(accepted, Accepted::Committed) {
+            self.committed.insert(sid);
         }
         let gap = sid > self.received.end();
         self.received.insert(sid);
@@ -259,18 +271,22 @@ impl Receiver {
     }
 
     fn accept(&mut self, msg: Message, sid: Option<u64>) -> Accepted {
-        if !self.streams.contains_key(&msg.stream) && self.streams.len() >= self.config.max_streams {
+        if !self.streams.contains_key(&msg.stream) && self.streams.len() >= self.config.max_streams
+        {
             self.stats.dropped_full += 1;
             return Accepted::Dropped;
         }
         let st = self.streams.entry(msg.stream).or_default();
         if msg.version <= st.head {
-            return match st.uncommitted.binary_search_by_key(&msg.version, |h| h.version) {
+            return match st
+                .uncommitted
+                .binary_search_by_key(&msg.version, |h| h.version)
+            {
                 Ok(i) => {
                     let h = &mut st.uncommitted[i];
                     if h.committed {
                         Accepted::Committed
-                    } else if h.sid.is_none() || h.sid == sid {
+                    } else if h.sid.is_none() || sid.is_none() || h.sid == sid {
                         h.sid = h.sid.or(sid);
                         Accepted::Pending
                     } else {
@@ -291,7 +307,7 @@ impl Receiver {
                 self.stats.chain_conflicts += 1;
                 return Accepted::Dropped;
             }
-            if s.is_none() || *s == sid {
+            if s.is_none() || sid.is_none() || *s == sid {
                 *s = s.or(sid);
                 return Accepted::Pending;
             }
@@ -338,21 +354,36 @@ impl Receiver {
     }
 
     /// Writes an ACK frame if one is owed and fits under `limit`.
-    pub(crate) fn write_frames(&mut self, now: Instant, buf: &mut BytesMut, limit: usize, piggyback: bool) {
+    pub(crate) fn write_frames(
+        &mut self,
+        now: Instant,
+        buf: &mut BytesMut,
+        limit: usize,
+        piggyback: bool,
+    ) {
         if !self.wants_ack(now, piggyback) {
             return;
         }
-        let room = limit.saturating_sub(buf.len() + 11);
-        let n = self
+        let delay = crate::time::duration_micros(now - self.highest_arrival);
+        let mut n = self
             .config
             .max_ack_ranges
-            .min(frame::MAX_WIRE_RANGES as usize)
-            .min(room / (2 * frame::ranges_max_len(1)));
-        if room < 2 * frame::ranges_max_len(n) {
+            .min(frame::MAX_WIRE_RANGES as usize);
+        let fixed = 1 + crate::varint::len(delay);
+        let size = |n: usize| {
+            fixed
+                + frame::ranges_len(self.received.floor(), self.received.ranges().take(n))
+                + frame::ranges_len(self.committed.floor(), self.committed.ranges().take(n))
+        };
+        // Fewer ranges rather than no ack: the floors carry the most news.
+        while n > 0 && buf.len() + size(n) > limit {
+            n -= 1;
+        }
+        if buf.len() + size(n) > limit {
             return;
         }
         buf.put_u8(frame::kind::ACK);
-        crate::varint::put(buf, crate::time::duration_micros(now - self.highest_arrival));
+        crate::varint::put(buf, delay);
         frame::put_ranges(buf, self.received.floor(), self.received.ranges().take(n));
         frame::put_ranges(buf, self.committed.floor(), self.committed.ranges().take(n));
         self.ack_pending = false;
@@ -401,7 +432,11 @@ fn deliver(
 
 /// Delivers buffered messages that now follow the head. Moving a message
 /// from buffered to uncommitted leaves the held count unchanged.
-fn drain_buffered(st: &mut StreamState, events: &mut VecDeque<ReceiverEvent>, stats: &mut ReceiverStats) {
+fn drain_buffered(
+    st: &mut StreamState,
+    events: &mut VecDeque<ReceiverEvent>,
+    stats: &mut ReceiverStats,
+) {
     while let Some((msg, sid)) = st.buffered.remove(&st.head) {
         deliver(st, msg, sid, events, stats);
     }

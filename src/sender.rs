@@ -199,7 +199,8 @@ impl Sender {
         if msg.version <= msg.prev {
             return Err(SendError::BadChain);
         }
-        let needed = frame::data_len(self.next_sid(), &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        let needed =
+            frame::data_len(self.next_sid(), &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
         if needed > self.config.max_packet_size {
             return Err(SendError::TooLarge {
                 needed,
@@ -330,7 +331,9 @@ impl Sender {
 
     fn fill_window(&mut self) {
         while self.window_open() {
-            let Some(msg) = self.backlog.pop_front() else { break };
+            let Some(msg) = self.backlog.pop_front() else {
+                break;
+            };
             self.admit(msg);
         }
     }
@@ -430,7 +433,10 @@ impl Sender {
             if tx_count == 1 && a.received.end() == sid + 1 {
                 let latest = now - sent;
                 let delay = Duration::from_micros(a.ack_delay_us);
-                let adjusted = latest.checked_sub(delay).filter(|d| !d.is_zero()).unwrap_or(latest);
+                let adjusted = latest
+                    .checked_sub(delay)
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or(latest);
                 self.rtt.on_sample(adjusted);
             }
         }
@@ -456,7 +462,10 @@ impl Sender {
             while self.list_head != NIL {
                 let sid = self.list_head;
                 let Some(e) = self.entry(sid) else { break };
-                if e.last_pn.saturating_add(self.config.fast_retransmit_threshold) > largest {
+                if e.last_pn
+                    .saturating_add(self.config.fast_retransmit_threshold)
+                    > largest
+                {
                     break;
                 }
                 self.unlink(sid);
@@ -469,7 +478,9 @@ impl Sender {
     }
 
     fn retransmit_or_escalate(&mut self, sid: u64) {
-        let Some(e) = slot(&mut self.ring, self.base, sid) else { return };
+        let Some(e) = slot(&mut self.ring, self.base, sid) else {
+            return;
+        };
         if e.tx_count > self.config.max_retransmits {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
@@ -491,11 +502,15 @@ impl Sender {
     }
 
     fn ping_deadline(&self) -> Option<Instant> {
-        let waiting_for_commit = self.list_head == NIL && !self.ring.is_empty() && self.tx_queue.is_empty();
+        let waiting_for_commit =
+            self.list_head == NIL && !self.ring.is_empty() && self.tx_queue.is_empty();
         if !waiting_for_commit || self.ping_due {
             return None;
         }
-        Some(self.last_heard.max(self.last_ping).max(self.busy_since) + self.rtt.backed_off(self.ping_count))
+        Some(
+            self.last_heard.max(self.last_ping).max(self.busy_since)
+                + self.rtt.backed_off(self.ping_count),
+        )
     }
 
     fn dead_deadline(&self) -> Option<Instant> {
@@ -511,10 +526,14 @@ impl Sender {
         if self.closed {
             return None;
         }
-        [self.rto_deadline(), self.ping_deadline(), self.dead_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_deadline(),
+            self.ping_deadline(),
+            self.dead_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers due at `now`. Harmless when called early or twice.
@@ -561,7 +580,10 @@ impl Sender {
                 (_, 0) => UnackedState::NeverSent,
                 _ => UnackedState::Sent,
             };
-            out.push(Unacked { message: e.msg, state });
+            out.push(Unacked {
+                message: e.msg,
+                state,
+            });
         }
         out.extend(self.backlog.drain(..).map(|message| Unacked {
             message,

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!((t + Duration::from_millis(1)).as_micros(), 6_000);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(5));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::MAX, Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::MAX,
+            Instant::from_micros(u64::MAX)
+        );
         assert_eq!(Instant::from_millis(u64::MAX).as_micros(), u64::MAX);
         assert_eq!((t - Duration::from_secs(1)).as_micros(), 0);
     }

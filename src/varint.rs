@@ -55,7 +55,10 @@ mod tests {
             (127, &[0x7f]),
             (128, &[0x80, 0x01]),
             (300, &[0xac, 0x02]),
-            (u64::MAX, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
         ];
         for (v, bytes) in cases {
             let mut out = Vec::new();
@@ -75,7 +78,10 @@ mod tests {
         assert_eq!(get(&[0x80], &mut pos), Err(CodecError::Truncated));
         assert_eq!(get(&[0xff; 10], &mut pos), Err(CodecError::VarintOverflow));
         assert_eq!(
-            get(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], &mut pos),
+            get(
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+                &mut pos
+            ),
             Err(CodecError::VarintOverflow)
         );
         assert_eq!(pos, 0, "failed reads consume nothing");

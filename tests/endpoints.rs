@@ -1,0 +1,558 @@
+//! Scripted scenarios for each contract point of the Sender and Receiver.
+
+mod common;
+
+use ackwire::*;
+use bytes::Bytes;
+use std::time::Duration;
+
+const S: StreamId = StreamId(7);
+
+fn msg(prev: u64, version: u64) -> Message {
+    Message::new(
+        S,
+        Version(prev),
+        Version(version),
+        Bytes::from(format!("v{version}")),
+    )
+}
+
+fn ms(v: u64) -> Instant {
+    Instant::from_millis(v)
+}
+
+fn cfg() -> Config {
+    Config {
+        ack_every: 1,
+        ..Config::default()
+    }
+}
+
+fn deliveries(rx: &mut Receiver) -> Vec<u64> {
+    std::iter::from_fn(|| rx.poll_event())
+        .map(|e| match e {
+            ReceiverEvent::Deliver(m) => m.version.0,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn sender_events(tx: &mut Sender) -> Vec<SenderEvent> {
+    std::iter::from_fn(|| tx.poll_event()).collect()
+}
+
+/// Moves every packet from `tx` to `rx` and back at `now`.
+fn exchange(tx: &mut Sender, rx: &mut Receiver, now: Instant) {
+    while let Some(p) = tx.poll_transmit(now) {
+        rx.handle_input(now, p).unwrap();
+    }
+    while let Some(p) = rx.poll_transmit(now) {
+        tx.handle_input(now, p).unwrap();
+    }
+}
+
+#[test]
+fn no_ack_before_commit_and_out_of_order_commits() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    for v in 1..=3 {
+        tx.send(ms(0), msg(v - 1, v)).unwrap();
+    }
+    exchange(&mut tx, &mut rx, ms(10));
+    assert_eq!(deliveries(&mut rx), vec![1, 2, 3]);
+    assert!(
+        sender_events(&mut tx).is_empty(),
+        "nothing is acked before a commit"
+    );
+    // Received, so no retransmission even long after the RTO.
+    tx.handle_timeout(ms(5_000));
+    assert_eq!(
+        tx.poll_transmit(ms(5_000)).map(|p| p.len() < 40),
+        Some(true),
+        "only a ping"
+    );
+    rx.commit(ms(20), S, Version(3)).unwrap();
+    exchange(&mut tx, &mut rx, ms(20));
+    assert_eq!(
+        sender_events(&mut tx),
+        vec![SenderEvent::Acked {
+            stream: S,
+            version: Version(3)
+        }]
+    );
+    rx.commit(ms(30), S, Version(1)).unwrap();
+    rx.commit(ms(30), S, Version(1)).unwrap();
+    exchange(&mut tx, &mut rx, ms(30));
+    assert_eq!(
+        sender_events(&mut tx),
+        vec![SenderEvent::Acked {
+            stream: S,
+            version: Version(1)
+        }]
+    );
+    assert_eq!(tx.stats().retransmits, 0);
+    assert_eq!(
+        rx.commit(ms(30), S, Version(9)),
+        Err(CommitError::NotDelivered)
+    );
+    assert_eq!(
+        rx.commit(ms(30), StreamId(99), Version(1)),
+        Err(CommitError::UnknownStream)
+    );
+}
+
+#[test]
+fn duplicate_is_reacked_only_once_committed() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    let p = tx.poll_transmit(ms(0)).unwrap();
+    rx.handle_input(ms(1), p.clone()).unwrap();
+    rx.handle_input(ms(2), p.clone()).unwrap();
+    assert_eq!(
+        deliveries(&mut rx),
+        vec![1],
+        "a link duplicate is not delivered"
+    );
+    assert_eq!(rx.stats().duplicates, 1);
+    while let Some(a) = rx.poll_transmit(ms(2)) {
+        tx.handle_input(ms(2), a).unwrap();
+    }
+    assert!(sender_events(&mut tx).is_empty());
+    rx.commit(ms(3), S, Version(1)).unwrap();
+    rx.handle_input(ms(4), p).unwrap();
+    while let Some(a) = rx.poll_transmit(ms(4)) {
+        tx.handle_input(ms(4), a).unwrap();
+    }
+    assert_eq!(sender_events(&mut tx).len(), 1);
+}
+
+#[test]
+fn versions_at_or_below_resumed_head_never_reach_the_app() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    rx.resume(S, Version(20));
+    tx.send(ms(0), msg(10, 20)).unwrap();
+    tx.send(ms(0), msg(20, 25)).unwrap();
+    exchange(&mut tx, &mut rx, ms(1));
+    assert_eq!(deliveries(&mut rx), vec![25]);
+    let acked: Vec<_> = sender_events(&mut tx);
+    assert_eq!(
+        acked,
+        vec![SenderEvent::Acked {
+            stream: S,
+            version: Version(20)
+        }],
+        "already stored: acked at once"
+    );
+}
+
+#[test]
+fn reorder_buffer_holds_until_predecessor_arrives() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 3)).unwrap();
+    let first = tx.poll_transmit(ms(0)).unwrap();
+    tx.send(ms(0), msg(3, 7)).unwrap();
+    tx.send(ms(0), msg(7, 19)).unwrap();
+    let later = tx.poll_transmit(ms(0)).unwrap();
+    rx.handle_input(ms(1), later).unwrap();
+    assert!(deliveries(&mut rx).is_empty());
+    assert_eq!(rx.held(), 2);
+    rx.handle_input(ms(2), first).unwrap();
+    assert_eq!(deliveries(&mut rx), vec![3, 7, 19]);
+}
+
+#[test]
+fn rto_follows_rtt_and_karns_rule_holds() {
+    let c = Config {
+        min_rto: Duration::from_millis(1),
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    assert_eq!(
+        tx.rto(),
+        Duration::from_secs(1),
+        "initial RTO before samples"
+    );
+    let mut now = 0;
+    for v in 1..=20 {
+        tx.send(ms(now), msg(v - 1, v)).unwrap();
+        let p = tx.poll_transmit(ms(now)).unwrap();
+        rx.handle_input(ms(now + 50), p).unwrap();
+        let a = rx.poll_transmit(ms(now + 50)).unwrap();
+        tx.handle_input(ms(now + 100), a).unwrap();
+        now += 200;
+    }
+    let srtt = tx.srtt().unwrap();
+    assert_eq!(srtt, Duration::from_millis(100));
+    let fast_rto = tx.rto();
+    assert!(fast_rto < Duration::from_millis(150), "{fast_rto:?}");
+    // The path slows down: RTO follows.
+    for v in 21..=40 {
+        tx.send(ms(now), msg(v - 1, v)).unwrap();
+        let p = tx.poll_transmit(ms(now)).unwrap();
+        rx.handle_input(ms(now + 200), p).unwrap();
+        let a = rx.poll_transmit(ms(now + 200)).unwrap();
+        tx.handle_input(ms(now + 400), a).unwrap();
+        now += 1000;
+    }
+    assert!(tx.srtt().unwrap() > Duration::from_millis(350));
+    assert!(tx.rto() > fast_rto * 3);
+    // Karn: an ack for a retransmitted message gives no sample, however late.
+    let before = tx.srtt();
+    tx.send(ms(now), msg(40, 41)).unwrap();
+    let _lost = tx.poll_transmit(ms(now)).unwrap();
+    let rto_at = tx.poll_timeout().unwrap();
+    tx.handle_timeout(rto_at);
+    let p = tx.poll_transmit(rto_at).unwrap();
+    rx.handle_input(rto_at + Duration::from_millis(5000), p)
+        .unwrap();
+    let a = rx
+        .poll_transmit(rto_at + Duration::from_millis(5000))
+        .unwrap();
+    tx.handle_input(rto_at + Duration::from_millis(5000), a)
+        .unwrap();
+    assert_eq!(tx.srtt(), before);
+}
+
+#[test]
+fn ack_delay_is_taken_out_of_rtt_samples() {
+    let c = Config {
+        ack_every: 100,
+        ack_delay: Duration::from_millis(300),
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    rx.handle_input(ms(20), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    assert_eq!(
+        rx.poll_transmit(ms(20)),
+        None,
+        "the ack waits for the delay"
+    );
+    let t = rx.poll_timeout().unwrap();
+    assert_eq!(t, ms(320));
+    rx.handle_timeout(t);
+    tx.handle_input(ms(340), rx.poll_transmit(t).unwrap())
+        .unwrap();
+    assert_eq!(tx.srtt(), Some(Duration::from_millis(40)));
+}
+
+#[test]
+fn backoff_caps_and_retries_escalate() {
+    let c = Config {
+        max_retransmits: 4,
+        max_rto: Duration::from_secs(3),
+        peer_dead_after: Duration::from_secs(1000),
+        ..cfg()
+    };
+    let mut tx = Sender::new(c);
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    let mut now = ms(0);
+    let mut gaps = Vec::new();
+    let mut last = now;
+    tx.poll_transmit(now).unwrap();
+    while let Some(t) = tx.poll_timeout() {
+        now = t;
+        tx.handle_timeout(now);
+        if let Some(SenderEvent::Escalated(m)) = tx.poll_event() {
+            assert_eq!(m.version, Version(1));
+            break;
+        }
+        if tx.poll_transmit(now).is_some() {
+            gaps.push((now - last).as_millis());
+            last = now;
+        }
+    }
+    assert_eq!(
+        gaps,
+        vec![1000, 2000, 3000, 3000],
+        "doubling, capped at max_rto"
+    );
+    assert_eq!(tx.stats().escalated, 1);
+    assert_eq!(tx.poll_timeout(), None, "nothing left to wait for");
+}
+
+#[test]
+fn silent_peer_is_declared_dead_and_nothing_more_is_sent() {
+    let c = Config {
+        peer_dead_after: Duration::from_secs(10),
+        max_retransmits: 100,
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    tx.send(ms(0), msg(1, 2)).unwrap();
+    rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    tx.handle_input(ms(2), rx.poll_transmit(ms(1)).unwrap())
+        .unwrap();
+    tx.send(ms(3), msg(2, 3)).unwrap();
+    tx.poll_transmit(ms(3)).unwrap();
+    let mut now = ms(3);
+    let mut dead = None;
+    while let Some(t) = tx.poll_timeout() {
+        now = t;
+        tx.handle_timeout(now);
+        while tx.poll_transmit(now).is_some() {}
+        while let Some(e) = tx.poll_event() {
+            if let SenderEvent::PeerDead { unacked } = e {
+                dead = Some(unacked);
+            }
+        }
+    }
+    let unacked = dead.expect("PeerDead");
+    assert_eq!(now, ms(10_002), "silence counted from the last ack");
+    let states: Vec<_> = unacked
+        .iter()
+        .map(|u| (u.message.version.0, u.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (1, UnackedState::Received),
+            (2, UnackedState::Received),
+            (3, UnackedState::Sent)
+        ]
+    );
+    assert!(unacked.iter().all(Unacked::possibly_delivered));
+    assert_eq!(tx.poll_transmit(now + Duration::from_secs(100)), None);
+    assert_eq!(tx.send(now, msg(3, 4)), Err(SendError::Closed));
+}
+
+#[test]
+fn fast_retransmit_beats_the_timer() {
+    let c = Config {
+        max_packet_size: 64,
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    for v in 1..=6 {
+        let m = Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
+        tx.send(ms(0), m).unwrap();
+    }
+    let packets: Vec<_> = std::iter::from_fn(|| tx.poll_transmit(ms(0))).collect();
+    assert!(packets.len() >= 5, "{} packets", packets.len());
+    for p in &packets[1..] {
+        rx.handle_input(ms(10), p.clone()).unwrap();
+    }
+    while let Some(a) = rx.poll_transmit(ms(10)) {
+        tx.handle_input(ms(20), a).unwrap();
+    }
+    assert_eq!(
+        tx.stats().fast_retransmits,
+        1,
+        "{:?} {:?} {}",
+        tx.stats(),
+        rx.stats(),
+        packets.len()
+    );
+    let resent = tx.poll_transmit(ms(20)).expect("resent before any RTO");
+    rx.handle_input(ms(30), resent).unwrap();
+    assert_eq!(deliveries(&mut rx), vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn window_then_queue_then_backpressure() {
+    let c = Config {
+        max_in_flight: 4,
+        max_queued: 2,
+        ..cfg()
+    };
+    let mut tx = Sender::new(c);
+    for v in 1..=6 {
+        tx.send(ms(0), msg(v - 1, v)).unwrap();
+    }
+    assert_eq!(tx.send(ms(0), msg(6, 7)), Err(SendError::Backpressure));
+    assert_eq!(tx.send(ms(0), msg(7, 7)), Err(SendError::BadChain));
+    let big = Message::new(S, Version(7), Version(8), Bytes::from(vec![0u8; 20_000]));
+    assert!(matches!(
+        tx.send(ms(0), big),
+        Err(SendError::TooLarge { .. })
+    ));
+    let mut rx = Receiver::new(cfg());
+    exchange(&mut tx, &mut rx, ms(1));
+    assert_eq!(
+        deliveries(&mut rx),
+        vec![1, 2, 3, 4],
+        "only the window is in flight"
+    );
+    for v in 1..=4 {
+        rx.commit(ms(2), S, Version(v)).unwrap();
+    }
+    let t = rx.poll_timeout();
+    assert_eq!(t, None, "ack_every = 1 makes commits ack at once");
+    exchange(&mut tx, &mut rx, ms(2));
+    exchange(&mut tx, &mut rx, ms(3));
+    assert_eq!(deliveries(&mut rx), vec![5, 6], "acks slide the window");
+}
+
+#[test]
+fn timeouts_always_move_past_now() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    rx.handle_input(ms(0), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    for now in (0..100_000).step_by(997).map(ms) {
+        tx.handle_timeout(now);
+        rx.handle_timeout(now);
+        for t in [tx.poll_timeout(), rx.poll_timeout()].into_iter().flatten() {
+            assert!(t > now, "{t:?} <= {now:?}");
+        }
+    }
+}
+
+#[test]
+fn malformed_input_is_rejected_and_changes_nothing() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    tx.send(ms(0), msg(1, 2)).unwrap();
+    let good = tx.poll_transmit(ms(0)).unwrap();
+    let g = good.to_vec();
+    let mut cases: Vec<(Vec<u8>, CodecError)> = vec![
+        (g[..g.len() - 1].to_vec(), CodecError::Truncated),
+        ([&g[..], &[0]].concat(), CodecError::TrailingBytes),
+        ([&b"XW"[..], &g[2..]].concat(), CodecError::BadMagic),
+        (
+            [&g[..2], &[9], &g[3..]].concat(),
+            CodecError::UnsupportedVersion(9),
+        ),
+        (
+            vec![b'A', b'W', 1, 0xff, 0, 0, 0],
+            CodecError::Oversize(0xff00_0000 + 11),
+        ),
+        (Vec::new(), CodecError::Truncated),
+    ];
+    let mut flipped = g.clone();
+    flipped[9] ^= 0x40;
+    cases.push((flipped, CodecError::BadChecksum));
+    for (bytes, err) in cases {
+        assert_eq!(
+            rx.handle_input(ms(1), Bytes::from(bytes)),
+            Err(InputError::Malformed(err))
+        );
+    }
+    assert_eq!(rx.stats(), ReceiverStats::default());
+    assert_eq!(rx.held(), 0);
+    assert_eq!(rx.poll_event(), None);
+    assert_eq!(rx.poll_transmit(ms(1)), None);
+    // An ack sent to a receiver, data sent to a sender: typed errors.
+    rx.handle_input(ms(1), good.clone()).unwrap();
+    rx.commit(ms(1), S, Version(1)).unwrap();
+    let ack = rx.poll_transmit(ms(1)).unwrap();
+    assert_eq!(
+        rx.handle_input(ms(1), ack.clone()),
+        Err(InputError::UnexpectedFrame(0x02))
+    );
+    assert_eq!(
+        tx.handle_input(ms(1), good),
+        Err(InputError::UnexpectedFrame(0x01))
+    );
+    // An ack for a SID never sent: rejected whole, nothing acked.
+    let mut other = Sender::new(cfg());
+    assert_eq!(
+        other.handle_input(ms(1), ack.clone()),
+        Err(InputError::AckForUnsentSid(1))
+    );
+    assert_eq!(other.poll_event(), None);
+    tx.handle_input(ms(2), ack).unwrap();
+    assert_eq!(
+        tx.poll_event(),
+        Some(SenderEvent::Acked {
+            stream: S,
+            version: Version(1)
+        })
+    );
+}
+
+#[test]
+fn hostile_sender_can_not_grow_receiver_state() {
+    let c = Config {
+        max_streams: 3,
+        max_reorder_per_stream: 4,
+        max_held_messages: 10,
+        ..cfg()
+    };
+    let mut tx = Sender::new(Config {
+        max_in_flight: 10_000,
+        max_queued: 10_000,
+        ..cfg()
+    });
+    let mut rx = Receiver::new(c);
+    for s in 0..50u64 {
+        for v in 1..=20u64 {
+            // Every message skips its predecessor: nothing is deliverable.
+            tx.send(
+                ms(0),
+                Message::new(
+                    StreamId(s),
+                    Version(v * 2),
+                    Version(v * 2 + 1),
+                    Bytes::new(),
+                ),
+            )
+            .unwrap();
+        }
+    }
+    while let Some(p) = tx.poll_transmit(ms(0)) {
+        rx.handle_input(ms(0), p).unwrap();
+    }
+    assert!(rx.held() <= 10);
+    assert_eq!(
+        rx.held(),
+        3 * 4 - 2,
+        "per-stream then total bounds: 4 + 4 + 2"
+    );
+    assert!(rx.stats().dropped_full >= 990);
+    assert_eq!(
+        rx.head(StreamId(49)),
+        None,
+        "no state for streams past the bound"
+    );
+}
+
+#[test]
+fn connection_carries_both_directions_with_piggybacked_acks() {
+    let mut a = Connection::new(cfg());
+    let mut b = Connection::new(cfg());
+    a.send(ms(0), msg(0, 1)).unwrap();
+    b.send(
+        ms(0),
+        Message::new(StreamId(1), Version(0), Version(5), Bytes::from("up")),
+    )
+    .unwrap();
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    for step in 0..20u64 {
+        let now = ms(step * 10);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while let Some(p) = a.poll_transmit(now) {
+            b.handle_input(now, p).unwrap();
+        }
+        while let Some(p) = b.poll_transmit(now) {
+            a.handle_input(now, p).unwrap();
+        }
+        for (c, got) in [(&mut a, &mut got_a), (&mut b, &mut got_b)] {
+            while let Some(e) = c.poll_event() {
+                match e {
+                    Event::Receiver(ReceiverEvent::Deliver(m)) => {
+                        c.commit(now, m.stream, m.version).unwrap()
+                    }
+                    Event::Sender(SenderEvent::Acked { version, .. }) => got.push(version.0),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(got_a, vec![1]);
+    assert_eq!(got_b, vec![5]);
+}
