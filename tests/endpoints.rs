@@ -556,3 +556,76 @@ fn connection_carries_both_directions_with_piggybacked_acks() {
     assert_eq!(got_a, vec![1]);
     assert_eq!(got_b, vec![5]);
 }
+
+#[test]
+fn receiver_learns_of_escalated_sids_and_its_window_moves_on() {
+    // The receiver tracks 64 SIDs above its floor. Without the sender's
+    // FLOOR frame, a SID given up on would pin that floor and every SID
+    // 64 past it would be refused.
+    let c = Config {
+        max_in_flight: 4,
+        max_retransmits: 1,
+        max_queued: 1000,
+        peer_dead_after: Duration::from_secs(10_000),
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    tx.send(
+        ms(0),
+        Message::new(S, Version(0), Version(1), Bytes::from_static(b"LOST")),
+    )
+    .unwrap();
+    tx.poll_transmit(ms(0)).unwrap();
+    for v in 1..=200u64 {
+        tx.send(
+            ms(0),
+            Message::new(StreamId(2), Version(v - 1), Version(v), Bytes::new()),
+        )
+        .unwrap();
+    }
+    let mut now = ms(0);
+    let mut acked = 0;
+    let mut escalated = Vec::new();
+    for _ in 0..10_000 {
+        // Exchange until both sides are quiet at `now`.
+        let mut moved = true;
+        while moved {
+            moved = false;
+            while let Some(p) = tx.poll_transmit(now) {
+                moved = true;
+                // Every packet carrying stream 7's message is lost.
+                if !p.windows(4).any(|w| w == b"LOST") {
+                    rx.handle_input(now, p).unwrap();
+                }
+            }
+            while let Some(ReceiverEvent::Deliver(m)) = rx.poll_event() {
+                rx.commit(now, m.stream, m.version).unwrap();
+            }
+            while let Some(a) = rx.poll_transmit(now) {
+                moved = true;
+                tx.handle_input(now, a).unwrap();
+            }
+            while let Some(e) = tx.poll_event() {
+                match e {
+                    SenderEvent::Acked { .. } => acked += 1,
+                    SenderEvent::Escalated(m) => escalated.push(m.stream.0),
+                    other => panic!("{:?}", std::mem::discriminant(&other)),
+                }
+            }
+        }
+        match [tx.poll_timeout(), rx.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+        {
+            Some(t) => now = t,
+            None => break,
+        }
+        tx.handle_timeout(now);
+        rx.handle_timeout(now);
+    }
+    assert_eq!(escalated, vec![S.0]);
+    assert_eq!(acked, 200, "everything after the escalated SID still flows");
+    assert_eq!(tx.pending(), 0);
+}
