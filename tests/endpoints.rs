@@ -629,3 +629,59 @@ fn receiver_learns_of_escalated_sids_and_its_window_moves_on() {
     assert_eq!(acked, 200, "everything after the escalated SID still flows");
     assert_eq!(tx.pending(), 0);
 }
+
+#[test]
+fn connections_exchange_both_ways_over_a_lossy_link() {
+    let c = Config { max_packet_size: 300, ..common::patient_config() };
+    let mut ends = [Connection::new(c.clone()), Connection::new(c)];
+    let mut rng = common::SimRng::new(42);
+    let n = 300u64;
+    for v in 1..=n {
+        ends[0].send(ms(0), Message::new(StreamId(1), Version(v - 1), Version(v), Bytes::new())).unwrap();
+        ends[1].send(ms(0), Message::new(StreamId(2), Version(v - 1), Version(v), Bytes::new())).unwrap();
+    }
+    let mut delivered = [Vec::new(), Vec::new()];
+    let mut acked = [0u64, 0];
+    let mut wire: std::collections::BTreeMap<(Instant, u64), (usize, Bytes)> = Default::default();
+    let mut now = ms(0);
+    let mut seq = 0;
+    for _ in 0..100_000 {
+        for from in 0..2 {
+            while let Some(p) = ends[from].poll_transmit(now) {
+                if !rng.chance(25) {
+                    seq += 1;
+                    wire.insert((now + Duration::from_millis(5 + rng.below(20)), seq), (1 - from, p));
+                }
+            }
+            while let Some(e) = ends[from].poll_event() {
+                match e {
+                    Event::Receiver(ReceiverEvent::Deliver(m)) => {
+                        delivered[from].push(m.version.0);
+                        ends[from].commit(now, m.stream, m.version).unwrap();
+                    }
+                    Event::Sender(SenderEvent::Acked { .. }) => acked[from] += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let next = [wire.keys().next().map(|k| k.0), ends[0].poll_timeout(), ends[1].poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        now = next;
+        while let Some(e) = wire.first_entry() {
+            if e.key().0 > now {
+                break;
+            }
+            let (to, p) = e.remove();
+            ends[to].handle_input(now, p).unwrap();
+        }
+        ends[0].handle_timeout(now);
+        ends[1].handle_timeout(now);
+    }
+    let expect: Vec<u64> = (1..=n).collect();
+    assert_eq!(delivered[0], expect);
+    assert_eq!(delivered[1], expect);
+    assert_eq!(acked, [n, n]);
+}
