@@ -632,13 +632,26 @@ fn receiver_learns_of_escalated_sids_and_its_window_moves_on() {
 
 #[test]
 fn connections_exchange_both_ways_over_a_lossy_link() {
-    let c = Config { max_packet_size: 300, ..common::patient_config() };
+    let c = Config {
+        max_packet_size: 300,
+        ..common::patient_config()
+    };
     let mut ends = [Connection::new(c.clone()), Connection::new(c)];
     let mut rng = common::SimRng::new(42);
     let n = 300u64;
     for v in 1..=n {
-        ends[0].send(ms(0), Message::new(StreamId(1), Version(v - 1), Version(v), Bytes::new())).unwrap();
-        ends[1].send(ms(0), Message::new(StreamId(2), Version(v - 1), Version(v), Bytes::new())).unwrap();
+        ends[0]
+            .send(
+                ms(0),
+                Message::new(StreamId(1), Version(v - 1), Version(v), Bytes::new()),
+            )
+            .unwrap();
+        ends[1]
+            .send(
+                ms(0),
+                Message::new(StreamId(2), Version(v - 1), Version(v), Bytes::new()),
+            )
+            .unwrap();
     }
     let mut delivered = [Vec::new(), Vec::new()];
     let mut acked = [0u64, 0];
@@ -650,7 +663,10 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
             while let Some(p) = ends[from].poll_transmit(now) {
                 if !rng.chance(25) {
                     seq += 1;
-                    wire.insert((now + Duration::from_millis(5 + rng.below(20)), seq), (1 - from, p));
+                    wire.insert(
+                        (now + Duration::from_millis(5 + rng.below(20)), seq),
+                        (1 - from, p),
+                    );
                 }
             }
             while let Some(e) = ends[from].poll_event() {
@@ -664,10 +680,14 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
                 }
             }
         }
-        let next = [wire.keys().next().map(|k| k.0), ends[0].poll_timeout(), ends[1].poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            wire.keys().next().map(|k| k.0),
+            ends[0].poll_timeout(),
+            ends[1].poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Some(next) = next else { break };
         now = next;
         while let Some(e) = wire.first_entry() {
