@@ -47,6 +47,9 @@ pub struct Config {
     /// Out-of-order messages one stream may buffer while waiting for their
     /// predecessor.
     pub max_reorder_per_stream: usize,
+    /// How long a stream may wait for a missing predecessor (it may just be
+    /// late) before the receiver reports [`ReceiverEvent::Gap`](crate::ReceiverEvent::Gap).
+    pub gap_wait: Duration,
     /// Messages a receiver holds in total: buffered out of order plus
     /// delivered but not yet committed. Beyond it, new messages are dropped
     /// unacknowledged and come again by retransmission.
@@ -70,6 +73,7 @@ impl Default for Config {
             max_ack_ranges: 32,
             max_streams: 10_000,
             max_reorder_per_stream: 256,
+            gap_wait: Duration::from_millis(300),
             max_held_messages: 4096,
         }
     }

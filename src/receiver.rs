@@ -13,6 +13,7 @@ use crate::message::{Message, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::sid_set::{Membership, SidSet};
 use crate::time::Instant;
+use alloc::collections::BTreeSet;
 use alloc::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 use hashbrown::HashMap;
@@ -24,6 +25,18 @@ pub enum ReceiverEvent {
     /// The next message of its stream: in version order, never twice. Store
     /// it, then call [`Receiver::commit`].
     Deliver(Message),
+    /// A later message of `stream` has waited `Config::gap_wait` for its
+    /// predecessor: something after `after` is missing, not just late. The
+    /// stream's position stays at `after`; fetch what follows it (sync).
+    /// Reported once per position of the stream.
+    Gap {
+        /// The stream with the hole.
+        stream: StreamId,
+        /// The last version delivered; the next one is missing.
+        after: Version,
+        /// The `prev` of the earliest message waiting beyond the hole.
+        waiting_after: Version,
+    },
 }
 
 /// Counters for reports and tests.
@@ -55,6 +68,10 @@ struct StreamState {
     uncommitted: VecDeque<Held>,
     /// Out-of-order messages keyed by the version they follow.
     buffered: HashMap<Version, (Message, Option<u64>)>,
+    /// The armed gap timer and the head it was armed for.
+    gap_timer: Option<(Instant, Version)>,
+    /// The head a gap was last reported for: report once per position.
+    gap_reported: Option<Version>,
 }
 
 enum Accepted {
@@ -72,6 +89,8 @@ enum Accepted {
 pub struct Receiver {
     config: Config,
     streams: HashMap<StreamId, StreamState>,
+    /// Armed gap timers, earliest first (one per stream at most).
+    gap_timers: BTreeSet<(Instant, StreamId)>,
     received: SidSet,
     committed: SidSet,
     held: usize,
@@ -90,6 +109,7 @@ impl Receiver {
     pub fn new(config: Config) -> Receiver {
         Receiver {
             streams: HashMap::new(),
+            gap_timers: BTreeSet::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
             committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
@@ -128,6 +148,9 @@ impl Receiver {
         self.held -= before - st.buffered.len();
         self.ack_pending = true;
         drain_buffered(st, &mut self.events, &mut self.stats);
+        if st.buffered.is_empty() {
+            disarm_gap(st, stream, &mut self.gap_timers);
+        }
     }
 
     /// The app has durably stored exactly this delivered message: it may now
@@ -241,7 +264,7 @@ impl Receiver {
             Membership::Out => Some(sid),
             Membership::Below => None,
         };
-        let accepted = self.accept(msg, sid);
+        let accepted = self.accept(now, msg, sid);
         match accepted {
             Accepted::Dropped => return,
             Accepted::New => {}
@@ -270,7 +293,8 @@ impl Receiver {
         }
     }
 
-    fn accept(&mut self, msg: Message, sid: Option<u64>) -> Accepted {
+    fn accept(&mut self, now: Instant, msg: Message, sid: Option<u64>) -> Accepted {
+        let stream = msg.stream;
         if !self.streams.contains_key(&msg.stream) && self.streams.len() >= self.config.max_streams
         {
             self.stats.dropped_full += 1;
@@ -327,16 +351,19 @@ impl Receiver {
         } else {
             st.buffered.insert(msg.prev, (msg, sid));
         }
+        update_gap(st, stream, now, self.config.gap_wait, &mut self.gap_timers);
         Accepted::New
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
     /// has work; `None` when nothing is waiting on time.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.ack_immediate {
-            return None;
+        let ack = self.ack_deadline.filter(|_| !self.ack_immediate);
+        let gap = self.gap_timers.first().map(|&(at, _)| at);
+        match (ack, gap) {
+            (Some(a), Some(g)) => Some(a.min(g)),
+            (a, g) => a.or(g),
         }
-        self.ack_deadline
     }
 
     /// Runs the timers due at `now`. Harmless when called early or twice.
@@ -344,6 +371,24 @@ impl Receiver {
         if self.ack_deadline.is_some_and(|d| d <= now) {
             self.ack_deadline = None;
             self.ack_immediate = true;
+        }
+        while let Some(&(at, stream)) = self.gap_timers.first() {
+            if at > now {
+                break;
+            }
+            self.gap_timers.pop_first();
+            let Some(st) = self.streams.get_mut(&stream) else {
+                continue;
+            };
+            st.gap_timer = None;
+            st.gap_reported = Some(st.head);
+            if let Some(waiting_after) = st.buffered.keys().min().copied() {
+                self.events.push_back(ReceiverEvent::Gap {
+                    stream,
+                    after: st.head,
+                    waiting_after,
+                });
+            }
         }
     }
 
@@ -428,6 +473,34 @@ fn deliver(
     });
     stats.delivered += 1;
     events.push_back(ReceiverEvent::Deliver(msg));
+}
+
+/// Arms the stream's gap timer when messages wait beyond its head (once
+/// per head position), and disarms it when nothing waits any more.
+fn update_gap(
+    st: &mut StreamState,
+    stream: StreamId,
+    now: Instant,
+    wait: core::time::Duration,
+    timers: &mut BTreeSet<(Instant, StreamId)>,
+) {
+    if st.buffered.is_empty() {
+        disarm_gap(st, stream, timers);
+        return;
+    }
+    if st.gap_timer.is_some_and(|(_, head)| head == st.head) || st.gap_reported == Some(st.head) {
+        return;
+    }
+    disarm_gap(st, stream, timers);
+    let at = now + wait;
+    st.gap_timer = Some((at, st.head));
+    timers.insert((at, stream));
+}
+
+fn disarm_gap(st: &mut StreamState, stream: StreamId, timers: &mut BTreeSet<(Instant, StreamId)>) {
+    if let Some((at, _)) = st.gap_timer.take() {
+        timers.remove(&(at, stream));
+    }
 }
 
 /// Delivers buffered messages that now follow the head. Moving a message

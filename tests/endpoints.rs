@@ -705,3 +705,57 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
     assert_eq!(delivered[1], expect);
     assert_eq!(acked, [n, n]);
 }
+
+#[test]
+fn late_message_within_the_wait_is_not_a_gap() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 3)).unwrap();
+    let first = tx.poll_transmit(ms(0)).unwrap();
+    tx.send(ms(0), msg(3, 7)).unwrap();
+    rx.handle_input(ms(10), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    assert_eq!(rx.poll_event(), None);
+    let gap_at = rx.poll_timeout().unwrap();
+    assert!(gap_at >= ms(310), "{gap_at:?}");
+    rx.handle_timeout(ms(200));
+    rx.handle_input(ms(250), first).unwrap();
+    rx.handle_timeout(ms(1_000));
+    assert_eq!(
+        deliveries(&mut rx),
+        vec![3, 7],
+        "no Gap event, just the two messages"
+    );
+}
+
+#[test]
+fn missing_predecessor_is_reported_as_a_gap_once() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 3)).unwrap();
+    let _lost = tx.poll_transmit(ms(0)).unwrap();
+    tx.send(ms(0), msg(3, 7)).unwrap();
+    tx.send(ms(0), msg(7, 19)).unwrap();
+    rx.handle_input(ms(10), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    while rx.poll_transmit(ms(10)).is_some() {}
+    let t = rx.poll_timeout().unwrap();
+    assert_eq!(t, ms(310));
+    rx.handle_timeout(t);
+    assert_eq!(
+        rx.poll_event(),
+        Some(ReceiverEvent::Gap {
+            stream: S,
+            after: Version(0),
+            waiting_after: Version(3)
+        })
+    );
+    rx.handle_timeout(ms(100_000));
+    assert_eq!(rx.poll_event(), None, "reported once per position");
+    assert_eq!(
+        rx.head(S),
+        Some(Version(0)),
+        "the cursor never moves past missing data"
+    );
+    assert_eq!(rx.poll_timeout(), None);
+}
