@@ -113,7 +113,7 @@ pub(crate) fn data_len(sid: u64, msg: &Message) -> usize {
         + msg.payload.len()
 }
 
-/// Writes a DATA frame. `version` is encoded as its distance above `prev`.
+/// Writes a DATA frame (versions absolute; the decoder requires `version > prev`).
 pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message) {
     buf.put_u8(kind::DATA);
     varint::put(buf, sid);

@@ -130,6 +130,19 @@ mod tests {
         w.finish().unwrap()
     }
 
+    /// The whole-packet vector in PROTOCOL.md: one DATA frame.
+    #[test]
+    fn data_packet_vector() {
+        let body = [0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00, 0x02, 0x68, 0x69];
+        let p = sealed(&body);
+        let expected = [
+            0x41, 0x57, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00,
+            0x02, 0x68, 0x69, 0x5c, 0xbb, 0xa5, 0xd7,
+        ];
+        assert_eq!(&p[..], &expected);
+        assert_eq!(&open(&p, 1024).unwrap()[..], &body);
+    }
+
     #[test]
     fn empty_packet_is_not_sent() {
         let mut w = PacketWriter::new(1024);
@@ -140,7 +153,10 @@ mod tests {
     #[test]
     fn header_vector_and_rejections() {
         let p = sealed(&[0x04]);
-        assert_eq!(&p[..8], &[0x41, 0x57, 0x01, 0, 0, 0, 1, 0x04]);
+        assert_eq!(
+            &p[..],
+            &[0x41, 0x57, 0x01, 0, 0, 0, 1, 0x04, 0xb3, 0x4d, 0xec, 0xde]
+        );
         assert_eq!(p.len(), 12);
         assert_eq!(open(&p, 1024).unwrap(), Bytes::from_static(&[0x04]));
         assert_eq!(packet_len(&p[..1], 1024), Ok(None));

@@ -139,7 +139,8 @@ impl Receiver {
         // The app says these are stored: they count as committed.
         for h in st.uncommitted.drain(..) {
             if let Some(sid) = h.sid {
-                self.committed.insert(sid);
+                // Owed to the sender now; resume has no clock, so send at once.
+                self.ack_immediate |= self.committed.insert(sid);
             }
             self.held -= 1;
         }
