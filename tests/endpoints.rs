@@ -759,3 +759,26 @@ fn missing_predecessor_is_reported_as_a_gap_once() {
     );
     assert_eq!(rx.poll_timeout(), None);
 }
+
+#[test]
+fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 1)).unwrap();
+    tx.send(ms(0), msg(1, 2)).unwrap();
+    rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    assert_eq!(deliveries(&mut rx), vec![1, 2]);
+    while let Some(a) = rx.poll_transmit(ms(1)) {
+        tx.handle_input(ms(1), a).unwrap();
+    }
+    assert_eq!(tx.poll_event(), None);
+    // The app stored both (say, in one transaction) and reports it.
+    rx.resume(S, Version(2));
+    let ack = rx.poll_transmit(ms(2)).expect("ack sent without waiting");
+    tx.handle_input(ms(2), ack).unwrap();
+    assert_eq!(sender_events(&mut tx).len(), 2);
+    assert_eq!(rx.held(), 0);
+    rx.resume(S, Version(1));
+    assert_eq!(rx.head(S), Some(Version(2)), "positions never go backwards");
+}
