@@ -132,22 +132,29 @@ impl Receiver {
     /// Positions only move forward; a lower value is ignored.
     pub fn resume(&mut self, stream: StreamId, last_committed: Version) {
         let st = self.streams.entry(stream).or_default();
+        // The app says everything up to `last_committed` is stored: delivered
+        // messages up to there count as committed.
+        while let Some(h) = st.uncommitted.front() {
+            if h.version > last_committed {
+                break;
+            }
+            if let (Some(sid), false) = (h.sid, h.committed) {
+                // Owed to the sender now; resume has no clock, so send at once.
+                if self.committed.insert(sid) {
+                    self.ack_pending = true;
+                    self.ack_immediate = true;
+                }
+            }
+            st.uncommitted.pop_front();
+            self.held -= 1;
+        }
         if last_committed <= st.head {
             return;
         }
         st.head = last_committed;
-        // The app says these are stored: they count as committed.
-        for h in st.uncommitted.drain(..) {
-            if let Some(sid) = h.sid {
-                // Owed to the sender now; resume has no clock, so send at once.
-                self.ack_immediate |= self.committed.insert(sid);
-            }
-            self.held -= 1;
-        }
         let before = st.buffered.len();
         st.buffered.retain(|_, (m, _)| m.version > last_committed);
         self.held -= before - st.buffered.len();
-        self.ack_pending = true;
         drain_buffered(st, &mut self.events, &mut self.stats);
         if st.buffered.is_empty() {
             disarm_gap(st, stream, &mut self.gap_timers);
