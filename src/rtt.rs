@@ -44,6 +44,11 @@ impl RttEstimator {
         self.srtt
     }
 
+    /// The RTT's mean deviation (zero before any sample).
+    pub(crate) fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
     /// RTO = SRTT + 4·RTTVAR, clamped; `initial` before any sample.
     pub(crate) fn rto(&self) -> Duration {
         let raw = match self.srtt {

@@ -91,6 +91,7 @@ pub struct SenderStats {
 }
 
 const NIL: u64 = u64::MAX;
+const RTTVAR_FACTOR: u32 = 1;
 
 /// The entry for `sid` in a ring starting at `base`.
 fn slot(ring: &mut VecDeque<Option<Entry>>, base: u64, sid: u64) -> Option<&mut Entry> {
@@ -114,6 +115,8 @@ struct Entry {
     tx_count: u32,
     last_sent: Instant,
     last_pn: u64,
+    /// Queued by fast retransmit rather than by the timer.
+    fast: bool,
     /// Neighbours on the retransmission list, ordered by last transmission.
     prev: u64,
     next: u64,
@@ -134,6 +137,8 @@ pub struct Sender {
     list_tail: u64,
     next_pn: u64,
     largest_received_pn: Option<u64>,
+    /// When the latest-sent message the peer received was sent.
+    largest_received_sent: Instant,
     /// Lowest SID that might still be transmitted.
     resend_floor: u64,
     /// One past the highest SID given up on.
@@ -170,6 +175,7 @@ impl Sender {
             list_tail: NIL,
             next_pn: 0,
             largest_received_pn: None,
+            largest_received_sent: Instant::ZERO,
             resend_floor: 0,
             escalated_end: 0,
             peer_recv_floor: 0,
@@ -323,6 +329,7 @@ impl Sender {
             tx_count: 0,
             last_sent: Instant::ZERO,
             last_pn: 0,
+            fast: false,
             prev: NIL,
             next: NIL,
         }));
@@ -392,17 +399,25 @@ impl Sender {
         }
     }
 
-    fn mark_received(&mut self, sid: u64, newly: &mut Option<(u64, u32, Instant)>) {
-        let Some(e) = self.entry(sid) else { return };
+    fn mark_received(&mut self, now: Instant, sid: u64, newly: &mut Option<(u64, u32, Instant)>) {
+        let srtt = self.rtt.srtt();
+        let Some(e) = slot(&mut self.ring, self.base, sid) else {
+            return;
+        };
         if e.state == State::Received {
             return;
         }
         let was = e.state;
         e.state = State::Received;
         let info = (sid, e.tx_count, e.last_sent);
-        if e.tx_count > 0 {
-            let pn = e.last_pn;
+        // An ack for a resent message may be for the original copy: only
+        // trust its send time if it came back no sooner than a round trip
+        // could (RACK's rule), or the loss detector would race ahead.
+        let plausible = e.tx_count == 1 || srtt.is_some_and(|srtt| now - e.last_sent >= srtt / 2);
+        if e.tx_count > 0 && plausible {
+            let (pn, sent) = (e.last_pn, e.last_sent);
             self.largest_received_pn = Some(self.largest_received_pn.map_or(pn, |l| l.max(pn)));
+            self.largest_received_sent = self.largest_received_sent.max(sent);
         }
         if was == State::Outstanding {
             self.unlink(sid);
@@ -423,7 +438,7 @@ impl Sender {
         let floor_ranges = core::iter::once((self.base, a.received.floor.max(self.base)));
         for (start, end) in floor_ranges.chain(a.received.ranges()) {
             for sid in start.max(self.base)..end.min(self.next_sid()) {
-                self.mark_received(sid, &mut newest);
+                self.mark_received(now, sid, &mut newest);
             }
         }
         if let Some((sid, tx_count, sent)) = newest {
@@ -456,25 +471,37 @@ impl Sender {
             }
         }
 
-        // Fast retransmit: messages sent `threshold` packets before one the
-        // peer received are taken as lost without waiting for the timer.
+        // Fast retransmit: a message sent `threshold` packets *and* a
+        // reordering window (SRTT/4, as in RACK) before one the peer received
+        // is taken as lost without waiting for the timer. The time condition
+        // keeps jitter-reordered packets from being resent spuriously.
         if let Some(largest) = self.largest_received_pn {
+            let window = self.reorder_window();
+            let threshold = self.config.fast_retransmit_threshold;
             while self.list_head != NIL {
                 let sid = self.list_head;
+                let newest_sent = self.largest_received_sent;
                 let Some(e) = self.entry(sid) else { break };
-                if e.last_pn
-                    .saturating_add(self.config.fast_retransmit_threshold)
-                    > largest
+                if e.last_pn.saturating_add(threshold) > largest
+                    || e.last_sent + window > newest_sent
                 {
                     break;
                 }
+                e.fast = true;
                 self.unlink(sid);
-                self.stats.fast_retransmits += 1;
                 self.retransmit_or_escalate(sid);
             }
         }
         self.floor_due |= self.floor_needed();
         self.fill_window();
+    }
+
+    /// How much later a received message must have been sent before an
+    /// earlier one counts as lost: SRTT/4 (RACK's default) widened by the
+    /// RTT's deviation, which is what jitter-induced reordering looks like.
+    fn reorder_window(&self) -> Duration {
+        let srtt = self.rtt.srtt().unwrap_or(self.rtt.rto());
+        srtt / 4 + self.rtt.rttvar() * RTTVAR_FACTOR
     }
 
     fn retransmit_or_escalate(&mut self, sid: u64) {
@@ -629,7 +656,9 @@ impl Sender {
                 self.stats.sent += 1;
             } else {
                 self.stats.retransmits += 1;
+                self.stats.fast_retransmits += u64::from(e.fast);
             }
+            e.fast = false;
             e.tx_count += 1;
             e.last_sent = now;
             e.last_pn = pn;

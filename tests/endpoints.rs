@@ -333,29 +333,53 @@ fn fast_retransmit_beats_the_timer() {
     };
     let mut tx = Sender::new(c.clone());
     let mut rx = Receiver::new(c);
-    for v in 1..=6 {
-        let m = Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
-        tx.send(ms(0), m).unwrap();
+    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
+    tx.send(ms(0), m(1)).unwrap();
+    let _lost = tx.poll_transmit(ms(0)).unwrap();
+    for v in 2..=6 {
+        tx.send(ms(30), m(v)).unwrap();
     }
-    let packets: Vec<_> = std::iter::from_fn(|| tx.poll_transmit(ms(0))).collect();
-    assert!(packets.len() >= 5, "{} packets", packets.len());
-    for p in &packets[1..] {
-        rx.handle_input(ms(10), p.clone()).unwrap();
+    let packets: Vec<_> = std::iter::from_fn(|| tx.poll_transmit(ms(30))).collect();
+    assert_eq!(packets.len(), 5, "one message per packet");
+    // The later packets arrive: sent 3 packets and more than a reordering
+    // window (SRTT/4 + RTTVAR = 15 ms) after it, the first is taken as lost.
+    for p in &packets {
+        rx.handle_input(ms(40), p.clone()).unwrap();
     }
-    while let Some(a) = rx.poll_transmit(ms(10)) {
-        tx.handle_input(ms(20), a).unwrap();
+    while let Some(a) = rx.poll_transmit(ms(40)) {
+        tx.handle_input(ms(50), a).unwrap();
     }
-    assert_eq!(
-        tx.stats().fast_retransmits,
-        1,
-        "{:?} {:?} {}",
-        tx.stats(),
-        rx.stats(),
-        packets.len()
-    );
-    let resent = tx.poll_transmit(ms(20)).expect("resent before any RTO");
-    rx.handle_input(ms(30), resent).unwrap();
+    assert_eq!(tx.srtt(), Some(Duration::from_millis(20)));
+    let resent = tx.poll_transmit(ms(50)).expect("resent before any RTO");
+    assert_eq!(tx.stats().fast_retransmits, 1, "{:?}", tx.stats());
+    rx.handle_input(ms(60), resent).unwrap();
     assert_eq!(deliveries(&mut rx), vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn reordering_within_the_window_is_not_mistaken_for_loss() {
+    let c = Config {
+        max_packet_size: 64,
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
+    for v in 1..=6 {
+        tx.send(ms(0), m(v)).unwrap();
+    }
+    // All sent at once; the first arrives last (reordered, not lost).
+    let packets: Vec<_> = std::iter::from_fn(|| tx.poll_transmit(ms(0))).collect();
+    for p in &packets[1..] {
+        rx.handle_input(ms(20), p.clone()).unwrap();
+    }
+    while let Some(a) = rx.poll_transmit(ms(20)) {
+        tx.handle_input(ms(30), a).unwrap();
+    }
+    assert_eq!(tx.poll_transmit(ms(30)), None, "no spurious resend");
+    rx.handle_input(ms(31), packets[0].clone()).unwrap();
+    assert_eq!(deliveries(&mut rx), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(tx.stats().retransmits, 0);
 }
 
 #[test]
