@@ -29,6 +29,8 @@ pub struct Connection {
     receiver: Receiver,
     writer: PacketWriter,
     max_packet_size: usize,
+    /// Decoded frames of the packet being handled (capacity reused).
+    scratch: alloc::vec::Vec<Frame>,
 }
 
 impl Connection {
@@ -37,6 +39,7 @@ impl Connection {
         Connection {
             writer: PacketWriter::new(config.max_packet_size),
             max_packet_size: config.max_packet_size,
+            scratch: alloc::vec::Vec::new(),
             sender: Sender::new(config.clone()),
             receiver: Receiver::new(config),
         }
@@ -80,19 +83,23 @@ impl Connection {
     /// Takes one packet from the peer. A rejected packet changes nothing.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
         let body = packet::open(&packet, self.max_packet_size)?;
-        frame::validate(&body)?;
-        for f in frame::Frames::new(body.clone()) {
-            match &f {
-                Frame::Ack(_) => self.sender.check_frame(&f)?,
-                _ => Receiver::check_frame(&f)?,
-            }
+        let mut frames = core::mem::take(&mut self.scratch);
+        let sender = &self.sender;
+        let checked = frame::decode_all(&body, &mut frames, |f| match f {
+            Frame::Ack(_) => sender.check_frame(f),
+            _ => Receiver::check_frame(f),
+        });
+        if let Err(e) = checked {
+            self.scratch = frames;
+            return Err(e);
         }
-        for f in frame::Frames::new(body) {
+        for f in frames.drain(..) {
             match f {
                 Frame::Ack(_) => self.sender.on_frame(now, f),
                 _ => self.receiver.on_frame(now, f),
             }
         }
+        self.scratch = frames;
         Ok(())
     }
 

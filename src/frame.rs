@@ -250,39 +250,29 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
     }
 }
 
-/// Checks that `body` is a sequence of well-formed frames with nothing left
-/// over, so a packet can be validated whole before any of it is applied.
-pub(crate) fn validate(body: &Bytes) -> Result<(), CodecError> {
-    let mut pos = 0;
+/// Decodes every frame of `body` into `out` (cleared first), checking each
+/// with `check`. Nothing is applied here: the caller applies `out` only if
+/// this succeeds, so a packet is accepted or rejected whole, and each frame
+/// is decoded once.
+pub(crate) fn decode_all<E: From<CodecError>>(
+    body: &Bytes,
+    out: &mut alloc::vec::Vec<Frame>,
+    mut check: impl FnMut(&Frame) -> Result<(), E>,
+) -> Result<(), E> {
+    out.clear();
     if body.is_empty() {
-        return Err(CodecError::Truncated);
+        return Err(CodecError::Truncated.into());
     }
+    let mut pos = 0;
     while pos < body.len() {
-        decode(body, &mut pos)?;
+        let f = decode(body, &mut pos)?;
+        if let Err(e) = check(&f) {
+            out.clear();
+            return Err(e);
+        }
+        out.push(f);
     }
     Ok(())
-}
-
-/// Iterates the frames of a validated body.
-pub(crate) struct Frames {
-    body: Bytes,
-    pos: usize,
-}
-
-impl Frames {
-    pub(crate) fn new(body: Bytes) -> Frames {
-        Frames { body, pos: 0 }
-    }
-}
-
-impl Iterator for Frames {
-    type Item = Frame;
-    fn next(&mut self) -> Option<Frame> {
-        if self.pos >= self.body.len() {
-            return None;
-        }
-        decode(&self.body, &mut self.pos).ok()
-    }
 }
 
 impl Frame {
@@ -409,7 +399,11 @@ mod tests {
             Err(CodecError::Inconsistent),
             "range past u64"
         );
-        assert_eq!(validate(&Bytes::new()), Err(CodecError::Truncated));
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_all(&Bytes::new(), &mut out, |_| Ok::<(), CodecError>(())),
+            Err(CodecError::Truncated)
+        );
     }
 
     fn arb_message() -> impl Strategy<Value = Message> {

@@ -101,6 +101,8 @@ pub struct Receiver {
     ack_count: u32,
     events: VecDeque<ReceiverEvent>,
     writer: PacketWriter,
+    /// Decoded frames of the packet being handled (capacity reused).
+    scratch: alloc::vec::Vec<Frame>,
     stats: ReceiverStats,
 }
 
@@ -109,6 +111,7 @@ impl Receiver {
     pub fn new(config: Config) -> Receiver {
         Receiver {
             streams: HashMap::new(),
+            scratch: alloc::vec::Vec::new(),
             gap_timers: BTreeSet::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
@@ -213,13 +216,16 @@ impl Receiver {
     /// Takes one packet from the peer's sender.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
         let body = packet::open(&packet, self.config.max_packet_size)?;
-        frame::validate(&body)?;
-        for f in frame::Frames::new(body.clone()) {
-            Self::check_frame(&f)?;
+        let mut frames = core::mem::take(&mut self.scratch);
+        let checked = frame::decode_all(&body, &mut frames, Self::check_frame);
+        if let Err(e) = checked {
+            self.scratch = frames;
+            return Err(e);
         }
-        for f in frame::Frames::new(body) {
+        for f in frames.drain(..) {
             self.on_frame(now, f);
         }
+        self.scratch = frames;
         Ok(())
     }
 

@@ -156,6 +156,8 @@ pub struct Sender {
     closed: bool,
     events: VecDeque<SenderEvent>,
     writer: PacketWriter,
+    /// Decoded frames of the packet being handled (capacity reused).
+    scratch: alloc::vec::Vec<Frame>,
     stats: SenderStats,
 }
 
@@ -167,6 +169,7 @@ impl Sender {
         Sender {
             rtt,
             writer,
+            scratch: alloc::vec::Vec::new(),
             ring: VecDeque::new(),
             base: 0,
             backlog: VecDeque::new(),
@@ -267,13 +270,16 @@ impl Sender {
     /// Takes one packet from the peer's receiver (acks).
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
         let body = packet::open(&packet, self.config.max_packet_size)?;
-        frame::validate(&body)?;
-        for f in frame::Frames::new(body.clone()) {
-            self.check_frame(&f)?;
+        let mut frames = core::mem::take(&mut self.scratch);
+        let checked = frame::decode_all(&body, &mut frames, |f| self.check_frame(f));
+        if let Err(e) = checked {
+            self.scratch = frames;
+            return Err(e);
         }
-        for f in frame::Frames::new(body) {
+        for f in frames.drain(..) {
             self.on_frame(now, f);
         }
+        self.scratch = frames;
         Ok(())
     }
 
