@@ -177,7 +177,12 @@ impl Receiver {
             .streams
             .get_mut(&stream)
             .ok_or(CommitError::UnknownStream)?;
-        match st.uncommitted.binary_search_by_key(&version, |h| h.version) {
+        // Apps usually commit in delivery order: try the front first.
+        let found = match st.uncommitted.front() {
+            Some(h) if h.version == version => Ok(0),
+            _ => st.uncommitted.binary_search_by_key(&version, |h| h.version),
+        };
+        match found {
             Ok(i) => {
                 let h = &mut st.uncommitted[i];
                 if !h.committed {
@@ -309,12 +314,15 @@ impl Receiver {
 
     fn accept(&mut self, now: Instant, msg: Message, sid: Option<u64>) -> Accepted {
         let stream = msg.stream;
-        if !self.streams.contains_key(&msg.stream) && self.streams.len() >= self.config.max_streams
-        {
-            self.stats.dropped_full += 1;
-            return Accepted::Dropped;
-        }
-        let st = self.streams.entry(msg.stream).or_default();
+        let full = self.streams.len() >= self.config.max_streams;
+        let st = match self.streams.entry(msg.stream) {
+            hashbrown::hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::Entry::Vacant(_) if full => {
+                self.stats.dropped_full += 1;
+                return Accepted::Dropped;
+            }
+            hashbrown::hash_map::Entry::Vacant(v) => v.insert(StreamState::default()),
+        };
         if msg.version <= st.head {
             return match st
                 .uncommitted
