@@ -92,6 +92,115 @@ impl Pair {
     }
 }
 
+/// KCP's side of the same loop: its output callback queues datagrams in
+/// reused buffers; "acked" means KCP's send buffer drained.
+mod kcp_side {
+    use super::BATCH;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::io::{self, Write};
+    use std::rc::Rc;
+
+    #[derive(Clone, Default)]
+    pub struct Wire {
+        queue: Rc<RefCell<(VecDeque<Vec<u8>>, Vec<Vec<u8>>)>>,
+    }
+
+    impl Write for Wire {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut q = self.queue.borrow_mut();
+            let mut v = q.1.pop().unwrap_or_default();
+            v.clear();
+            v.extend_from_slice(buf);
+            q.0.push_back(v);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    pub struct Pair {
+        a: kcp::Kcp<Wire>,
+        b: kcp::Kcp<Wire>,
+        a_out: Wire,
+        b_out: Wire,
+        now: u32,
+        rng: u64,
+        payload: [u8; 64],
+        buf: Vec<u8>,
+    }
+
+    fn tuned(out: Wire) -> kcp::Kcp<Wire> {
+        let mut k = kcp::Kcp::new(1, out);
+        k.set_nodelay(true, 10, 2, true);
+        k.set_wndsize(128, 128);
+        k
+    }
+
+    impl Pair {
+        pub fn new() -> Pair {
+            let (a_out, b_out) = (Wire::default(), Wire::default());
+            Pair {
+                a: tuned(a_out.clone()),
+                b: tuned(b_out.clone()),
+                a_out,
+                b_out,
+                now: 0,
+                rng: 1,
+                payload: [0x5a; 64],
+                buf: vec![0; 4096],
+            }
+        }
+
+        fn lost(&mut self, loss_pct: u64) -> bool {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            self.rng % 100 < loss_pct
+        }
+
+        fn deliver(&mut self, from_a: bool, loss_pct: u64) {
+            let wire = if from_a {
+                self.a_out.clone()
+            } else {
+                self.b_out.clone()
+            };
+            loop {
+                let Some(p) = wire.queue.borrow_mut().0.pop_front() else {
+                    break;
+                };
+                if !self.lost(loss_pct) {
+                    let to = if from_a { &mut self.b } else { &mut self.a };
+                    to.input(&p).unwrap();
+                }
+                wire.queue.borrow_mut().1.push(p);
+            }
+        }
+
+        pub fn round(&mut self, loss_pct: u64) {
+            for _ in 0..BATCH {
+                self.a.send(&self.payload).unwrap();
+            }
+            let mut received = 0;
+            loop {
+                self.a.update(self.now).unwrap();
+                self.deliver(true, loss_pct);
+                while let Ok(n) = self.b.recv(&mut self.buf) {
+                    std::hint::black_box(&self.buf[..n]);
+                    received += 1;
+                }
+                self.b.update(self.now).unwrap();
+                self.deliver(false, loss_pct);
+                if received == BATCH && self.a.wait_snd() == 0 {
+                    break;
+                }
+                self.now += 10;
+            }
+        }
+    }
+}
+
 fn full_loop(c: &mut Criterion) {
     let mut g = c.benchmark_group("full_loop_64B");
     g.throughput(Throughput::Elements(BATCH));
@@ -100,6 +209,17 @@ fn full_loop(c: &mut Criterion) {
             b.iter_batched_ref(
                 || {
                     let mut p = Pair::new();
+                    p.round(loss);
+                    p
+                },
+                |p| p.round(loss),
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(format!("kcp_0.6_loss_{loss}pct"), |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut p = kcp_side::Pair::new();
                     p.round(loss);
                     p
                 },
