@@ -101,9 +101,13 @@ mod kcp_side {
     use std::io::{self, Write};
     use std::rc::Rc;
 
+    /// Datagrams in flight, and spent buffers to reuse.
+    #[derive(Default)]
+    pub struct Queue(VecDeque<Vec<u8>>, Vec<Vec<u8>>);
+
     #[derive(Clone, Default)]
     pub struct Wire {
-        queue: Rc<RefCell<(VecDeque<Vec<u8>>, Vec<Vec<u8>>)>>,
+        queue: Rc<RefCell<Queue>>,
     }
 
     impl Write for Wire {
