@@ -33,7 +33,9 @@ pub struct Config {
     /// [`SendError::Backpressure`](crate::SendError::Backpressure).
     pub max_queued: usize,
     /// Largest transmit unit (packet) either side writes or accepts, header and
-    /// checksum included. One message must fit in one packet.
+    /// checksum included. One message must fit in one packet: a payload of up
+    /// to `max_packet_size - 85` bytes always does (`send` says `TooLarge`
+    /// otherwise). Keep it at 128 or more so an ack always fits.
     pub max_packet_size: usize,
     /// The receiver waits at most this long to coalesce acks.
     pub ack_delay: Duration,

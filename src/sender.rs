@@ -129,6 +129,8 @@ pub struct Sender {
     /// Pending messages by SID: `ring[sid - base]`; `None` once settled.
     ring: VecDeque<Option<Entry>>,
     base: u64,
+    /// One past the highest SID ever transmitted: acks must stay below it.
+    sent_end: u64,
     /// Messages beyond the window, not yet given a SID.
     backlog: VecDeque<Message>,
     /// SIDs to write next (may hold stale SIDs, skipped when popped).
@@ -172,6 +174,7 @@ impl Sender {
             scratch: alloc::vec::Vec::new(),
             ring: VecDeque::new(),
             base: 0,
+            sent_end: 0,
             backlog: VecDeque::new(),
             tx_queue: VecDeque::new(),
             list_head: NIL,
@@ -208,8 +211,9 @@ impl Sender {
         if msg.version <= msg.prev {
             return Err(SendError::BadChain);
         }
-        let needed =
-            frame::data_len(self.next_sid(), &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        // Sized for the largest SID, so a message queued now still fits in
+        // one packet (with a FLOOR and a PING) whatever SID it gets later.
+        let needed = frame::data_len(u64::MAX, &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
         if needed > self.config.max_packet_size {
             return Err(SendError::TooLarge {
                 needed,
@@ -292,7 +296,7 @@ impl Sender {
             Frame::Ack(a) => {
                 for set in [&a.received, &a.committed] {
                     let end = set.end().max(set.floor);
-                    if end > self.next_sid() {
+                    if end > self.sent_end {
                         return Err(InputError::AckForUnsentSid(end - 1));
                     }
                 }
@@ -660,6 +664,7 @@ impl Sender {
             frame::put_data(buf, sid, &e.msg);
             if e.tx_count == 0 {
                 self.stats.sent += 1;
+                self.sent_end = self.sent_end.max(sid + 1);
             } else {
                 self.stats.retransmits += 1;
                 self.stats.fast_retransmits += u64::from(e.fast);

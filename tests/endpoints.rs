@@ -328,12 +328,12 @@ fn silent_peer_is_declared_dead_and_nothing_more_is_sent() {
 #[test]
 fn fast_retransmit_beats_the_timer() {
     let c = Config {
-        max_packet_size: 64,
+        max_packet_size: 80,
         ..cfg()
     };
     let mut tx = Sender::new(c.clone());
     let mut rx = Receiver::new(c);
-    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
+    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 30]));
     tx.send(ms(0), m(1)).unwrap();
     let _lost = tx.poll_transmit(ms(0)).unwrap();
     for v in 2..=6 {
@@ -359,12 +359,12 @@ fn fast_retransmit_beats_the_timer() {
 #[test]
 fn reordering_within_the_window_is_not_mistaken_for_loss() {
     let c = Config {
-        max_packet_size: 64,
+        max_packet_size: 80,
         ..cfg()
     };
     let mut tx = Sender::new(c.clone());
     let mut rx = Receiver::new(c);
-    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 20]));
+    let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 30]));
     for v in 1..=6 {
         tx.send(ms(0), m(v)).unwrap();
     }
@@ -482,6 +482,13 @@ fn malformed_input_is_rejected_and_changes_nothing() {
     );
     // An ack for a SID never sent: rejected whole, nothing acked.
     let mut other = Sender::new(cfg());
+    assert_eq!(
+        other.handle_input(ms(1), ack.clone()),
+        Err(InputError::AckForUnsentSid(1))
+    );
+    // Queued but not yet transmitted is not "sent" either.
+    other.send(ms(1), msg(0, 1)).unwrap();
+    other.send(ms(1), msg(1, 2)).unwrap();
     assert_eq!(
         other.handle_input(ms(1), ack.clone()),
         Err(InputError::AckForUnsentSid(1))
