@@ -52,6 +52,10 @@ pub struct Config {
     /// How long a stream may wait for a missing predecessor (it may just be
     /// late) before the receiver reports [`ReceiverEvent::Gap`](crate::ReceiverEvent::Gap).
     pub gap_wait: Duration,
+    /// Most messages one sync request asks for (one page).
+    pub sync_page: u32,
+    /// A sync request with no complete answer is sent again after this.
+    pub sync_retry: Duration,
     /// Messages a receiver holds in total: buffered out of order plus
     /// delivered but not yet committed. Beyond it, new messages are dropped
     /// unacknowledged and come again by retransmission.
@@ -76,6 +80,8 @@ impl Default for Config {
             max_streams: 10_000,
             max_reorder_per_stream: 256,
             gap_wait: Duration::from_millis(300),
+            sync_page: 100,
+            sync_retry: Duration::from_secs(1),
             max_held_messages: 4096,
         }
     }

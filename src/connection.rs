@@ -86,7 +86,7 @@ impl Connection {
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
-            Frame::Ack(_) => sender.check_frame(f),
+            Frame::Ack(_) | Frame::Sync { .. } => sender.check_frame(f),
             _ => Receiver::check_frame(f),
         });
         if let Err(e) = checked {
@@ -95,7 +95,7 @@ impl Connection {
         }
         for f in frames.drain(..) {
             match f {
-                Frame::Ack(_) => self.sender.on_frame(now, f),
+                Frame::Ack(_) | Frame::Sync { .. } => self.sender.on_frame(now, f),
                 _ => self.receiver.on_frame(now, f),
             }
         }

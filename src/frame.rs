@@ -19,6 +19,10 @@ pub(crate) mod kind {
     pub const FLOOR: u8 = 0x03;
     /// Asks for an ack now.
     pub const PING: u8 = 0x04;
+    /// Asks the sending side for a stream's messages after a version.
+    pub const SYNC: u8 = 0x05;
+    /// Ends one page of a sync answer.
+    pub const SYNC_END: u8 = 0x06;
 }
 
 /// Most ranges one range list may carry on the wire, whatever the config.
@@ -27,10 +31,26 @@ pub const MAX_WIRE_RANGES: u64 = 256;
 /// A decoded frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Frame {
-    Data { sid: u64, msg: Message },
+    Data {
+        sid: u64,
+        msg: Message,
+    },
     Ack(AckFrame),
-    Floor { resend: u64, settled: u64 },
+    Floor {
+        resend: u64,
+        settled: u64,
+    },
     Ping,
+    Sync {
+        stream: StreamId,
+        after: Version,
+        limit: u64,
+    },
+    SyncEnd {
+        stream: StreamId,
+        through: Version,
+        more: bool,
+    },
 }
 
 /// An ack: which SIDs the receiver holds and which its app committed.
@@ -162,6 +182,25 @@ pub(crate) fn put_floor(buf: &mut impl BufMut, resend: u64, settled: u64) {
     varint::put(buf, settled);
 }
 
+/// Writes a SYNC frame.
+pub(crate) fn put_sync(buf: &mut impl BufMut, stream: StreamId, after: Version, limit: u64) {
+    buf.put_u8(kind::SYNC);
+    varint::put(buf, stream.0);
+    varint::put(buf, after.0);
+    varint::put(buf, limit);
+}
+
+/// Writes a SYNC_END frame.
+pub(crate) fn put_sync_end(buf: &mut impl BufMut, stream: StreamId, through: Version, more: bool) {
+    buf.put_u8(kind::SYNC_END);
+    varint::put(buf, stream.0);
+    varint::put(buf, through.0);
+    buf.put_u8(u8::from(more));
+}
+
+/// Upper bound of a SYNC or SYNC_END frame's size.
+pub(crate) const SYNC_MAX_LEN: usize = 31;
+
 /// Upper bound of a FLOOR frame's size.
 pub(crate) const FLOOR_MAX_LEN: usize = 21;
 
@@ -246,6 +285,30 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             Ok(Frame::Floor { resend, settled })
         }
         kind::PING => Ok(Frame::Ping),
+        kind::SYNC => {
+            let stream = StreamId(varint::get(body, pos)?);
+            let after = Version(varint::get(body, pos)?);
+            let limit = varint::get(body, pos)?;
+            Ok(Frame::Sync {
+                stream,
+                after,
+                limit,
+            })
+        }
+        kind::SYNC_END => {
+            let stream = StreamId(varint::get(body, pos)?);
+            let through = Version(varint::get(body, pos)?);
+            let more = match get_u8(body, pos)? {
+                0 => false,
+                1 => true,
+                _ => return Err(CodecError::Inconsistent),
+            };
+            Ok(Frame::SyncEnd {
+                stream,
+                through,
+                more,
+            })
+        }
         other => Err(CodecError::UnknownFrame(other)),
     }
 }
@@ -290,6 +353,16 @@ impl Frame {
             }
             Frame::Floor { resend, settled } => put_floor(buf, *resend, *settled),
             Frame::Ping => buf.put_u8(kind::PING),
+            Frame::Sync {
+                stream,
+                after,
+                limit,
+            } => put_sync(buf, *stream, *after, *limit),
+            Frame::SyncEnd {
+                stream,
+                through,
+                more,
+            } => put_sync_end(buf, *stream, *through, *more),
         }
     }
 }
@@ -351,6 +424,21 @@ mod tests {
             hex("03 09 04")
         );
         assert_eq!(enc(&Frame::Ping), hex("04"));
+        let sync = Frame::Sync {
+            stream: StreamId(7),
+            after: Version(300),
+            limit: 50,
+        };
+        assert_eq!(enc(&sync), hex("05 07 ac02 32"));
+        let end = Frame::SyncEnd {
+            stream: StreamId(7),
+            through: Version(310),
+            more: true,
+        };
+        assert_eq!(enc(&end), hex("06 07 b602 01"));
+        assert_eq!(dec(&hex("06 07 b602 02")), Err(CodecError::Inconsistent));
+        assert_eq!(dec(&enc(&sync)), Ok(sync));
+        assert_eq!(dec(&enc(&end)), Ok(end));
         for f in [
             data,
             ack,
@@ -455,6 +543,16 @@ mod tests {
                 settled: a.min(b)
             }),
             Just(Frame::Ping),
+            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(s, a, l)| Frame::Sync {
+                stream: StreamId(s),
+                after: Version(a),
+                limit: l
+            }),
+            (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(s, t, m)| Frame::SyncEnd {
+                stream: StreamId(s),
+                through: Version(t),
+                more: m
+            }),
         ]
     }
 

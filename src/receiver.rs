@@ -72,6 +72,24 @@ struct StreamState {
     gap_timer: Option<(Instant, Version)>,
     /// The head a gap was last reported for: report once per position.
     gap_reported: Option<Version>,
+    /// A sync in progress for this stream.
+    sync: Option<SyncState>,
+    /// When the current sync request is retried.
+    sync_timer: Option<Instant>,
+}
+
+/// Fetching a stream's messages after its head, page by page.
+#[derive(Clone, Copy)]
+struct SyncState {
+    /// A request waits to be written.
+    due: bool,
+    /// Started by a gap (ends when the gap closes) rather than by resume
+    /// (ends only when the sender says nothing more follows).
+    for_gap: bool,
+    /// Requests written so far, for the retry backoff.
+    attempts: u32,
+    /// The last page's end marker: its last version and whether more follow.
+    end: Option<(Version, bool)>,
 }
 
 enum Accepted {
@@ -91,6 +109,10 @@ pub struct Receiver {
     streams: HashMap<StreamId, StreamState>,
     /// Armed gap timers, earliest first (one per stream at most).
     gap_timers: BTreeSet<(Instant, StreamId)>,
+    /// Armed sync retry timers, earliest first.
+    sync_timers: BTreeSet<(Instant, StreamId)>,
+    /// Streams whose sync request waits to be written.
+    sync_due: VecDeque<StreamId>,
     received: SidSet,
     committed: SidSet,
     held: usize,
@@ -113,6 +135,8 @@ impl Receiver {
             streams: HashMap::new(),
             scratch: alloc::vec::Vec::new(),
             gap_timers: BTreeSet::new(),
+            sync_timers: BTreeSet::new(),
+            sync_due: VecDeque::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
             committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
@@ -151,6 +175,11 @@ impl Receiver {
             st.uncommitted.pop_front();
             self.held -= 1;
         }
+        // Integrity check: whatever the app missed while away comes by sync.
+        self.start_sync(stream, false);
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
         if last_committed <= st.head {
             return;
         }
@@ -237,6 +266,7 @@ impl Receiver {
     pub(crate) fn check_frame(f: &Frame) -> Result<(), InputError> {
         match f {
             Frame::Ack(_) => Err(InputError::UnexpectedFrame(frame::kind::ACK)),
+            Frame::Sync { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC)),
             _ => Ok(()),
         }
     }
@@ -250,8 +280,75 @@ impl Receiver {
                 self.ack_later(now);
             }
             Frame::Ping => self.ack_now(),
-            Frame::Ack(_) => {}
+            Frame::SyncEnd {
+                stream,
+                through,
+                more,
+            } => {
+                if let Some(st) = self.streams.get_mut(&stream) {
+                    if let Some(sync) = st.sync.as_mut() {
+                        sync.end = Some((through, more));
+                        self.sync_progress(stream);
+                    }
+                }
+            }
+            Frame::Ack(_) | Frame::Sync { .. } => {}
         }
+    }
+
+    /// Starts (or restarts) fetching `stream`'s messages after its head.
+    fn start_sync(&mut self, stream: StreamId, for_gap: bool) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let sync = st.sync.get_or_insert(SyncState {
+            due: false,
+            for_gap,
+            attempts: 0,
+            end: None,
+        });
+        sync.for_gap &= for_gap;
+        sync.end = None;
+        if !sync.due {
+            sync.due = true;
+            self.sync_due.push_back(stream);
+        }
+    }
+
+    /// After a page end or a delivery: once the head reached the page's
+    /// end, ask for the next page or finish.
+    fn sync_progress(&mut self, stream: StreamId) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(sync) = st.sync else {
+            return;
+        };
+        let next_page = match sync.end {
+            // A gap closed by a late message needs no answer.
+            None if sync.for_gap && st.buffered.is_empty() => false,
+            None => return,
+            // The page's messages may still be on their way.
+            Some((through, _)) if st.head < through => return,
+            Some((_, more)) => more,
+        };
+        if next_page {
+            // A fresh request, a fresh backoff.
+            if let Some(sync) = st.sync.as_mut() {
+                sync.attempts = 0;
+            }
+            self.start_sync(stream, sync.for_gap);
+        } else {
+            st.sync = None;
+            if let Some(at) = st.sync_timer.take() {
+                self.sync_timers.remove(&(at, stream));
+            }
+        }
+    }
+
+    /// Whether a sync request waits to be written.
+    pub(crate) fn wants_sync(&self) -> bool {
+        !self.sync_due.is_empty()
     }
 
     fn ack_now(&mut self) {
@@ -283,7 +380,11 @@ impl Receiver {
             Membership::Out => Some(sid),
             Membership::Below => None,
         };
+        let stream = msg.stream;
         let accepted = self.accept(now, msg, sid);
+        if matches!(accepted, Accepted::New) {
+            self.sync_progress(stream);
+        }
         match accepted {
             Accepted::Dropped => return,
             Accepted::New => {}
@@ -382,10 +483,8 @@ impl Receiver {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ack = self.ack_deadline.filter(|_| !self.ack_immediate);
         let gap = self.gap_timers.first().map(|&(at, _)| at);
-        match (ack, gap) {
-            (Some(a), Some(g)) => Some(a.min(g)),
-            (a, g) => a.or(g),
-        }
+        let sync = self.sync_timers.first().map(|&(at, _)| at);
+        [ack, gap, sync].into_iter().flatten().min()
     }
 
     /// Runs the timers due at `now`. Harmless when called early or twice.
@@ -410,6 +509,19 @@ impl Receiver {
                     after: st.head,
                     waiting_after,
                 });
+                self.start_sync(stream, true);
+            }
+        }
+        while let Some(&(at, stream)) = self.sync_timers.first() {
+            if at > now {
+                break;
+            }
+            self.sync_timers.pop_first();
+            if let Some(st) = self.streams.get_mut(&stream) {
+                st.sync_timer = None;
+                if let Some(sync) = st.sync {
+                    self.start_sync(stream, sync.for_gap);
+                }
             }
         }
     }
@@ -420,7 +532,7 @@ impl Receiver {
             && (self.ack_immediate || piggyback || self.ack_deadline.is_some_and(|d| d <= now))
     }
 
-    /// Writes an ACK frame if one is owed and fits under `limit`.
+    /// Writes an owed ACK frame and due SYNC requests that fit under `limit`.
     pub(crate) fn write_frames(
         &mut self,
         now: Instant,
@@ -428,9 +540,34 @@ impl Receiver {
         limit: usize,
         piggyback: bool,
     ) {
-        if !self.wants_ack(now, piggyback) {
-            return;
+        if self.wants_ack(now, piggyback) {
+            self.write_ack(now, buf, limit);
         }
+        while let Some(&stream) = self.sync_due.front() {
+            if buf.len() + frame::SYNC_MAX_LEN > limit {
+                break;
+            }
+            self.sync_due.pop_front();
+            let Some(st) = self.streams.get_mut(&stream) else {
+                continue;
+            };
+            let Some(sync) = st.sync.as_mut().filter(|s| s.due) else {
+                continue;
+            };
+            sync.due = false;
+            let backoff = 1u32 << sync.attempts.min(6);
+            sync.attempts += 1;
+            frame::put_sync(buf, stream, st.head, u64::from(self.config.sync_page));
+            if let Some(at) = st.sync_timer.take() {
+                self.sync_timers.remove(&(at, stream));
+            }
+            let at = now + self.config.sync_retry * backoff;
+            st.sync_timer = Some(at);
+            self.sync_timers.insert((at, stream));
+        }
+    }
+
+    fn write_ack(&mut self, now: Instant, buf: &mut BytesMut, limit: usize) {
         let delay = crate::time::duration_micros(now - self.highest_arrival);
         let mut n = self
             .config
@@ -462,7 +599,7 @@ impl Receiver {
 
     /// The next packet (an ack) to send to the peer's sender, until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        if !self.wants_ack(now, false) {
+        if !self.wants_ack(now, false) && !self.wants_sync() {
             return None;
         }
         let max = self.config.max_packet_size;

@@ -66,6 +66,18 @@ pub enum SenderEvent {
         /// Messages not acked, in send order.
         unacked: Vec<Unacked>,
     },
+    /// The peer asks for the messages of `stream` after `after`, at most
+    /// `limit` of them: read them from the store, `send` them, then call
+    /// [`Sender::end_sync`]. Repeated or overlapping answers are harmless:
+    /// the peer drops what it already has.
+    SyncRequested {
+        /// The stream to read.
+        stream: StreamId,
+        /// The last version the peer holds; send what follows it.
+        after: Version,
+        /// The most messages the peer wants in this page.
+        limit: u32,
+    },
     /// [`Sender::close`] was called; every unconfirmed message is here.
     Closed {
         /// Messages not acked, in send order.
@@ -158,6 +170,10 @@ pub struct Sender {
     closed: bool,
     events: VecDeque<SenderEvent>,
     writer: PacketWriter,
+    /// SyncRequested events not yet taken by the app.
+    sync_requests_queued: usize,
+    /// SYNC_END frames to write once the page's messages are out.
+    sync_ends: VecDeque<(StreamId, Version, bool)>,
     /// Decoded frames of the packet being handled (capacity reused).
     scratch: alloc::vec::Vec<Frame>,
     stats: SenderStats,
@@ -172,6 +188,8 @@ impl Sender {
             rtt,
             writer,
             scratch: alloc::vec::Vec::new(),
+            sync_requests_queued: 0,
+            sync_ends: VecDeque::new(),
             ring: VecDeque::new(),
             base: 0,
             sent_end: 0,
@@ -305,14 +323,57 @@ impl Sender {
             Frame::Data { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATA)),
             Frame::Floor { .. } => Err(InputError::UnexpectedFrame(frame::kind::FLOOR)),
             Frame::Ping => Err(InputError::UnexpectedFrame(frame::kind::PING)),
+            Frame::SyncEnd { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC_END)),
+            Frame::Sync { .. } => Ok(()),
         }
     }
 
     /// Applies a frame that passed `check_frame`.
     pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
-        if let Frame::Ack(a) = f {
-            self.on_ack(now, &a);
+        match f {
+            Frame::Ack(a) => self.on_ack(now, &a),
+            Frame::Sync {
+                stream,
+                after,
+                limit,
+            } => {
+                self.last_heard = now;
+                // A peer can ask faster than the app answers: beyond the
+                // bound, requests are dropped and the peer asks again.
+                if self.sync_requests_queued < self.config.max_streams {
+                    self.sync_requests_queued += 1;
+                    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+                    self.events.push_back(SenderEvent::SyncRequested {
+                        stream,
+                        after,
+                        limit,
+                    });
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// Answers one page of a [`SenderEvent::SyncRequested`]: call it after
+    /// `send`ing the page's messages (with their chain intact). `through` is
+    /// the last version in the page (or the request's `after` if there was
+    /// nothing); `more` says whether later messages exist, so the peer asks
+    /// for the next page. The end marker goes out after the page's messages
+    /// that are in the window; if it is lost, the peer asks again.
+    pub fn end_sync(
+        &mut self,
+        stream: StreamId,
+        through: Version,
+        more: bool,
+    ) -> Result<(), SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        if self.sync_ends.len() >= self.config.max_streams {
+            return Err(SendError::Backpressure);
+        }
+        self.sync_ends.push_back((stream, through, more));
+        Ok(())
     }
 
     fn next_sid(&self) -> u64 {
@@ -677,6 +738,16 @@ impl Sender {
             self.tx_queue.pop_front();
             self.link_tail(sid);
         }
+        // A page's end marker follows the page's messages.
+        if self.tx_queue.is_empty() {
+            while let Some(&(stream, through, more)) = self.sync_ends.front() {
+                if buf.len() + frame::SYNC_MAX_LEN > limit {
+                    break;
+                }
+                frame::put_sync_end(buf, stream, through, more);
+                self.sync_ends.pop_front();
+            }
+        }
     }
 
     /// The next packet to send to the peer's receiver, until `None`.
@@ -696,7 +767,11 @@ impl Sender {
 
     /// Whether `write_frames` has anything to write.
     pub(crate) fn has_transmit(&self) -> bool {
-        !self.closed && (!self.tx_queue.is_empty() || self.ping_due || self.floor_due)
+        !self.closed
+            && (!self.tx_queue.is_empty()
+                || self.ping_due
+                || self.floor_due
+                || !self.sync_ends.is_empty())
     }
 
     pub(crate) fn note_packet_sent(&mut self) {
@@ -706,6 +781,10 @@ impl Sender {
 
     /// The next event for the app, until `None`.
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if matches!(e, Some(SenderEvent::SyncRequested { .. })) {
+            self.sync_requests_queued -= 1;
+        }
+        e
     }
 }

@@ -139,10 +139,18 @@ fn versions_at_or_below_resumed_head_never_reach_the_app() {
     let acked: Vec<_> = sender_events(&mut tx);
     assert_eq!(
         acked,
-        vec![SenderEvent::Acked {
-            stream: S,
-            version: Version(20)
-        }],
+        vec![
+            SenderEvent::Acked {
+                stream: S,
+                version: Version(20)
+            },
+            // resume's integrity check: "anything after what I hold?"
+            SenderEvent::SyncRequested {
+                stream: S,
+                after: Version(25),
+                limit: 100
+            }
+        ],
         "already stored: acked at once"
     );
 }
@@ -808,8 +816,141 @@ fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
     rx.resume(S, Version(2));
     let ack = rx.poll_transmit(ms(2)).expect("ack sent without waiting");
     tx.handle_input(ms(2), ack).unwrap();
-    assert_eq!(sender_events(&mut tx).len(), 2);
+    let events = sender_events(&mut tx);
+    let acked = events
+        .iter()
+        .filter(|e| matches!(e, SenderEvent::Acked { .. }))
+        .count();
+    assert_eq!(acked, 2);
+    assert!(events.contains(&SenderEvent::SyncRequested {
+        stream: S,
+        after: Version(2),
+        limit: 100
+    }));
     assert_eq!(rx.held(), 0);
     rx.resume(S, Version(1));
     assert_eq!(rx.head(S), Some(Version(2)), "positions never go backwards");
+}
+
+/// Serves sync requests from a store of (prev, version) pairs, as a
+/// server app would; returns the requests seen.
+fn serve_syncs(tx: &mut Sender, now: Instant, store: &[(u64, u64)], page: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    while let Some(e) = tx.poll_event() {
+        if let SenderEvent::SyncRequested { stream, after, .. } = e {
+            seen.push(after.0);
+            let rest: Vec<_> = store.iter().filter(|(_, v)| *v > after.0).collect();
+            let page_msgs = &rest[..rest.len().min(page)];
+            for &&(p, v) in page_msgs {
+                tx.send(now, msg(p, v)).unwrap();
+            }
+            let through = page_msgs.last().map_or(after.0, |m| m.1);
+            tx.end_sync(stream, Version(through), rest.len() > page)
+                .unwrap();
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_gap_is_filled_by_sync_and_the_sync_ends() {
+    let store = [(0, 3), (3, 7), (7, 19)];
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    // The server pushed 3 and 7 but 3 was lost for good (say, escalated
+    // to offline storage); 19 arrives.
+    tx.send(ms(0), msg(7, 19)).unwrap();
+    exchange(&mut tx, &mut rx, ms(1));
+    let t = rx.poll_timeout().unwrap();
+    rx.handle_timeout(t);
+    assert!(matches!(
+        rx.poll_event(),
+        Some(ReceiverEvent::Gap {
+            after: Version(0),
+            ..
+        })
+    ));
+    exchange(&mut tx, &mut rx, t);
+    assert_eq!(serve_syncs(&mut tx, t, &store, 10), vec![0]);
+    exchange(&mut tx, &mut rx, t);
+    exchange(&mut tx, &mut rx, t);
+    assert_eq!(
+        deliveries(&mut rx),
+        vec![3, 7, 19],
+        "19 arrived twice, delivered once"
+    );
+    // Caught up: no more requests, however long we wait.
+    for s in 1..10 {
+        let later = t + Duration::from_secs(s);
+        rx.handle_timeout(later);
+        exchange(&mut tx, &mut rx, later);
+    }
+    assert!(serve_syncs(&mut tx, t, &store, 10).is_empty());
+}
+
+#[test]
+fn resume_pages_through_everything_missed() {
+    let store: Vec<(u64, u64)> = (1..=25).map(|v| (v - 1, v)).collect();
+    let c = Config {
+        sync_page: 10,
+        ..cfg()
+    };
+    let mut tx = Sender::new(c.clone());
+    let mut rx = Receiver::new(c);
+    rx.resume(S, Version(3));
+    let mut requests = Vec::new();
+    for _ in 0..10 {
+        exchange(&mut tx, &mut rx, ms(1));
+        requests.extend(serve_syncs(&mut tx, ms(1), &store, 10));
+    }
+    assert_eq!(requests, vec![3, 13, 23], "page by page, no overlap");
+    assert_eq!(deliveries(&mut rx), (4..=25).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lost_sync_request_is_retried() {
+    let store = [(0, 1), (1, 2)];
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    rx.resume(S, Version(0));
+    let _lost = rx.poll_transmit(ms(0)).unwrap();
+    assert_eq!(rx.poll_transmit(ms(0)), None);
+    let retry = rx.poll_timeout().unwrap();
+    assert_eq!(retry, ms(1000));
+    rx.handle_timeout(retry);
+    exchange(&mut tx, &mut rx, retry);
+    assert_eq!(serve_syncs(&mut tx, retry, &store, 10), vec![0]);
+    exchange(&mut tx, &mut rx, retry);
+    assert_eq!(deliveries(&mut rx), vec![1, 2]);
+}
+
+#[test]
+fn a_gap_sync_ends_when_the_late_message_closes_the_gap() {
+    let mut tx = Sender::new(cfg());
+    let mut rx = Receiver::new(cfg());
+    tx.send(ms(0), msg(0, 3)).unwrap();
+    let late = tx.poll_transmit(ms(0)).unwrap();
+    tx.send(ms(0), msg(3, 7)).unwrap();
+    rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    rx.handle_timeout(ms(301));
+    assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Gap { .. })));
+    let sync_packet = rx.poll_transmit(ms(301)).expect("ack and sync request");
+    tx.handle_input(ms(302), sync_packet).unwrap();
+    assert!(sender_events(&mut tx).iter().any(|e| matches!(
+        e,
+        SenderEvent::SyncRequested {
+            after: Version(0),
+            ..
+        }
+    )));
+    assert_eq!(
+        rx.poll_timeout(),
+        Some(ms(1301)),
+        "the request is retried unless answered"
+    );
+    rx.handle_input(ms(400), late).unwrap();
+    assert_eq!(deliveries(&mut rx), vec![3, 7]);
+    while rx.poll_transmit(ms(400)).is_some() {}
+    assert_eq!(rx.poll_timeout(), None, "gap closed: no more sync requests");
 }
