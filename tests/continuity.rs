@@ -1,0 +1,212 @@
+//! Continuity across connection drops and client crashes: a server store
+//! pushes live messages and answers sync requests; the client resumes from
+//! its own store after every reconnect. When the link heals, the client's
+//! store equals the server's, every stream exactly once and in order.
+
+mod common;
+
+use ackwire::*;
+use bytes::Bytes;
+use common::SimRng;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+const STREAMS: u64 = 3;
+
+struct World {
+    rng: SimRng,
+    store: BTreeMap<u64, Vec<u64>>,
+    db: BTreeMap<u64, Vec<u64>>,
+    /// Delivered, waiting for the app's DB write: (stream, version, at).
+    pending: VecDeque<(u64, u64, Instant)>,
+    tx: Sender,
+    rx: Receiver,
+    epoch: u64,
+    /// (arrival, seq) -> (epoch, to_client, packet)
+    wire: BTreeMap<(Instant, u64), (u64, bool, Bytes)>,
+    seq: u64,
+    now: Instant,
+    cfg: Config,
+}
+
+impl World {
+    fn reconnect(&mut self, crash: bool) {
+        if crash {
+            self.pending.clear(); // not stored: lost with the process
+        } else {
+            // A clean reconnect: the app finishes its DB writes first.
+            for (s, v, _) in self.pending.drain(..) {
+                self.db.entry(s).or_default().push(v);
+            }
+        }
+        self.epoch += 1;
+        self.tx = Sender::new(self.cfg.clone());
+        self.rx = Receiver::new(self.cfg.clone());
+        for s in 0..STREAMS {
+            let last = self.db.get(&s).and_then(|v| v.last()).copied().unwrap_or(0);
+            self.rx.resume(StreamId(s), Version(last));
+        }
+    }
+
+    fn serve(&mut self) {
+        while let Some(e) = self.tx.poll_event() {
+            if let SenderEvent::SyncRequested {
+                stream,
+                after,
+                limit,
+            } = e
+            {
+                let versions = self.store.get(&stream.0).cloned().unwrap_or_default();
+                let later = versions.iter().filter(|&&v| v > after.0).count();
+                let mut prev = 0;
+                let mut page = Vec::new();
+                for v in versions {
+                    if v > after.0 && page.len() < limit as usize {
+                        page.push((prev, v));
+                    }
+                    prev = v;
+                }
+                let more = later > page.len();
+                for &(p, v) in &page {
+                    let m = Message::new(stream, Version(p), Version(v), Bytes::new());
+                    self.tx.send(self.now, m).unwrap();
+                }
+                let through = page.last().map_or(after, |&(_, v)| Version(v));
+                self.tx.end_sync(stream, through, more).unwrap();
+            }
+        }
+    }
+
+    fn step(&mut self, loss: u32) {
+        let now = self.now;
+        for to_client in [true, false] {
+            loop {
+                let p = if to_client {
+                    self.tx.poll_transmit(now)
+                } else {
+                    self.rx.poll_transmit(now)
+                };
+                let Some(p) = p else { break };
+                if self.rng.chance(loss) {
+                    continue;
+                }
+                self.seq += 1;
+                let at = now + Duration::from_millis(5 + self.rng.below(30));
+                self.wire.insert((at, self.seq), (self.epoch, to_client, p));
+            }
+        }
+        while let Some(e) = self.rx.poll_event() {
+            if let ReceiverEvent::Deliver(m) = e {
+                let (s, v) = (m.stream.0, m.version.0);
+                let stored = self.db.get(&s).map_or(false, |d| d.contains(&v));
+                let waiting = self.pending.iter().any(|&(ps, pv, _)| (ps, pv) == (s, v));
+                assert!(
+                    !stored && !waiting,
+                    "stream {s} version {v} reached the app twice"
+                );
+                let at = now + Duration::from_millis(self.rng.below(50));
+                // FIFO: the app's DB writes complete in delivery order.
+                let at = self.pending.back().map_or(at, |b| b.2.max(at));
+                self.pending.push_back((s, v, at));
+            }
+        }
+        self.serve();
+        let next = [
+            self.wire.keys().next().map(|k| k.0),
+            self.pending.front().map(|p| p.2),
+            self.tx.poll_timeout(),
+            self.rx.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        self.now = next.unwrap_or(now + Duration::from_millis(10)).max(now);
+        let now = self.now;
+        while let Some(e) = self.wire.first_entry() {
+            if e.key().0 > now {
+                break;
+            }
+            let (epoch, to_client, p) = e.remove();
+            if epoch != self.epoch {
+                continue; // belongs to a dropped connection
+            }
+            if to_client {
+                self.rx.handle_input(now, p).unwrap();
+            } else {
+                self.tx.handle_input(now, p).unwrap();
+            }
+        }
+        while self.pending.front().is_some_and(|p| p.2 <= now) {
+            let (s, v, _) = self.pending.pop_front().unwrap();
+            self.db.entry(s).or_default().push(v);
+            self.rx.commit(now, StreamId(s), Version(v)).unwrap();
+        }
+        self.tx.handle_timeout(now);
+        self.rx.handle_timeout(now);
+    }
+}
+
+fn run(seed: u64, loss: u32, drops: u32, crashes: u32) -> World {
+    let cfg = Config {
+        gap_wait: Duration::from_millis(50),
+        ..common::patient_config()
+    };
+    let mut w = World {
+        rng: SimRng::new(seed),
+        store: BTreeMap::new(),
+        db: BTreeMap::new(),
+        pending: VecDeque::new(),
+        tx: Sender::new(cfg.clone()),
+        rx: Receiver::new(cfg.clone()),
+        epoch: 0,
+        wire: BTreeMap::new(),
+        seq: 0,
+        now: Instant::ZERO,
+        cfg,
+    };
+    w.reconnect(false);
+    for _ in 0..400 {
+        // The server stores a new message and pushes it live.
+        if w.rng.chance(30) {
+            let s = w.rng.below(STREAMS);
+            let prev = w.store.get(&s).and_then(|v| v.last()).copied().unwrap_or(0);
+            let v = prev + 1 + w.rng.below(3);
+            w.store.entry(s).or_default().push(v);
+            let m = Message::new(StreamId(s), Version(prev), Version(v), Bytes::new());
+            w.tx.send(w.now, m).unwrap();
+        }
+        if w.rng.chance(crashes) {
+            w.reconnect(true);
+        } else if w.rng.chance(drops) {
+            w.reconnect(false);
+        }
+        w.step(loss);
+    }
+    // The link heals; run until everything is stored.
+    for _ in 0..200_000 {
+        let caught_up = w.store.iter().all(|(s, v)| w.db.get(s) == Some(v));
+        if caught_up && w.pending.is_empty() {
+            break;
+        }
+        w.step(0);
+    }
+    w
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn client_store_converges_to_server_store(
+        seed: u64,
+        loss in 0u32..=30,
+        drops in 0u32..=3,
+        crashes in 0u32..=3,
+    ) {
+        let w = run(seed, loss, drops, crashes);
+        for (s, versions) in &w.store {
+            prop_assert_eq!(w.db.get(s), Some(versions), "stream {}", s);
+        }
+    }
+}
