@@ -99,7 +99,7 @@ impl World {
         while let Some(e) = self.rx.poll_event() {
             if let ReceiverEvent::Deliver(m) = e {
                 let (s, v) = (m.stream.0, m.version.0);
-                let stored = self.db.get(&s).map_or(false, |d| d.contains(&v));
+                let stored = self.db.get(&s).is_some_and(|d| d.contains(&v));
                 let waiting = self.pending.iter().any(|&(ps, pv, _)| (ps, pv) == (s, v));
                 assert!(
                     !stored && !waiting,
