@@ -95,6 +95,8 @@ struct SyncState {
 enum Accepted {
     /// Held for the first time.
     New,
+    /// Held for the first time while the stream is syncing: check progress.
+    NewWhileSyncing,
     /// Already held, not committed yet: ack receipt only.
     Pending,
     /// Already committed: ack receipt and commit.
@@ -382,12 +384,12 @@ impl Receiver {
         };
         let stream = msg.stream;
         let accepted = self.accept(now, msg, sid);
-        if matches!(accepted, Accepted::New) {
+        if matches!(accepted, Accepted::NewWhileSyncing) {
             self.sync_progress(stream);
         }
         match accepted {
             Accepted::Dropped => return,
-            Accepted::New => {}
+            Accepted::New | Accepted::NewWhileSyncing => {}
             Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
         }
         let Some(sid) = sid else {
@@ -404,7 +406,7 @@ impl Receiver {
         if sid + 1 == self.received.end() {
             self.highest_arrival = now;
         }
-        if gap || !matches!(accepted, Accepted::New) {
+        if gap || !matches!(accepted, Accepted::New | Accepted::NewWhileSyncing) {
             // Out of order or a duplicate: tell the sender at once, so it
             // can fast-retransmit or stop resending.
             self.ack_now();
@@ -475,7 +477,11 @@ impl Receiver {
             st.buffered.insert(msg.prev, (msg, sid));
         }
         update_gap(st, stream, now, self.config.gap_wait, &mut self.gap_timers);
-        Accepted::New
+        if st.sync.is_some() {
+            Accepted::NewWhileSyncing
+        } else {
+            Accepted::New
+        }
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
