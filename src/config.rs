@@ -60,6 +60,19 @@ pub struct Config {
     /// delivered but not yet committed. Beyond it, new messages are dropped
     /// unacknowledged and come again by retransmission.
     pub max_held_messages: usize,
+    /// How long a package at the head of its stream may stay incomplete
+    /// before the receiver fetches it again (or gives it up).
+    pub package_timeout: Duration,
+    /// Re-fetches of an incomplete package before the receiver gives it up
+    /// with [`ReceiverEvent::PackageExpired`](crate::ReceiverEvent::PackageExpired).
+    pub package_retries: u32,
+    /// On a contiguous stream (see
+    /// [`Receiver::set_contiguous`](crate::Receiver::set_contiguous)), an
+    /// ack goes out after this many messages or commits...
+    pub sparse_ack_every: u32,
+    /// ... or after this long. Keep it below `min_rto`, or the sender
+    /// resends what the receiver holds but has not acked yet.
+    pub sparse_ack_delay: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +96,10 @@ impl Default for Config {
             sync_page: 100,
             sync_retry: Duration::from_secs(1),
             max_held_messages: 4096,
+            package_timeout: Duration::from_secs(2),
+            package_retries: 2,
+            sparse_ack_every: 64,
+            sparse_ack_delay: Duration::from_millis(100),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::message::{Message, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::receiver::{Receiver, ReceiverEvent};
 use crate::sender::{Sender, SenderEvent};
+use crate::sync::SyncRequest;
 use crate::time::Instant;
 use bytes::Bytes;
 
@@ -80,13 +81,39 @@ impl Connection {
         self.sender.close()
     }
 
+    /// [`Receiver::resume_latest`] on the receiving half.
+    pub fn resume_latest(&mut self, stream: StreamId, latest: u32) {
+        self.receiver.resume_latest(stream, latest)
+    }
+
+    /// [`Receiver::fetch_history`] on the receiving half.
+    pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
+        self.receiver.fetch_history(stream, before, limit)
+    }
+
+    /// [`Receiver::set_contiguous`] on the receiving half.
+    pub fn set_contiguous(&mut self, stream: StreamId, contiguous: bool) {
+        self.receiver.set_contiguous(stream, contiguous)
+    }
+
+    /// [`Sender::answer_sync`] on the sending half.
+    pub fn answer_sync(
+        &mut self,
+        now: Instant,
+        request: &SyncRequest,
+        page: &[Message],
+        more: bool,
+    ) -> Result<(), SendError> {
+        self.sender.answer_sync(now, request, page, more)
+    }
+
     /// Takes one packet from the peer. A rejected packet changes nothing.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
         let body = packet::open(&packet, self.max_packet_size)?;
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
-            Frame::Ack(_) | Frame::Sync { .. } => sender.check_frame(f),
+            Frame::Ack(_) | Frame::Sync(_) => sender.check_frame(f),
             _ => Receiver::check_frame(f),
         });
         if let Err(e) = checked {
@@ -95,7 +122,7 @@ impl Connection {
         }
         for f in frames.drain(..) {
             match f {
-                Frame::Ack(_) | Frame::Sync { .. } => self.sender.on_frame(now, f),
+                Frame::Ack(_) | Frame::Sync(_) => self.sender.on_frame(now, f),
                 _ => self.receiver.on_frame(now, f),
             }
         }

@@ -80,9 +80,14 @@ pub enum SendError {
         /// The configured maximum packet size.
         max: usize,
     },
-    /// `version` is not greater than `prev`.
+    /// `version` is not greater than `prev`, or a sync page's messages do
+    /// not follow each other in one stream.
     #[error("version must be greater than prev")]
     BadChain,
+    /// The message's package fields contradict each other or its version
+    /// (see [`Package`](crate::Package)).
+    #[error("package fields are inconsistent")]
+    BadPackage,
     /// The connection is closed (peer dead or closed by the app).
     #[error("connection closed")]
     Closed,

@@ -5,7 +5,8 @@
 //! error, so a frame has exactly one byte form.
 
 use crate::error::CodecError;
-use crate::message::{Message, StreamId, Version};
+use crate::message::{Message, Package, StreamId, Version};
+use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::varint;
 use bytes::{BufMut, Bytes};
 
@@ -19,10 +20,20 @@ pub(crate) mod kind {
     pub const FLOOR: u8 = 0x03;
     /// Asks for an ack now.
     pub const PING: u8 = 0x04;
-    /// Asks the sending side for a stream's messages after a version.
+    /// Asks the sending side for a page of a stream's stored messages.
     pub const SYNC: u8 = 0x05;
     /// Ends one page of a sync answer.
     pub const SYNC_END: u8 = 0x06;
+}
+
+/// DATA flag bits.
+pub(crate) mod flag {
+    /// Package fields follow the flags.
+    pub const PACKAGE: u8 = 0x01;
+    /// The message answers a history request: not part of the live chain.
+    pub const HISTORY: u8 = 0x02;
+    /// Every bit this build knows.
+    pub const KNOWN: u8 = PACKAGE | HISTORY;
 }
 
 /// Most ranges one range list may carry on the wire, whatever the config.
@@ -34,6 +45,7 @@ pub(crate) enum Frame {
     Data {
         sid: u64,
         msg: Message,
+        history: bool,
     },
     Ack(AckFrame),
     Floor {
@@ -41,16 +53,8 @@ pub(crate) enum Frame {
         settled: u64,
     },
     Ping,
-    Sync {
-        stream: StreamId,
-        after: Version,
-        limit: u64,
-    },
-    SyncEnd {
-        stream: StreamId,
-        through: Version,
-        more: bool,
-    },
+    Sync(SyncRequest),
+    SyncEnd(PageEnd),
 }
 
 /// An ack: which SIDs the receiver holds and which its app committed.
@@ -124,23 +128,43 @@ impl Iterator for RangeIter<'_> {
 
 /// Bytes a DATA frame for `msg` takes.
 pub(crate) fn data_len(sid: u64, msg: &Message) -> usize {
+    let package = msg.package.map_or(0, |p| {
+        varint::len(p.id)
+            + varint::len(u64::from(p.index))
+            + varint::len(u64::from(p.count))
+            + varint::len(p.last.0)
+    });
     1 + varint::len(sid)
         + varint::len(msg.stream.0)
         + varint::len(msg.prev.0)
         + varint::len(msg.version.0)
         + 1
+        + package
         + varint::len(msg.payload.len() as u64)
         + msg.payload.len()
 }
 
 /// Writes a DATA frame (versions absolute; the decoder requires `version > prev`).
-pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message) {
+pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message, history: bool) {
     buf.put_u8(kind::DATA);
     varint::put(buf, sid);
     varint::put(buf, msg.stream.0);
     varint::put(buf, msg.prev.0);
     varint::put(buf, msg.version.0);
-    buf.put_u8(0); // flags: none defined in format version 1
+    let mut flags = 0;
+    if msg.package.is_some() {
+        flags |= flag::PACKAGE;
+    }
+    if history {
+        flags |= flag::HISTORY;
+    }
+    buf.put_u8(flags);
+    if let Some(p) = msg.package {
+        varint::put(buf, p.id);
+        varint::put(buf, u64::from(p.index));
+        varint::put(buf, u64::from(p.count));
+        varint::put(buf, p.last.0);
+    }
     varint::put(buf, msg.payload.len() as u64);
     buf.put_slice(&msg.payload);
 }
@@ -183,23 +207,33 @@ pub(crate) fn put_floor(buf: &mut impl BufMut, resend: u64, settled: u64) {
 }
 
 /// Writes a SYNC frame.
-pub(crate) fn put_sync(buf: &mut impl BufMut, stream: StreamId, after: Version, limit: u64) {
+pub(crate) fn put_sync(buf: &mut impl BufMut, req: &SyncRequest) {
+    let (mode, anchor) = req.range.wire();
     buf.put_u8(kind::SYNC);
-    varint::put(buf, stream.0);
-    varint::put(buf, after.0);
-    varint::put(buf, limit);
+    varint::put(buf, req.stream.0);
+    buf.put_u8(mode);
+    varint::put(buf, anchor.0);
+    varint::put(buf, u64::from(req.limit));
 }
 
 /// Writes a SYNC_END frame.
-pub(crate) fn put_sync_end(buf: &mut impl BufMut, stream: StreamId, through: Version, more: bool) {
+pub(crate) fn put_sync_end(buf: &mut impl BufMut, end: &PageEnd) {
+    let (mode, anchor) = end.range.wire();
     buf.put_u8(kind::SYNC_END);
-    varint::put(buf, stream.0);
-    varint::put(buf, through.0);
-    buf.put_u8(u8::from(more));
+    varint::put(buf, end.stream.0);
+    buf.put_u8(mode);
+    varint::put(buf, anchor.0);
+    varint::put(buf, end.first_prev.0);
+    varint::put(buf, end.through.0);
+    varint::put(buf, end.count);
+    buf.put_u8(u8::from(end.more));
 }
 
-/// Upper bound of a SYNC or SYNC_END frame's size.
-pub(crate) const SYNC_MAX_LEN: usize = 31;
+/// Upper bound of a SYNC frame's size.
+pub(crate) const SYNC_MAX_LEN: usize = 27;
+
+/// Upper bound of a SYNC_END frame's size.
+pub(crate) const SYNC_END_MAX_LEN: usize = 53;
 
 /// Upper bound of a FLOOR frame's size.
 pub(crate) const FLOOR_MAX_LEN: usize = 21;
@@ -208,6 +242,16 @@ fn get_u8(data: &[u8], pos: &mut usize) -> Result<u8, CodecError> {
     let b = *data.get(*pos).ok_or(CodecError::Truncated)?;
     *pos += 1;
     Ok(b)
+}
+
+fn get_u32(data: &[u8], pos: &mut usize) -> Result<u32, CodecError> {
+    u32::try_from(varint::get(data, pos)?).map_err(|_| CodecError::Inconsistent)
+}
+
+fn get_range(data: &[u8], pos: &mut usize) -> Result<SyncRange, CodecError> {
+    let mode = get_u8(data, pos)?;
+    let anchor = Version(varint::get(data, pos)?);
+    SyncRange::from_wire(mode, anchor).ok_or(CodecError::Inconsistent)
 }
 
 fn decode_ranges(body: &Bytes, pos: &mut usize) -> Result<RangeList, CodecError> {
@@ -250,9 +294,22 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
                 return Err(CodecError::Inconsistent);
             }
             let flags = get_u8(body, pos)?;
-            if flags != 0 {
+            if flags & !flag::KNOWN != 0 {
                 return Err(CodecError::UnknownFlags(flags));
             }
+            let package = if flags & flag::PACKAGE != 0 {
+                let id = varint::get(body, pos)?;
+                let index = get_u32(body, pos)?;
+                let count = get_u32(body, pos)?;
+                let last = Version(varint::get(body, pos)?);
+                let p = Package::new(id, index, count, last);
+                if !p.fits(version) {
+                    return Err(CodecError::Inconsistent);
+                }
+                Some(p)
+            } else {
+                None
+            };
             let len = varint::get(body, pos)?;
             let remaining = (body.len() - *pos) as u64;
             if len > remaining {
@@ -261,9 +318,12 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             let end = *pos + len as usize;
             let payload = body.slice(*pos..end);
             *pos = end;
+            let mut msg = Message::new(stream, prev, version, payload);
+            msg.package = package;
             Ok(Frame::Data {
                 sid,
-                msg: Message::new(stream, prev, version, payload),
+                msg,
+                history: flags & flag::HISTORY != 0,
             })
         }
         kind::ACK => {
@@ -287,27 +347,46 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
         kind::PING => Ok(Frame::Ping),
         kind::SYNC => {
             let stream = StreamId(varint::get(body, pos)?);
-            let after = Version(varint::get(body, pos)?);
-            let limit = varint::get(body, pos)?;
-            Ok(Frame::Sync {
+            let range = get_range(body, pos)?;
+            let limit = get_u32(body, pos)?;
+            Ok(Frame::Sync(SyncRequest {
                 stream,
-                after,
+                range,
                 limit,
-            })
+            }))
         }
         kind::SYNC_END => {
             let stream = StreamId(varint::get(body, pos)?);
+            let range = get_range(body, pos)?;
+            let first_prev = Version(varint::get(body, pos)?);
             let through = Version(varint::get(body, pos)?);
+            let count = varint::get(body, pos)?;
             let more = match get_u8(body, pos)? {
                 0 => false,
                 1 => true,
                 _ => return Err(CodecError::Inconsistent),
             };
-            Ok(Frame::SyncEnd {
+            // An empty page starts where it ends; a full one spans at least
+            // one version per message.
+            let consistent = if count == 0 {
+                first_prev == through
+            } else {
+                through
+                    .0
+                    .checked_sub(first_prev.0)
+                    .is_some_and(|d| d >= count)
+            };
+            if !consistent {
+                return Err(CodecError::Inconsistent);
+            }
+            Ok(Frame::SyncEnd(PageEnd {
                 stream,
+                range,
+                first_prev,
                 through,
+                count,
                 more,
-            })
+            }))
         }
         other => Err(CodecError::UnknownFrame(other)),
     }
@@ -344,7 +423,7 @@ impl Frame {
     #[cfg(test)]
     pub(crate) fn encode(&self, buf: &mut impl BufMut) {
         match self {
-            Frame::Data { sid, msg } => put_data(buf, *sid, msg),
+            Frame::Data { sid, msg, history } => put_data(buf, *sid, msg, *history),
             Frame::Ack(a) => {
                 buf.put_u8(kind::ACK);
                 varint::put(buf, a.ack_delay_us);
@@ -353,16 +432,8 @@ impl Frame {
             }
             Frame::Floor { resend, settled } => put_floor(buf, *resend, *settled),
             Frame::Ping => buf.put_u8(kind::PING),
-            Frame::Sync {
-                stream,
-                after,
-                limit,
-            } => put_sync(buf, *stream, *after, *limit),
-            Frame::SyncEnd {
-                stream,
-                through,
-                more,
-            } => put_sync_end(buf, *stream, *through, *more),
+            Frame::Sync(req) => put_sync(buf, req),
+            Frame::SyncEnd(end) => put_sync_end(buf, end),
         }
     }
 }
@@ -408,45 +479,93 @@ mod tests {
                 Version(300),
                 Bytes::from_static(b"hi"),
             ),
+            history: false,
         };
         assert_eq!(enc(&data), hex("01 05 07 00 ac02 00 02 6869"));
+        let member = Frame::Data {
+            sid: 6,
+            msg: Message::new(StreamId(7), Version(300), Version(301), Bytes::new())
+                .with_package(Package::new(9, 0, 2, Version(302))),
+            history: false,
+        };
+        assert_eq!(enc(&member), hex("01 06 07 ac02 ad02 01 09 00 02 ae02 00"));
+        let old = Frame::Data {
+            sid: 8,
+            msg: Message::new(StreamId(7), Version(20), Version(25), Bytes::new()),
+            history: true,
+        };
+        assert_eq!(enc(&old), hex("01 08 07 14 19 02 00"));
         let ack = Frame::Ack(AckFrame {
             ack_delay_us: 1000,
             received: RangeList::from_ranges(10, &[(12, 14), (20, 21)]),
             committed: RangeList::from_ranges(3, &[]),
         });
         assert_eq!(enc(&ack), hex("02 e807 0a 02 01 01 05 00 03 00"));
-        assert_eq!(
-            enc(&Frame::Floor {
-                resend: 9,
-                settled: 4
-            }),
-            hex("03 09 04")
-        );
+        let floor = Frame::Floor {
+            resend: 9,
+            settled: 4,
+        };
+        assert_eq!(enc(&floor), hex("03 09 04"));
         assert_eq!(enc(&Frame::Ping), hex("04"));
-        let sync = Frame::Sync {
+        let sync = Frame::Sync(SyncRequest {
             stream: StreamId(7),
-            after: Version(300),
+            range: SyncRange::After(Version(300)),
             limit: 50,
-        };
-        assert_eq!(enc(&sync), hex("05 07 ac02 32"));
-        let end = Frame::SyncEnd {
+        });
+        assert_eq!(enc(&sync), hex("05 07 00 ac02 32"));
+        let latest = Frame::Sync(SyncRequest {
             stream: StreamId(7),
+            range: SyncRange::Latest,
+            limit: 20,
+        });
+        assert_eq!(enc(&latest), hex("05 07 01 00 14"));
+        let history = Frame::Sync(SyncRequest {
+            stream: StreamId(7),
+            range: SyncRange::Before(Version(300)),
+            limit: 20,
+        });
+        assert_eq!(enc(&history), hex("05 07 02 ac02 14"));
+        let end = Frame::SyncEnd(PageEnd {
+            stream: StreamId(7),
+            range: SyncRange::After(Version(300)),
+            first_prev: Version(300),
             through: Version(310),
+            count: 4,
             more: true,
-        };
-        assert_eq!(enc(&end), hex("06 07 b602 01"));
-        assert_eq!(dec(&hex("06 07 b602 02")), Err(CodecError::Inconsistent));
-        assert_eq!(dec(&enc(&sync)), Ok(sync));
-        assert_eq!(dec(&enc(&end)), Ok(end));
+        });
+        assert_eq!(enc(&end), hex("06 07 00 ac02 ac02 b602 04 01"));
+        assert_eq!(
+            dec(&hex("06 07 00 ac02 ac02 b602 04 02")),
+            Err(CodecError::Inconsistent),
+            "more is 0 or 1"
+        );
+        assert_eq!(
+            dec(&hex("06 07 00 ac02 ac02 b602 0b 01")),
+            Err(CodecError::Inconsistent),
+            "11 messages cannot fit in 10 versions"
+        );
+        assert_eq!(
+            dec(&hex("06 07 00 ac02 ac02 b602 00 01")),
+            Err(CodecError::Inconsistent),
+            "an empty page spans nothing"
+        );
+        assert_eq!(
+            dec(&hex("05 07 01 05 14")),
+            Err(CodecError::Inconsistent),
+            "latest has no anchor"
+        );
+        assert_eq!(dec(&hex("05 07 03 00 14")), Err(CodecError::Inconsistent));
         for f in [
             data,
+            member,
+            old,
             ack,
-            Frame::Floor {
-                resend: 9,
-                settled: 4,
-            },
+            floor,
             Frame::Ping,
+            sync,
+            latest,
+            history,
+            end,
         ] {
             assert_eq!(dec(&enc(&f)), Ok(f));
         }
@@ -463,6 +582,16 @@ mod tests {
         assert_eq!(
             dec(&hex("01 05 07 00 01 80 00")),
             Err(CodecError::UnknownFlags(0x80))
+        );
+        assert_eq!(
+            dec(&hex("01 06 07 ac02 ad02 01 09 02 02 ae02 00")),
+            Err(CodecError::Inconsistent),
+            "package index past its count"
+        );
+        assert_eq!(
+            dec(&hex("01 06 07 ac02 ad02 01 09 00 02 ad02 00")),
+            Err(CodecError::Inconsistent),
+            "first of two members already at the last version"
         );
         assert_eq!(
             dec(&hex("01 05 07 00 01 00 05 6869")),
@@ -500,15 +629,27 @@ mod tests {
             any::<u64>(),
             1..u64::MAX,
             proptest::collection::vec(any::<u8>(), 0..40),
+            proptest::option::of((any::<u64>(), 1u32..10, any::<u32>(), 0u64..1000)),
         )
-            .prop_map(|(s, p, d, pl)| {
-                let prev = p % (u64::MAX - d);
-                Message::new(
+            .prop_map(|(s, p, d, pl, pk)| {
+                let prev = p % (u64::MAX - d - 2000);
+                let version = prev + d;
+                let msg = Message::new(
                     StreamId(s),
                     Version(prev),
-                    Version(prev + d),
+                    Version(version),
                     Bytes::from(pl),
-                )
+                );
+                match pk {
+                    None => msg,
+                    Some((id, count, index, extra)) => {
+                        let index = index % count;
+                        let last = version
+                            + u64::from(count - 1 - index)
+                            + if index + 1 == count { 0 } else { extra };
+                        msg.with_package(Package::new(id, index, count, Version(last)))
+                    }
+                }
             })
     }
 
@@ -530,9 +671,18 @@ mod tests {
             })
     }
 
+    fn arb_range() -> impl Strategy<Value = SyncRange> {
+        prop_oneof![
+            any::<u64>().prop_map(|v| SyncRange::After(Version(v))),
+            Just(SyncRange::Latest),
+            any::<u64>().prop_map(|v| SyncRange::Before(Version(v))),
+        ]
+    }
+
     fn arb_frame() -> impl Strategy<Value = Frame> {
         prop_oneof![
-            (any::<u64>(), arb_message()).prop_map(|(sid, msg)| Frame::Data { sid, msg }),
+            (any::<u64>(), arb_message(), any::<bool>())
+                .prop_map(|(sid, msg, history)| Frame::Data { sid, msg, history }),
             (any::<u64>(), arb_ranges(), arb_ranges()).prop_map(|(d, r, c)| Frame::Ack(AckFrame {
                 ack_delay_us: d,
                 received: r,
@@ -543,16 +693,37 @@ mod tests {
                 settled: a.min(b)
             }),
             Just(Frame::Ping),
-            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(s, a, l)| Frame::Sync {
-                stream: StreamId(s),
-                after: Version(a),
-                limit: l
+            (any::<u64>(), arb_range(), any::<u32>()).prop_map(|(s, range, limit)| {
+                Frame::Sync(SyncRequest {
+                    stream: StreamId(s),
+                    range,
+                    limit,
+                })
             }),
-            (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(s, t, m)| Frame::SyncEnd {
-                stream: StreamId(s),
-                through: Version(t),
-                more: m
-            }),
+            (
+                any::<u64>(),
+                arb_range(),
+                any::<u64>(),
+                0u64..1000,
+                any::<u32>(),
+                any::<bool>()
+            )
+                .prop_map(|(s, range, first, count, extra, more)| {
+                    let first = first % (u64::MAX - 5000);
+                    let span = if count == 0 {
+                        0
+                    } else {
+                        count + u64::from(extra % 1000)
+                    };
+                    Frame::SyncEnd(PageEnd {
+                        stream: StreamId(s),
+                        range,
+                        first_prev: Version(first),
+                        through: Version(first + span),
+                        count,
+                        more,
+                    })
+                }),
         ]
     }
 

@@ -92,14 +92,16 @@ mod receiver;
 mod rtt;
 mod sender;
 mod sid_set;
+mod sync;
 mod time;
 mod varint;
 
 pub use config::Config;
 pub use connection::{Connection, Event};
 pub use error::{CodecError, CommitError, InputError, SendError};
-pub use message::{Message, StreamId, Version};
+pub use message::{Message, Package, StreamId, Version};
 pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
 pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};
 pub use sender::{Sender, SenderEvent, SenderStats, Unacked, UnackedState};
+pub use sync::{SyncRange, SyncRequest};
 pub use time::Instant;

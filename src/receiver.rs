@@ -9,12 +9,13 @@
 use crate::config::Config;
 use crate::error::{CommitError, InputError};
 use crate::frame::{self, Frame};
-use crate::message::{Message, StreamId, Version};
+use crate::message::{Message, Package, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::sid_set::{Membership, SidSet};
+use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
-use alloc::collections::BTreeSet;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use hashbrown::HashMap;
 
@@ -23,19 +24,54 @@ use hashbrown::HashMap;
 #[non_exhaustive]
 pub enum ReceiverEvent {
     /// The next message of its stream: in version order, never twice. Store
-    /// it, then call [`Receiver::commit`].
+    /// it, then call [`Receiver::commit`]. The members of a package come
+    /// one after another, only once all of them are here.
     Deliver(Message),
     /// A later message of `stream` has waited `Config::gap_wait` for its
-    /// predecessor: something after `after` is missing, not just late. The
-    /// stream's position stays at `after`; fetch what follows it (sync).
-    /// Reported once per position of the stream.
+    /// predecessor (at once on a contiguous stream, where arithmetic proves
+    /// the hole): something after `after` is missing, not just late. The
+    /// stream's position stays at `after`; the receiver fetches what
+    /// follows it (sync). Reported once per position of the stream.
     Gap {
         /// The stream with the hole.
         stream: StreamId,
         /// The last version delivered; the next one is missing.
         after: Version,
-        /// The `prev` of the earliest message waiting beyond the hole.
+        /// The `prev` of the earliest message waiting beyond the hole. On a
+        /// contiguous stream, `waiting_after - after` versions are missing.
         waiting_after: Version,
+    },
+    /// A package stayed incomplete through `Config::package_timeout` and
+    /// `Config::package_retries` re-fetches, and was given up: none of its
+    /// members reached the app, and the stream moved on past `last`.
+    PackageExpired {
+        /// The package's stream.
+        stream: StreamId,
+        /// The producer's package id.
+        id: u64,
+        /// The last version delivered before the package.
+        after: Version,
+        /// The package's last version: versions in `(after, last]` are skipped.
+        last: Version,
+        /// Members that had arrived, of `count`.
+        received: u32,
+        /// Members in the package.
+        count: u32,
+    },
+    /// One page of history asked for with [`Receiver::fetch_history`]:
+    /// the stored messages just before `before`, oldest first, each
+    /// following the one before. History is apart from live delivery: it
+    /// needs no commit and never moves the stream's position.
+    History {
+        /// The stream.
+        stream: StreamId,
+        /// The version the page ends before, as asked.
+        before: Version,
+        /// The page, oldest first (empty when nothing is older).
+        messages: Vec<Message>,
+        /// Whether older messages exist: ask again with the first
+        /// message's version as `before`.
+        more: bool,
     },
 }
 
@@ -48,10 +84,17 @@ pub struct ReceiverStats {
     pub duplicates: u64,
     /// Frames dropped unacknowledged because a bound was reached.
     pub dropped_full: u64,
-    /// Frames whose chain contradicts what the stream already holds.
+    /// Frames whose chain contradicts what the stream already holds (or,
+    /// on a contiguous stream, skips a version).
     pub chain_conflicts: u64,
     /// Ack frames written.
     pub acks_sent: u64,
+    /// Sync and history requests written (retries included).
+    pub sync_requests: u64,
+    /// Gaps reported.
+    pub gaps: u64,
+    /// Packages given up.
+    pub packages_expired: u64,
 }
 
 struct Held {
@@ -60,22 +103,50 @@ struct Held {
     committed: bool,
 }
 
+/// The per-stream timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// A message waits beyond a hole: report the gap when this fires.
+    Gap = 0,
+    /// Retry the stream's sync request.
+    Sync = 1,
+    /// The package at the head is still incomplete.
+    Package = 2,
+    /// Retry the history request.
+    History = 3,
+}
+
+/// Requests that wait to be written, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Request {
+    Sync,
+    History,
+}
+
 #[derive(Default)]
 struct StreamState {
     /// The last version delivered (or resumed): the chain's head.
     head: Version,
     /// Delivered and not yet committed, ascending by version.
     uncommitted: VecDeque<Held>,
-    /// Out-of-order messages keyed by the version they follow.
+    /// Out-of-order messages keyed by the version they follow (and the
+    /// members of an incomplete package at the head).
     buffered: HashMap<Version, (Message, Option<u64>)>,
-    /// The armed gap timer and the head it was armed for.
-    gap_timer: Option<(Instant, Version)>,
+    /// Versions are declared contiguous: holes are found by arithmetic
+    /// and acks are sparse.
+    contiguous: bool,
+    /// Armed deadlines, by [`Timer`].
+    deadlines: [Option<Instant>; 4],
+    /// The head the gap timer was armed for.
+    gap_armed_for: Version,
     /// The head a gap was last reported for: report once per position.
     gap_reported: Option<Version>,
     /// A sync in progress for this stream.
     sync: Option<SyncState>,
-    /// When the current sync request is retried.
-    sync_timer: Option<Instant>,
+    /// The package at the head, waiting for its missing members.
+    package: Option<OpenPackage>,
+    /// A history request in progress (rare, so boxed).
+    history: Option<alloc::boxed::Box<HistoryState>>,
 }
 
 /// Fetching a stream's messages after its head, page by page.
@@ -83,13 +154,41 @@ struct StreamState {
 struct SyncState {
     /// A request waits to be written.
     due: bool,
-    /// Started by a gap (ends when the gap closes) rather than by resume
-    /// (ends only when the sender says nothing more follows).
+    /// Started by a gap or a package (ends when the stream moves on)
+    /// rather than by resume (ends only when nothing more follows).
     for_gap: bool,
+    /// Asking for the latest messages of an empty stream (this many):
+    /// the answer's end marker sets the stream's starting point.
+    latest: Option<u32>,
+    /// The `after` of the last request written, to ignore stale answers.
+    asked_after: Version,
     /// Requests written so far, for the retry backoff.
     attempts: u32,
     /// The last page's end marker: its last version and whether more follow.
     end: Option<(Version, bool)>,
+}
+
+/// A package at the stream's head that is not complete yet.
+#[derive(Clone, Copy)]
+struct OpenPackage {
+    id: u64,
+    count: u32,
+    last: Version,
+    /// How far the package's members are held without a hole.
+    reached: Version,
+    /// Re-fetches so far.
+    attempts: u32,
+}
+
+/// One history page being collected.
+struct HistoryState {
+    before: Version,
+    limit: u32,
+    due: bool,
+    attempts: u32,
+    /// Messages of the page so far, by version.
+    messages: BTreeMap<Version, Message>,
+    end: Option<PageEnd>,
 }
 
 enum Accepted {
@@ -109,12 +208,10 @@ enum Accepted {
 pub struct Receiver {
     config: Config,
     streams: HashMap<StreamId, StreamState>,
-    /// Armed gap timers, earliest first (one per stream at most).
-    gap_timers: BTreeSet<(Instant, StreamId)>,
-    /// Armed sync retry timers, earliest first.
-    sync_timers: BTreeSet<(Instant, StreamId)>,
-    /// Streams whose sync request waits to be written.
-    sync_due: VecDeque<StreamId>,
+    /// Every armed per-stream timer, earliest first.
+    timers: BTreeSet<(Instant, StreamId, Timer)>,
+    /// Requests waiting to be written.
+    requests_due: VecDeque<(StreamId, Request)>,
     received: SidSet,
     committed: SidSet,
     held: usize,
@@ -123,6 +220,9 @@ pub struct Receiver {
     ack_immediate: bool,
     ack_deadline: Option<Instant>,
     ack_count: u32,
+    /// The looser deadline and count for contiguous streams' news.
+    sparse_deadline: Option<Instant>,
+    sparse_count: u32,
     events: VecDeque<ReceiverEvent>,
     writer: PacketWriter,
     /// Decoded frames of the packet being handled (capacity reused).
@@ -136,9 +236,8 @@ impl Receiver {
         Receiver {
             streams: HashMap::new(),
             scratch: alloc::vec::Vec::new(),
-            gap_timers: BTreeSet::new(),
-            sync_timers: BTreeSet::new(),
-            sync_due: VecDeque::new(),
+            timers: BTreeSet::new(),
+            requests_due: VecDeque::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
             committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
@@ -148,6 +247,8 @@ impl Receiver {
             ack_immediate: false,
             ack_deadline: None,
             ack_count: 0,
+            sparse_deadline: None,
+            sparse_count: 0,
             events: VecDeque::new(),
             writer: PacketWriter::new(config.max_packet_size),
             stats: ReceiverStats::default(),
@@ -159,6 +260,10 @@ impl Receiver {
     /// `last_committed` is the highest version up to which every message of
     /// the stream is stored. Earlier versions are duplicates from now on.
     /// Positions only move forward; a lower value is ignored.
+    ///
+    /// It also starts an integrity check: the receiver asks the peer for
+    /// whatever follows the position, page by page, until nothing more
+    /// does — the app need not know whether it missed anything.
     pub fn resume(&mut self, stream: StreamId, last_committed: Version) {
         let st = self.streams.entry(stream).or_default();
         // The app says everything up to `last_committed` is stored: delivered
@@ -177,22 +282,70 @@ impl Receiver {
             st.uncommitted.pop_front();
             self.held -= 1;
         }
-        // Integrity check: whatever the app missed while away comes by sync.
-        self.start_sync(stream, false);
-        let Some(st) = self.streams.get_mut(&stream) else {
-            return;
-        };
-        if last_committed <= st.head {
+        if last_committed > st.head {
+            st.head = last_committed;
+            self.held -= skip_buffered(st, last_committed, &mut self.committed);
+            st.package = None;
+            disarm(&mut self.timers, st, stream, Timer::Package);
+        }
+        self.start_sync(stream, SyncKind::Resume);
+        self.advance(stream, None);
+    }
+
+    /// Starts a stream that has nothing local (a new device, a reinstall)
+    /// from its `latest` stored messages rather than from the beginning of
+    /// its history; older ones are there to page through with
+    /// [`fetch_history`](Self::fetch_history). Live messages that arrive
+    /// meanwhile wait for the starting point and follow on.
+    ///
+    /// On a stream that already has a position this is [`resume`](Self::resume)
+    /// from there: nothing between is ever skipped.
+    pub fn resume_latest(&mut self, stream: StreamId, latest: u32) {
+        let st = self.streams.entry(stream).or_default();
+        if st.head != Version::ZERO || !st.uncommitted.is_empty() {
+            let head = st.head;
+            self.resume(stream, head);
             return;
         }
-        st.head = last_committed;
-        let before = st.buffered.len();
-        st.buffered.retain(|_, (m, _)| m.version > last_committed);
-        self.held -= before - st.buffered.len();
-        drain_buffered(st, &mut self.events, &mut self.stats);
-        if st.buffered.is_empty() {
-            disarm_gap(st, stream, &mut self.gap_timers);
+        // The page waits in the reorder buffer until its end marker says
+        // where it starts.
+        let limit = latest.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
+        self.start_sync(stream, SyncKind::Latest(limit));
+    }
+
+    /// Asks for one page of `stream`'s history: at most `limit` stored
+    /// messages just before `before` (`Config::max_reorder_per_stream` at
+    /// most), reported as [`ReceiverEvent::History`]. Live delivery goes on
+    /// untouched. One request per stream at a time: a new one replaces an
+    /// unanswered one. Lost requests and answers are retried.
+    pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
+        let limit = limit.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
+        let st = self.streams.entry(stream).or_default();
+        if let Some(old) = st.history.take() {
+            self.held -= old.messages.len();
         }
+        disarm(&mut self.timers, st, stream, Timer::History);
+        st.history = Some(alloc::boxed::Box::new(HistoryState {
+            before,
+            limit,
+            due: true,
+            attempts: 0,
+            messages: BTreeMap::new(),
+            end: None,
+        }));
+        self.requests_due.push_back((stream, Request::History));
+    }
+
+    /// Declares `stream`'s versions contiguous (`version == prev + 1`), as
+    /// a per-user queue with a counter produces them (M7). The receiver then
+    /// rejects any message that skips a version, reports a hole the moment
+    /// a later message proves it (no `gap_wait`) and fetches it at once, and
+    /// acks the stream's messages sparsely: every `Config::sparse_ack_every`
+    /// messages or after `Config::sparse_ack_delay`, unless another ack goes
+    /// out first. The trade-off: fewer ack packets, more re-fetches (a
+    /// merely reordered message costs a sync).
+    pub fn set_contiguous(&mut self, stream: StreamId, contiguous: bool) {
+        self.streams.entry(stream).or_default().contiguous = contiguous;
     }
 
     /// The app has durably stored exactly this delivered message: it may now
@@ -226,7 +379,8 @@ impl Receiver {
                     st.uncommitted.pop_front();
                     self.held -= 1;
                 }
-                self.ack_later(now);
+                let sparse = st.contiguous;
+                self.ack_later(now, sparse);
                 Ok(())
             }
             Err(_) if version <= st.head => Ok(()),
@@ -239,9 +393,15 @@ impl Receiver {
         self.stats
     }
 
-    /// Messages held: buffered out of order plus delivered and uncommitted.
+    /// Messages held: buffered out of order, delivered and uncommitted, and
+    /// history pages being collected.
     pub fn held(&self) -> usize {
         self.held
+    }
+
+    /// Streams tracked.
+    pub fn streams(&self) -> usize {
+        self.streams.len()
     }
 
     /// The last version delivered (or resumed) on `stream`.
@@ -268,58 +428,113 @@ impl Receiver {
     pub(crate) fn check_frame(f: &Frame) -> Result<(), InputError> {
         match f {
             Frame::Ack(_) => Err(InputError::UnexpectedFrame(frame::kind::ACK)),
-            Frame::Sync { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC)),
+            Frame::Sync(_) => Err(InputError::UnexpectedFrame(frame::kind::SYNC)),
             _ => Ok(()),
         }
     }
 
     pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
         match f {
-            Frame::Data { sid, msg } => self.on_data(now, sid, msg),
+            Frame::Data {
+                sid,
+                msg,
+                history: false,
+            } => self.on_data(now, sid, msg),
+            Frame::Data {
+                sid,
+                msg,
+                history: true,
+            } => self.on_history_data(now, sid, msg),
             Frame::Floor { resend, settled } => {
                 self.received.raise_floor(resend);
                 self.committed.raise_floor(settled);
-                self.ack_later(now);
+                self.ack_later(now, false);
             }
             Frame::Ping => self.ack_now(),
-            Frame::SyncEnd {
-                stream,
-                through,
-                more,
-            } => {
-                if let Some(st) = self.streams.get_mut(&stream) {
-                    if let Some(sync) = st.sync.as_mut() {
-                        sync.end = Some((through, more));
-                        self.sync_progress(stream);
-                    }
-                }
-            }
-            Frame::Ack(_) | Frame::Sync { .. } => {}
+            Frame::SyncEnd(end) => self.on_page_end(now, end),
+            Frame::Ack(_) | Frame::Sync(_) => {}
         }
     }
 
+    fn on_page_end(&mut self, now: Instant, end: PageEnd) {
+        let stream = end.stream;
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if let SyncRange::Before(before) = end.range {
+            if let Some(h) = st.history.as_mut().filter(|h| h.before == before) {
+                h.end = Some(end);
+                self.try_finish_history(stream);
+            }
+            return;
+        }
+        let Some(sync) = st.sync.as_mut() else {
+            return;
+        };
+        if st.contiguous && end.through.0 - end.first_prev.0 != end.count {
+            // The page itself has a hole: the peer's store is not contiguous.
+            self.stats.chain_conflicts += 1;
+            return;
+        }
+        match (end.range, sync.latest) {
+            (SyncRange::Latest, Some(_)) => {
+                sync.latest = None;
+                // The forward sync ends at the page; live delivery goes on.
+                sync.end = Some((end.through, false));
+                if st.head == Version::ZERO
+                    && st.uncommitted.is_empty()
+                    && end.first_prev > Version::ZERO
+                {
+                    // The empty stream starts where the page starts.
+                    st.head = end.first_prev;
+                    self.held -= skip_buffered(st, end.first_prev, &mut self.committed);
+                    self.ack_later(now, false);
+                }
+                self.advance(stream, Some(now));
+            }
+            (SyncRange::After(after), None) if after == sync.asked_after => {
+                sync.end = Some((end.through, end.more));
+            }
+            _ => return, // an answer to an older request
+        }
+        self.sync_progress(now, stream);
+    }
+
     /// Starts (or restarts) fetching `stream`'s messages after its head.
-    fn start_sync(&mut self, stream: StreamId, for_gap: bool) {
+    fn start_sync(&mut self, stream: StreamId, kind: SyncKind) {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
         let sync = st.sync.get_or_insert(SyncState {
             due: false,
-            for_gap,
+            for_gap: true,
+            latest: None,
+            asked_after: Version::ZERO,
             attempts: 0,
             end: None,
         });
-        sync.for_gap &= for_gap;
+        match kind {
+            SyncKind::Gap => {}
+            SyncKind::Resume => sync.for_gap = false,
+            SyncKind::Latest(n) => {
+                sync.for_gap = false;
+                sync.latest = Some(n);
+            }
+        }
         sync.end = None;
         if !sync.due {
             sync.due = true;
-            self.sync_due.push_back(stream);
+            self.requests_due.push_back((stream, Request::Sync));
+        }
+        if matches!(kind, SyncKind::Latest(_)) {
+            // Live messages that arrive meanwhile wait for the start.
+            disarm(&mut self.timers, st, stream, Timer::Gap);
         }
     }
 
     /// After a page end or a delivery: once the head reached the page's
     /// end, ask for the next page or finish.
-    fn sync_progress(&mut self, stream: StreamId) {
+    fn sync_progress(&mut self, now: Instant, stream: StreamId) {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
@@ -339,18 +554,21 @@ impl Receiver {
             if let Some(sync) = st.sync.as_mut() {
                 sync.attempts = 0;
             }
-            self.start_sync(stream, sync.for_gap);
+            self.start_sync(stream, SyncKind::Gap);
         } else {
             st.sync = None;
-            if let Some(at) = st.sync_timer.take() {
-                self.sync_timers.remove(&(at, stream));
+            disarm(&mut self.timers, st, stream, Timer::Sync);
+            if !st.buffered.is_empty() {
+                // Something still waits beyond a hole the sync did not fill.
+                st.gap_reported = None;
+                self.advance(stream, Some(now));
             }
         }
     }
 
-    /// Whether a sync request waits to be written.
-    pub(crate) fn wants_sync(&self) -> bool {
-        !self.sync_due.is_empty()
+    /// Whether a request waits to be written.
+    pub(crate) fn wants_request(&self) -> bool {
+        !self.requests_due.is_empty()
     }
 
     fn ack_now(&mut self) {
@@ -358,34 +576,59 @@ impl Receiver {
         self.ack_immediate = true;
     }
 
-    fn ack_later(&mut self, now: Instant) {
+    /// Owes an ack, due within the ack delay — or, for a contiguous
+    /// stream's news (`sparse`), within the looser sparse delay.
+    fn ack_later(&mut self, now: Instant, sparse: bool) {
         self.ack_pending = true;
-        self.ack_count += 1;
-        if self.ack_count >= self.config.ack_every {
+        let (count, every, deadline, delay) = if sparse {
+            (
+                &mut self.sparse_count,
+                self.config.sparse_ack_every,
+                &mut self.sparse_deadline,
+                self.config.sparse_ack_delay,
+            )
+        } else {
+            (
+                &mut self.ack_count,
+                self.config.ack_every,
+                &mut self.ack_deadline,
+                self.config.ack_delay,
+            )
+        };
+        *count += 1;
+        if *count >= every {
             self.ack_immediate = true;
-        } else if self.ack_deadline.is_none() {
-            self.ack_deadline = Some(now + self.config.ack_delay);
+        } else if deadline.is_none() {
+            *deadline = Some(now + delay);
+        }
+    }
+
+    /// SID bookkeeping shared by live and history data: `None` when the
+    /// frame was handled here (a SID duplicate, or beyond the window).
+    fn admit_sid(&mut self, sid: u64) -> Option<Option<u64>> {
+        match self.received.membership(sid) {
+            Membership::In => {
+                self.stats.duplicates += 1;
+                self.ack_now();
+                None
+            }
+            Membership::Beyond => {
+                self.stats.dropped_full += 1;
+                None
+            }
+            Membership::Out => Some(Some(sid)),
+            Membership::Below => Some(None),
         }
     }
 
     fn on_data(&mut self, now: Instant, sid: u64, msg: Message) {
-        let sid = match self.received.membership(sid) {
-            Membership::In => {
-                self.stats.duplicates += 1;
-                self.ack_now();
-                return;
-            }
-            Membership::Beyond => {
-                self.stats.dropped_full += 1;
-                return;
-            }
-            Membership::Out => Some(sid),
-            Membership::Below => None,
+        let Some(sid) = self.admit_sid(sid) else {
+            return;
         };
         let stream = msg.stream;
         let accepted = self.accept(now, msg, sid);
         if matches!(accepted, Accepted::NewWhileSyncing) {
-            self.sync_progress(stream);
+            self.sync_progress(now, stream);
         }
         match accepted {
             Accepted::Dropped => return,
@@ -401,18 +644,107 @@ impl Receiver {
         if matches!(accepted, Accepted::Committed) {
             self.committed.insert(sid);
         }
+        // A hole in the SIDs is acked at once (in `note_received`), so the
+        // sender can fast-retransmit; so is a duplicate, so it stops resending.
+        self.note_received(now, sid);
+        if !matches!(accepted, Accepted::New | Accepted::NewWhileSyncing) {
+            self.ack_now();
+        } else {
+            let sparse = self.streams.get(&stream).is_some_and(|s| s.contiguous);
+            self.ack_later(now, sparse);
+        }
+    }
+
+    fn note_received(&mut self, now: Instant, sid: u64) {
         let gap = sid > self.received.end();
         self.received.insert(sid);
         if sid + 1 == self.received.end() {
             self.highest_arrival = now;
         }
-        if gap || !matches!(accepted, Accepted::New | Accepted::NewWhileSyncing) {
-            // Out of order or a duplicate: tell the sender at once, so it
-            // can fast-retransmit or stop resending.
+        if gap {
             self.ack_now();
-        } else {
-            self.ack_later(now);
         }
+    }
+
+    /// A message answering a history request: acknowledged on arrival (it
+    /// needs no commit: the app can always ask again) and collected into
+    /// its page.
+    fn on_history_data(&mut self, now: Instant, sid: u64, msg: Message) {
+        let Some(sid) = self.admit_sid(sid) else {
+            return;
+        };
+        if let Some(sid) = sid {
+            self.note_received(now, sid);
+            self.committed.insert(sid);
+        }
+        self.ack_later(now, false);
+        let stream = msg.stream;
+        let room = self.held < self.config.max_held_messages;
+        let Some(h) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|st| st.history.as_deref_mut())
+        else {
+            return;
+        };
+        let fits = msg.version < h.before && h.messages.len() < h.limit as usize;
+        if !fits || h.messages.contains_key(&msg.version) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        if !room {
+            // The request's retry fetches it again.
+            self.stats.dropped_full += 1;
+            return;
+        }
+        h.messages.insert(msg.version, msg);
+        self.held += 1;
+        self.try_finish_history(stream);
+    }
+
+    /// Reports the stream's history page once every message between its
+    /// end marker's bounds is here, chained without a hole.
+    fn try_finish_history(&mut self, stream: StreamId) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(h) = st.history.as_deref() else {
+            return;
+        };
+        let Some(end) = h.end else {
+            return;
+        };
+        let mut at = end.first_prev;
+        let mut n = 0u64;
+        for m in h
+            .messages
+            .range(Version(end.first_prev.0.saturating_add(1))..)
+        {
+            if m.1.version > end.through || m.1.prev != at {
+                break;
+            }
+            at = m.1.version;
+            n += 1;
+        }
+        if at != end.through || n != end.count {
+            return;
+        }
+        let Some(h) = st.history.take() else {
+            return;
+        };
+        disarm(&mut self.timers, st, stream, Timer::History);
+        self.held -= h.messages.len();
+        let messages = h
+            .messages
+            .into_values()
+            .filter(|m| m.version > end.first_prev && m.version <= end.through)
+            .collect();
+        self.events.push_back(ReceiverEvent::History {
+            stream,
+            before: h.before,
+            messages,
+            more: end.more,
+        });
     }
 
     fn accept(&mut self, now: Instant, msg: Message, sid: Option<u64>) -> Accepted {
@@ -447,7 +779,7 @@ impl Receiver {
                 Err(_) => Accepted::Committed,
             };
         }
-        if msg.prev < st.head {
+        if msg.prev < st.head || (st.contiguous && msg.version.0 != msg.prev.0 + 1) {
             self.stats.chain_conflicts += 1;
             return Accepted::Dropped;
         }
@@ -470,63 +802,184 @@ impl Receiver {
             return Accepted::Dropped;
         }
         self.held += 1;
-        if in_order {
+        if in_order && msg.package.is_none() && st.package.is_none() {
             deliver(st, msg, sid, &mut self.events, &mut self.stats);
-            drain_buffered(st, &mut self.events, &mut self.stats);
         } else {
             st.buffered.insert(msg.prev, (msg, sid));
         }
-        update_gap(st, stream, now, self.config.gap_wait, &mut self.gap_timers);
-        if st.sync.is_some() {
+        let syncing = st.sync.is_some();
+        self.advance(stream, Some(now));
+        if syncing {
             Accepted::NewWhileSyncing
         } else {
             Accepted::New
         }
     }
 
+    /// Delivers what now follows the stream's head — a plain message at
+    /// once, a package only when all of it is here — then re-arms the
+    /// stream's gap and package timers. `now` is `None` from calls without
+    /// a clock (resume), which arm no new timers.
+    fn advance(&mut self, stream: StreamId, now: Option<Instant>) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        while let Some((next, _)) = st.buffered.get(&st.head) {
+            if let Some(p) = next.package {
+                if !package_complete(st, p) {
+                    break;
+                }
+            }
+            let Some((msg, sid)) = st.buffered.remove(&st.head) else {
+                break;
+            };
+            deliver(st, msg, sid, &mut self.events, &mut self.stats);
+            if st.package.is_some_and(|o| st.head >= o.last) {
+                st.package = None;
+                disarm(&mut self.timers, st, stream, Timer::Package);
+            }
+        }
+        let Some(now) = now else {
+            if st.buffered.is_empty() {
+                disarm(&mut self.timers, st, stream, Timer::Gap);
+            }
+            return;
+        };
+        if st.package.is_some() {
+            // The package timer owns the recovery of a package at the head.
+            disarm(&mut self.timers, st, stream, Timer::Gap);
+            if st.deadlines[Timer::Package as usize].is_none() {
+                arm(
+                    &mut self.timers,
+                    st,
+                    stream,
+                    Timer::Package,
+                    now + self.config.package_timeout,
+                );
+            }
+            return;
+        }
+        let waiting_for_start = st.sync.is_some_and(|s| s.latest.is_some());
+        if st.buffered.is_empty() || waiting_for_start {
+            disarm(&mut self.timers, st, stream, Timer::Gap);
+            return;
+        }
+        let armed = st.deadlines[Timer::Gap as usize].is_some() && st.gap_armed_for == st.head;
+        if armed || st.gap_reported == Some(st.head) {
+            return;
+        }
+        if st.contiguous {
+            // Arithmetic proves the hole: no need to wait for a late message.
+            self.report_gap(stream);
+            return;
+        }
+        st.gap_armed_for = st.head;
+        arm(
+            &mut self.timers,
+            st,
+            stream,
+            Timer::Gap,
+            now + self.config.gap_wait,
+        );
+    }
+
+    fn report_gap(&mut self, stream: StreamId) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        disarm(&mut self.timers, st, stream, Timer::Gap);
+        st.gap_reported = Some(st.head);
+        let Some(waiting_after) = st.buffered.keys().min().copied() else {
+            return;
+        };
+        self.stats.gaps += 1;
+        self.events.push_back(ReceiverEvent::Gap {
+            stream,
+            after: st.head,
+            waiting_after,
+        });
+        self.start_sync(stream, SyncKind::Gap);
+    }
+
+    /// The package at the head stayed incomplete: fetch it again, or give
+    /// it up once the retries are spent.
+    fn on_package_timeout(&mut self, now: Instant, stream: StreamId) {
+        let Some(st) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(open) = st.package.as_mut() else {
+            return;
+        };
+        if open.attempts < self.config.package_retries {
+            open.attempts += 1;
+            let at = now + self.config.package_timeout;
+            arm(&mut self.timers, st, stream, Timer::Package, at);
+            self.start_sync(stream, SyncKind::Gap);
+            return;
+        }
+        let open = *open;
+        st.package = None;
+        let after = st.head;
+        let before = st.buffered.len();
+        self.held -= skip_buffered(st, open.last, &mut self.committed);
+        let received = clamp_u32(before - st.buffered.len());
+        st.head = open.last;
+        self.stats.packages_expired += 1;
+        self.events.push_back(ReceiverEvent::PackageExpired {
+            stream,
+            id: open.id,
+            after,
+            last: open.last,
+            received,
+            count: open.count,
+        });
+        self.ack_later(now, false);
+        self.advance(stream, Some(now));
+        self.sync_progress(now, stream);
+    }
+
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
     /// has work; `None` when nothing is waiting on time.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let ack = self.ack_deadline.filter(|_| !self.ack_immediate);
-        let gap = self.gap_timers.first().map(|&(at, _)| at);
-        let sync = self.sync_timers.first().map(|&(at, _)| at);
-        [ack, gap, sync].into_iter().flatten().min()
+        let ack = [self.ack_deadline, self.sparse_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|_| !self.ack_immediate);
+        let stream = self.timers.first().map(|&(at, _, _)| at);
+        [ack, stream].into_iter().flatten().min()
     }
 
     /// Runs the timers due at `now`. Harmless when called early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.ack_deadline.is_some_and(|d| d <= now) {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        if due(self.ack_deadline) || due(self.sparse_deadline) {
             self.ack_deadline = None;
+            self.sparse_deadline = None;
             self.ack_immediate = true;
         }
-        while let Some(&(at, stream)) = self.gap_timers.first() {
+        while let Some(&(at, stream, timer)) = self.timers.first() {
             if at > now {
                 break;
             }
-            self.gap_timers.pop_first();
+            self.timers.pop_first();
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
-            st.gap_timer = None;
-            st.gap_reported = Some(st.head);
-            if let Some(waiting_after) = st.buffered.keys().min().copied() {
-                self.events.push_back(ReceiverEvent::Gap {
-                    stream,
-                    after: st.head,
-                    waiting_after,
-                });
-                self.start_sync(stream, true);
-            }
-        }
-        while let Some(&(at, stream)) = self.sync_timers.first() {
-            if at > now {
-                break;
-            }
-            self.sync_timers.pop_first();
-            if let Some(st) = self.streams.get_mut(&stream) {
-                st.sync_timer = None;
-                if let Some(sync) = st.sync {
-                    self.start_sync(stream, sync.for_gap);
+            st.deadlines[timer as usize] = None;
+            match timer {
+                Timer::Gap => self.report_gap(stream),
+                Timer::Sync => {
+                    if st.sync.is_some() {
+                        self.start_sync(stream, SyncKind::Gap);
+                    }
+                }
+                Timer::Package => self.on_package_timeout(now, stream),
+                Timer::History => {
+                    if let Some(h) = st.history.as_mut().filter(|h| !h.due) {
+                        h.due = true;
+                        self.requests_due.push_back((stream, Request::History));
+                    }
                 }
             }
         }
@@ -534,11 +987,15 @@ impl Receiver {
 
     /// Whether an ack is owed, due now or (with `piggyback`) at all.
     pub(crate) fn wants_ack(&self, now: Instant, piggyback: bool) -> bool {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         self.ack_pending
-            && (self.ack_immediate || piggyback || self.ack_deadline.is_some_and(|d| d <= now))
+            && (self.ack_immediate
+                || piggyback
+                || due(self.ack_deadline)
+                || due(self.sparse_deadline))
     }
 
-    /// Writes an owed ACK frame and due SYNC requests that fit under `limit`.
+    /// Writes an owed ACK frame and due requests that fit under `limit`.
     pub(crate) fn write_frames(
         &mut self,
         now: Instant,
@@ -549,27 +1006,57 @@ impl Receiver {
         if self.wants_ack(now, piggyback) {
             self.write_ack(now, buf, limit);
         }
-        while let Some(&stream) = self.sync_due.front() {
+        while let Some(&(stream, request)) = self.requests_due.front() {
             if buf.len() + frame::SYNC_MAX_LEN > limit {
                 break;
             }
-            self.sync_due.pop_front();
+            self.requests_due.pop_front();
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
-            let Some(sync) = st.sync.as_mut().filter(|s| s.due) else {
-                continue;
+            let (req, attempts, timer) = match request {
+                Request::Sync => {
+                    let Some(sync) = st.sync.as_mut().filter(|s| s.due) else {
+                        continue;
+                    };
+                    sync.due = false;
+                    sync.attempts += 1;
+                    let req = match sync.latest {
+                        Some(limit) => SyncRequest {
+                            stream,
+                            range: SyncRange::Latest,
+                            limit,
+                        },
+                        None => {
+                            sync.asked_after = st.head;
+                            SyncRequest {
+                                stream,
+                                range: SyncRange::After(st.head),
+                                limit: self.config.sync_page,
+                            }
+                        }
+                    };
+                    (req, sync.attempts, Timer::Sync)
+                }
+                Request::History => {
+                    let Some(h) = st.history.as_mut().filter(|h| h.due) else {
+                        continue;
+                    };
+                    h.due = false;
+                    h.attempts += 1;
+                    let req = SyncRequest {
+                        stream,
+                        range: SyncRange::Before(h.before),
+                        limit: h.limit,
+                    };
+                    (req, h.attempts, Timer::History)
+                }
             };
-            sync.due = false;
-            let backoff = 1u32 << sync.attempts.min(6);
-            sync.attempts += 1;
-            frame::put_sync(buf, stream, st.head, u64::from(self.config.sync_page));
-            if let Some(at) = st.sync_timer.take() {
-                self.sync_timers.remove(&(at, stream));
-            }
+            frame::put_sync(buf, &req);
+            self.stats.sync_requests += 1;
+            let backoff = 1u32 << (attempts - 1).min(6);
             let at = now + self.config.sync_retry * backoff;
-            st.sync_timer = Some(at);
-            self.sync_timers.insert((at, stream));
+            arm(&mut self.timers, st, stream, timer, at);
         }
     }
 
@@ -600,12 +1087,14 @@ impl Receiver {
         self.ack_immediate = false;
         self.ack_deadline = None;
         self.ack_count = 0;
+        self.sparse_deadline = None;
+        self.sparse_count = 0;
         self.stats.acks_sent += 1;
     }
 
     /// The next packet (an ack) to send to the peer's sender, until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        if !self.wants_ack(now, false) && !self.wants_sync() {
+        if !self.wants_ack(now, false) && !self.wants_request() {
             return None;
         }
         let max = self.config.max_packet_size;
@@ -623,6 +1112,89 @@ impl Receiver {
     }
 }
 
+/// Why a sync starts.
+#[derive(Clone, Copy)]
+enum SyncKind {
+    /// A hole in the chain (or an incomplete package): done once it closes.
+    Gap,
+    /// The integrity check after resume: done when nothing more follows.
+    Resume,
+    /// An empty stream starting from its latest messages.
+    Latest(u32),
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn arm(
+    timers: &mut BTreeSet<(Instant, StreamId, Timer)>,
+    st: &mut StreamState,
+    stream: StreamId,
+    timer: Timer,
+    at: Instant,
+) {
+    disarm(timers, st, stream, timer);
+    st.deadlines[timer as usize] = Some(at);
+    timers.insert((at, stream, timer));
+}
+
+fn disarm(
+    timers: &mut BTreeSet<(Instant, StreamId, Timer)>,
+    st: &mut StreamState,
+    stream: StreamId,
+    timer: Timer,
+) {
+    if let Some(at) = st.deadlines[timer as usize].take() {
+        timers.remove(&(at, stream, timer));
+    }
+}
+
+/// Drops buffered messages at or below `through` (the stream moves past
+/// them without delivering them) and settles their SIDs, so the sender stops
+/// waiting for them. Returns how many were dropped.
+fn skip_buffered(st: &mut StreamState, through: Version, committed: &mut SidSet) -> usize {
+    let before = st.buffered.len();
+    st.buffered.retain(|_, (m, sid)| {
+        if m.version > through {
+            return true;
+        }
+        if let Some(sid) = sid {
+            committed.insert(*sid);
+        }
+        false
+    });
+    before - st.buffered.len()
+}
+
+/// Whether the package starting at the head is held without a hole up to
+/// its last member. The walk resumes where it stopped, so each member is
+/// visited once however the members trickle in.
+fn package_complete(st: &mut StreamState, p: Package) -> bool {
+    let open = match st.package.as_mut() {
+        Some(o) if o.id == p.id && o.last == p.last => o,
+        _ => st.package.insert(OpenPackage {
+            id: p.id,
+            count: p.count,
+            last: p.last,
+            reached: st.head,
+            attempts: 0,
+        }),
+    };
+    while open.reached < open.last {
+        match st.buffered.get(&open.reached) {
+            Some((m, _))
+                if m.package
+                    .is_some_and(|q| q.id == open.id && q.last == open.last) =>
+            {
+                open.reached = m.version;
+            }
+            _ => break,
+        }
+    }
+    open.reached == open.last
+}
+
 fn deliver(
     st: &mut StreamState,
     msg: Message,
@@ -638,44 +1210,4 @@ fn deliver(
     });
     stats.delivered += 1;
     events.push_back(ReceiverEvent::Deliver(msg));
-}
-
-/// Arms the stream's gap timer when messages wait beyond its head (once
-/// per head position), and disarms it when nothing waits any more.
-fn update_gap(
-    st: &mut StreamState,
-    stream: StreamId,
-    now: Instant,
-    wait: core::time::Duration,
-    timers: &mut BTreeSet<(Instant, StreamId)>,
-) {
-    if st.buffered.is_empty() {
-        disarm_gap(st, stream, timers);
-        return;
-    }
-    if st.gap_timer.is_some_and(|(_, head)| head == st.head) || st.gap_reported == Some(st.head) {
-        return;
-    }
-    disarm_gap(st, stream, timers);
-    let at = now + wait;
-    st.gap_timer = Some((at, st.head));
-    timers.insert((at, stream));
-}
-
-fn disarm_gap(st: &mut StreamState, stream: StreamId, timers: &mut BTreeSet<(Instant, StreamId)>) {
-    if let Some((at, _)) = st.gap_timer.take() {
-        timers.remove(&(at, stream));
-    }
-}
-
-/// Delivers buffered messages that now follow the head. Moving a message
-/// from buffered to uncommitted leaves the held count unchanged.
-fn drain_buffered(
-    st: &mut StreamState,
-    events: &mut VecDeque<ReceiverEvent>,
-    stats: &mut ReceiverStats,
-) {
-    while let Some((msg, sid)) = st.buffered.remove(&st.head) {
-        deliver(st, msg, sid, events, stats);
-    }
 }

@@ -12,6 +12,7 @@ use crate::frame::{self, AckFrame, Frame};
 use crate::message::{Message, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::rtt::RttEstimator;
+use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -66,18 +67,10 @@ pub enum SenderEvent {
         /// Messages not acked, in send order.
         unacked: Vec<Unacked>,
     },
-    /// The peer asks for the messages of `stream` after `after`, at most
-    /// `limit` of them: read them from the store, `send` them, then call
-    /// [`Sender::end_sync`]. Repeated or overlapping answers are harmless:
-    /// the peer drops what it already has.
-    SyncRequested {
-        /// The stream to read.
-        stream: StreamId,
-        /// The last version the peer holds; send what follows it.
-        after: Version,
-        /// The most messages the peer wants in this page.
-        limit: u32,
-    },
+    /// The peer asks for a page of a stream's stored messages: read it from
+    /// the store and hand it to [`Sender::answer_sync`]. Repeated or
+    /// overlapping answers are harmless: the peer drops what it already has.
+    SyncRequested(SyncRequest),
     /// [`Sender::close`] was called; every unconfirmed message is here.
     Closed {
         /// Messages not acked, in send order.
@@ -129,6 +122,8 @@ struct Entry {
     last_pn: u64,
     /// Queued by fast retransmit rather than by the timer.
     fast: bool,
+    /// Answers a history request: outside the peer's live chain.
+    history: bool,
     /// Neighbours on the retransmission list, ordered by last transmission.
     prev: u64,
     next: u64,
@@ -143,8 +138,8 @@ pub struct Sender {
     base: u64,
     /// One past the highest SID ever transmitted: acks must stay below it.
     sent_end: u64,
-    /// Messages beyond the window, not yet given a SID.
-    backlog: VecDeque<Message>,
+    /// Messages beyond the window, not yet given a SID (with their history flag).
+    backlog: VecDeque<(Message, bool)>,
     /// SIDs to write next (may hold stale SIDs, skipped when popped).
     tx_queue: VecDeque<u64>,
     list_head: u64,
@@ -173,7 +168,7 @@ pub struct Sender {
     /// SyncRequested events not yet taken by the app.
     sync_requests_queued: usize,
     /// SYNC_END frames to write once the page's messages are out.
-    sync_ends: VecDeque<(StreamId, Version, bool)>,
+    sync_ends: VecDeque<PageEnd>,
     /// Decoded frames of the packet being handled (capacity reused).
     scratch: alloc::vec::Vec<Frame>,
     stats: SenderStats,
@@ -223,35 +218,107 @@ impl Sender {
     /// Inside the window it is transmitted on the next `poll_transmit`;
     /// beyond it, it waits locally up to `Config::max_queued`.
     pub fn send(&mut self, now: Instant, msg: Message) -> Result<(), SendError> {
+        self.check_sendable(&msg)?;
+        if !self.has_room(1) {
+            return Err(SendError::Backpressure);
+        }
+        self.enqueue(now, msg, false);
+        Ok(())
+    }
+
+    /// Why `msg` cannot be sent at all, whatever the window.
+    fn check_sendable(&self, msg: &Message) -> Result<(), SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
         if msg.version <= msg.prev {
             return Err(SendError::BadChain);
         }
+        if msg.package.is_some_and(|p| !p.fits(msg.version)) {
+            return Err(SendError::BadPackage);
+        }
         // Sized for the largest SID, so a message queued now still fits in
         // one packet (with a FLOOR and a PING) whatever SID it gets later.
-        let needed = frame::data_len(u64::MAX, &msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        let needed = frame::data_len(u64::MAX, msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
         if needed > self.config.max_packet_size {
             return Err(SendError::TooLarge {
                 needed,
                 max: self.config.max_packet_size,
             });
         }
-        if !self.window_open() || !self.backlog.is_empty() {
-            if self.backlog.len() >= self.config.max_queued {
-                return Err(SendError::Backpressure);
-            }
-            if self.is_idle() {
-                self.busy_since = now;
-            }
-            self.backlog.push_back(msg);
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Whether `n` more messages fit in the window plus the local queue.
+    fn has_room(&self, n: usize) -> bool {
+        let window = if self.backlog.is_empty() {
+            let free = self
+                .config
+                .max_in_flight
+                .saturating_sub(self.ring.len() as u64);
+            usize::try_from(free).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        let queue = self.config.max_queued.saturating_sub(self.backlog.len());
+        n <= window.saturating_add(queue)
+    }
+
+    /// Admits a checked message into the window, or queues it behind it.
+    fn enqueue(&mut self, now: Instant, msg: Message, history: bool) {
         if self.is_idle() {
             self.busy_since = now;
         }
-        self.admit(msg);
+        if !self.window_open() || !self.backlog.is_empty() {
+            self.backlog.push_back((msg, history));
+        } else {
+            self.admit(msg, history);
+        }
+    }
+
+    /// Answers a [`SenderEvent::SyncRequested`] with one page read from the
+    /// store: `page` holds at most `request.limit` messages of the stream in
+    /// chain order (oldest first, each following the one before), and
+    /// `more` says whether further messages lie beyond the page in the
+    /// request's direction — older ones for `Latest` and `Before`, newer
+    /// ones for `After`. An empty page is a valid answer.
+    ///
+    /// The page is sent whole or not at all; its end marker follows its
+    /// messages. If the marker or a message is lost, the peer asks again.
+    pub fn answer_sync(
+        &mut self,
+        now: Instant,
+        request: &SyncRequest,
+        page: &[Message],
+        more: bool,
+    ) -> Result<(), SendError> {
+        let mut prev = page.first().map(|m| m.prev);
+        for m in page {
+            self.check_sendable(m)?;
+            if m.stream != request.stream || Some(m.prev) != prev {
+                return Err(SendError::BadChain);
+            }
+            prev = Some(m.version);
+        }
+        if !self.has_room(page.len()) || self.sync_ends.len() >= self.config.max_streams {
+            return Err(SendError::Backpressure);
+        }
+        let history = matches!(request.range, SyncRange::Before(_));
+        for m in page {
+            self.enqueue(now, m.clone(), history);
+        }
+        let empty_at = match request.range {
+            SyncRange::After(v) => v,
+            SyncRange::Latest | SyncRange::Before(_) => Version::ZERO,
+        };
+        self.sync_ends.push_back(PageEnd {
+            stream: request.stream,
+            range: request.range,
+            first_prev: page.first().map_or(empty_at, |m| m.prev),
+            through: page.last().map_or(empty_at, |m| m.version),
+            count: page.len() as u64,
+            more,
+        });
         Ok(())
     }
 
@@ -332,48 +399,17 @@ impl Sender {
     pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
         match f {
             Frame::Ack(a) => self.on_ack(now, &a),
-            Frame::Sync {
-                stream,
-                after,
-                limit,
-            } => {
+            Frame::Sync(request) => {
                 self.last_heard = now;
                 // A peer can ask faster than the app answers: beyond the
                 // bound, requests are dropped and the peer asks again.
                 if self.sync_requests_queued < self.config.max_streams {
                     self.sync_requests_queued += 1;
-                    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-                    self.events.push_back(SenderEvent::SyncRequested {
-                        stream,
-                        after,
-                        limit,
-                    });
+                    self.events.push_back(SenderEvent::SyncRequested(request));
                 }
             }
             _ => {}
         }
-    }
-
-    /// Answers one page of a [`SenderEvent::SyncRequested`]: call it after
-    /// `send`ing the page's messages (with their chain intact). `through` is
-    /// the last version in the page (or the request's `after` if there was
-    /// nothing); `more` says whether later messages exist, so the peer asks
-    /// for the next page. The end marker goes out after the page's messages
-    /// that are in the window; if it is lost, the peer asks again.
-    pub fn end_sync(
-        &mut self,
-        stream: StreamId,
-        through: Version,
-        more: bool,
-    ) -> Result<(), SendError> {
-        if self.closed {
-            return Err(SendError::Closed);
-        }
-        if self.sync_ends.len() >= self.config.max_streams {
-            return Err(SendError::Backpressure);
-        }
-        self.sync_ends.push_back((stream, through, more));
-        Ok(())
     }
 
     fn next_sid(&self) -> u64 {
@@ -392,10 +428,11 @@ impl Sender {
         slot(&mut self.ring, self.base, sid)
     }
 
-    fn admit(&mut self, msg: Message) {
+    fn admit(&mut self, msg: Message, history: bool) {
         let sid = self.next_sid();
         self.ring.push_back(Some(Entry {
             msg,
+            history,
             state: State::Queued,
             tx_count: 0,
             last_sent: Instant::ZERO,
@@ -409,10 +446,10 @@ impl Sender {
 
     fn fill_window(&mut self) {
         while self.window_open() {
-            let Some(msg) = self.backlog.pop_front() else {
+            let Some((msg, history)) = self.backlog.pop_front() else {
                 break;
             };
-            self.admit(msg);
+            self.admit(msg, history);
         }
     }
 
@@ -683,7 +720,7 @@ impl Sender {
                 state,
             });
         }
-        out.extend(self.backlog.drain(..).map(|message| Unacked {
+        out.extend(self.backlog.drain(..).map(|(message, _)| Unacked {
             message,
             state: UnackedState::NeverSent,
         }));
@@ -722,7 +759,7 @@ impl Sender {
             if buf.len() + frame::data_len(sid, &e.msg) > limit {
                 break;
             }
-            frame::put_data(buf, sid, &e.msg);
+            frame::put_data(buf, sid, &e.msg, e.history);
             if e.tx_count == 0 {
                 self.stats.sent += 1;
                 self.sent_end = self.sent_end.max(sid + 1);
@@ -740,11 +777,11 @@ impl Sender {
         }
         // A page's end marker follows the page's messages.
         if self.tx_queue.is_empty() {
-            while let Some(&(stream, through, more)) = self.sync_ends.front() {
-                if buf.len() + frame::SYNC_MAX_LEN > limit {
+            while let Some(end) = self.sync_ends.front() {
+                if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;
                 }
-                frame::put_sync_end(buf, stream, through, more);
+                frame::put_sync_end(buf, end);
                 self.sync_ends.pop_front();
             }
         }
@@ -782,7 +819,7 @@ impl Sender {
     /// The next event for the app, until `None`.
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
         let e = self.events.pop_front();
-        if matches!(e, Some(SenderEvent::SyncRequested { .. })) {
+        if matches!(e, Some(SenderEvent::SyncRequested(_))) {
             self.sync_requests_queued -= 1;
         }
         e

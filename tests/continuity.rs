@@ -51,51 +51,33 @@ impl World {
 
     fn serve(&mut self) {
         while let Some(e) = self.tx.poll_event() {
-            if let SenderEvent::SyncRequested {
-                stream,
-                after,
-                limit,
-            } = e
-            {
-                let versions = self.store.get(&stream.0).cloned().unwrap_or_default();
+            if let SenderEvent::SyncRequested(req) = e {
+                let SyncRange::After(after) = req.range else {
+                    panic!("unexpected request {req:?}");
+                };
+                let versions = self.store.get(&req.stream.0).cloned().unwrap_or_default();
                 let later = versions.iter().filter(|&&v| v > after.0).count();
                 let mut prev = 0;
                 let mut page = Vec::new();
                 for v in versions {
-                    if v > after.0 && page.len() < limit as usize {
-                        page.push((prev, v));
+                    if v > after.0 && page.len() < req.limit as usize {
+                        page.push(Message::new(
+                            req.stream,
+                            Version(prev),
+                            Version(v),
+                            Bytes::new(),
+                        ));
                     }
                     prev = v;
                 }
                 let more = later > page.len();
-                for &(p, v) in &page {
-                    let m = Message::new(stream, Version(p), Version(v), Bytes::new());
-                    self.tx.send(self.now, m).unwrap();
-                }
-                let through = page.last().map_or(after, |&(_, v)| Version(v));
-                self.tx.end_sync(stream, through, more).unwrap();
+                self.tx.answer_sync(self.now, &req, &page, more).unwrap();
             }
         }
     }
 
     fn step(&mut self, loss: u32) {
         let now = self.now;
-        for to_client in [true, false] {
-            loop {
-                let p = if to_client {
-                    self.tx.poll_transmit(now)
-                } else {
-                    self.rx.poll_transmit(now)
-                };
-                let Some(p) = p else { break };
-                if self.rng.chance(loss) {
-                    continue;
-                }
-                self.seq += 1;
-                let at = now + Duration::from_millis(5 + self.rng.below(30));
-                self.wire.insert((at, self.seq), (self.epoch, to_client, p));
-            }
-        }
         while let Some(e) = self.rx.poll_event() {
             if let ReceiverEvent::Deliver(m) = e {
                 let (s, v) = (m.stream.0, m.version.0);
@@ -112,6 +94,23 @@ impl World {
             }
         }
         self.serve();
+        // After the app's commands (sync answers), so what they queued goes out now.
+        for to_client in [true, false] {
+            loop {
+                let p = if to_client {
+                    self.tx.poll_transmit(now)
+                } else {
+                    self.rx.poll_transmit(now)
+                };
+                let Some(p) = p else { break };
+                if self.rng.chance(loss) {
+                    continue;
+                }
+                self.seq += 1;
+                let at = now + Duration::from_millis(5 + self.rng.below(30));
+                self.wire.insert((at, self.seq), (self.epoch, to_client, p));
+            }
+        }
         let next = [
             self.wire.keys().next().map(|k| k.0),
             self.pending.front().map(|p| p.2),

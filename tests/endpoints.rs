@@ -145,11 +145,11 @@ fn versions_at_or_below_resumed_head_never_reach_the_app() {
                 version: Version(20)
             },
             // resume's integrity check: "anything after what I hold?"
-            SenderEvent::SyncRequested {
+            SenderEvent::SyncRequested(SyncRequest {
                 stream: S,
-                after: Version(25),
+                range: SyncRange::After(Version(25)),
                 limit: 100
-            }
+            })
         ],
         "already stored: acked at once"
     );
@@ -822,11 +822,11 @@ fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
         .filter(|e| matches!(e, SenderEvent::Acked { .. }))
         .count();
     assert_eq!(acked, 2);
-    assert!(events.contains(&SenderEvent::SyncRequested {
+    assert!(events.contains(&SenderEvent::SyncRequested(SyncRequest {
         stream: S,
-        after: Version(2),
+        range: SyncRange::After(Version(2)),
         limit: 100
-    }));
+    })));
     assert_eq!(rx.held(), 0);
     rx.resume(S, Version(1));
     assert_eq!(rx.head(S), Some(Version(2)), "positions never go backwards");
@@ -837,15 +837,17 @@ fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
 fn serve_syncs(tx: &mut Sender, now: Instant, store: &[(u64, u64)], page: usize) -> Vec<u64> {
     let mut seen = Vec::new();
     while let Some(e) = tx.poll_event() {
-        if let SenderEvent::SyncRequested { stream, after, .. } = e {
+        if let SenderEvent::SyncRequested(req) = e {
+            let SyncRange::After(after) = req.range else {
+                panic!("unexpected request {req:?}");
+            };
             seen.push(after.0);
             let rest: Vec<_> = store.iter().filter(|(_, v)| *v > after.0).collect();
-            let page_msgs = &rest[..rest.len().min(page)];
-            for &&(p, v) in page_msgs {
-                tx.send(now, msg(p, v)).unwrap();
-            }
-            let through = page_msgs.last().map_or(after.0, |m| m.1);
-            tx.end_sync(stream, Version(through), rest.len() > page)
+            let page_msgs: Vec<Message> = rest[..rest.len().min(page)]
+                .iter()
+                .map(|&&(p, v)| msg(p, v))
+                .collect();
+            tx.answer_sync(now, &req, &page_msgs, rest.len() > page)
                 .unwrap();
         }
     }
@@ -939,10 +941,10 @@ fn a_gap_sync_ends_when_the_late_message_closes_the_gap() {
     tx.handle_input(ms(302), sync_packet).unwrap();
     assert!(sender_events(&mut tx).iter().any(|e| matches!(
         e,
-        SenderEvent::SyncRequested {
-            after: Version(0),
+        SenderEvent::SyncRequested(SyncRequest {
+            range: SyncRange::After(Version(0)),
             ..
-        }
+        })
     )));
     assert_eq!(
         rx.poll_timeout(),
