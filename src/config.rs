@@ -29,6 +29,12 @@ pub struct Config {
     /// this many SIDs between its oldest unacknowledged message and its next;
     /// the receiver tracks exactly this many SIDs above its floor.
     pub max_in_flight: u64,
+    /// A full window whose oldest message the peer holds but has not
+    /// committed for this long, while more messages wait to be sent, gives
+    /// that message up as [`SenderEvent::Escalated`](crate::SenderEvent::Escalated):
+    /// the peer may be holding it for a predecessor queued behind it (a sync
+    /// answer racing live pushes), which would otherwise never get a SID.
+    pub window_stall_timeout: Duration,
     /// Messages queued locally beyond the window before `send` fails with
     /// [`SendError::Backpressure`](crate::SendError::Backpressure).
     pub max_queued: usize,
@@ -86,6 +92,7 @@ impl Default for Config {
             peer_dead_after: Duration::from_secs(60),
             max_in_flight: 1024,
             max_queued: 4096,
+            window_stall_timeout: Duration::from_secs(5),
             max_packet_size: 16 * 1024,
             ack_delay: Duration::from_millis(10),
             ack_every: 16,

@@ -89,6 +89,9 @@ pub struct SenderStats {
     pub fast_retransmits: u64,
     /// Messages given up on.
     pub escalated: u64,
+    /// Of those, held by the peer but given up to unblock a full window
+    /// (see `Config::window_stall_timeout`).
+    pub stall_escalations: u64,
     /// Messages acked.
     pub acked: u64,
     /// Packets written.
@@ -124,6 +127,8 @@ struct Entry {
     fast: bool,
     /// Answers a history request: outside the peer's live chain.
     history: bool,
+    /// When the peer was first known to hold it.
+    received_at: Instant,
     /// Neighbours on the retransmission list, ordered by last transmission.
     prev: u64,
     next: u64,
@@ -140,6 +145,9 @@ pub struct Sender {
     sent_end: u64,
     /// Messages beyond the window, not yet given a SID (with their history flag).
     backlog: VecDeque<(Message, bool)>,
+    /// Sync answers waiting for the window: they go before the backlog,
+    /// because the peer may hold later messages that wait for them.
+    answers: VecDeque<(Message, bool)>,
     /// SIDs to write next (may hold stale SIDs, skipped when popped).
     tx_queue: VecDeque<u64>,
     list_head: u64,
@@ -189,6 +197,7 @@ impl Sender {
             base: 0,
             sent_end: 0,
             backlog: VecDeque::new(),
+            answers: VecDeque::new(),
             tx_queue: VecDeque::new(),
             list_head: NIL,
             list_tail: NIL,
@@ -222,7 +231,7 @@ impl Sender {
         if !self.has_room(1) {
             return Err(SendError::Backpressure);
         }
-        self.enqueue(now, msg, false);
+        self.enqueue(now, msg, false, false);
         Ok(())
     }
 
@@ -251,7 +260,7 @@ impl Sender {
 
     /// Whether `n` more messages fit in the window plus the local queue.
     fn has_room(&self, n: usize) -> bool {
-        let window = if self.backlog.is_empty() {
+        let window = if self.backlog.is_empty() && self.answers.is_empty() {
             let free = self
                 .config
                 .max_in_flight
@@ -260,17 +269,28 @@ impl Sender {
         } else {
             0
         };
-        let queue = self.config.max_queued.saturating_sub(self.backlog.len());
+        let queued = self.backlog.len() + self.answers.len();
+        let queue = self.config.max_queued.saturating_sub(queued);
         n <= window.saturating_add(queue)
     }
 
-    /// Admits a checked message into the window, or queues it behind it.
-    fn enqueue(&mut self, now: Instant, msg: Message, history: bool) {
+    /// Admits a checked message into the window, or queues it behind it
+    /// (sync answers ahead of live messages).
+    fn enqueue(&mut self, now: Instant, msg: Message, history: bool, answer: bool) {
         if self.is_idle() {
             self.busy_since = now;
         }
-        if !self.window_open() || !self.backlog.is_empty() {
-            self.backlog.push_back((msg, history));
+        let ahead = if answer {
+            self.answers.len()
+        } else {
+            self.answers.len() + self.backlog.len()
+        };
+        if !self.window_open() || ahead > 0 {
+            if answer {
+                self.answers.push_back((msg, history));
+            } else {
+                self.backlog.push_back((msg, history));
+            }
         } else {
             self.admit(msg, history);
         }
@@ -305,7 +325,7 @@ impl Sender {
         }
         let history = matches!(request.range, SyncRange::Before(_));
         for m in page {
-            self.enqueue(now, m.clone(), history);
+            self.enqueue(now, m.clone(), history, true);
         }
         let empty_at = match request.range {
             SyncRange::After(v) => v,
@@ -338,7 +358,7 @@ impl Sender {
 
     /// Messages sent or queued and not yet acked or escalated.
     pub fn pending(&self) -> usize {
-        self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len()
+        self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len() + self.answers.len()
     }
 
     /// Counters since creation.
@@ -421,7 +441,7 @@ impl Sender {
     }
 
     fn is_idle(&self) -> bool {
-        self.ring.is_empty() && self.backlog.is_empty()
+        self.ring.is_empty() && self.backlog.is_empty() && self.answers.is_empty()
     }
 
     fn entry(&mut self, sid: u64) -> Option<&mut Entry> {
@@ -433,6 +453,7 @@ impl Sender {
         self.ring.push_back(Some(Entry {
             msg,
             history,
+            received_at: Instant::ZERO,
             state: State::Queued,
             tx_count: 0,
             last_sent: Instant::ZERO,
@@ -446,7 +467,8 @@ impl Sender {
 
     fn fill_window(&mut self) {
         while self.window_open() {
-            let Some((msg, history)) = self.backlog.pop_front() else {
+            let next = self.answers.pop_front();
+            let Some((msg, history)) = next.or_else(|| self.backlog.pop_front()) else {
                 break;
             };
             self.admit(msg, history);
@@ -517,6 +539,7 @@ impl Sender {
         }
         let was = e.state;
         e.state = State::Received;
+        e.received_at = now;
         let info = (sid, e.tx_count, e.last_sent);
         // An ack for a resent message may be for the original copy: only
         // trust its send time if it came back no sooner than a round trip
@@ -630,6 +653,17 @@ impl Sender {
         }
     }
 
+    /// When the oldest message, held by the peer but uncommitted, has pinned
+    /// a full window long enough while more messages wait to be sent: the
+    /// peer may be holding it for a predecessor that waits behind it here.
+    fn stall_deadline(&self) -> Option<Instant> {
+        if self.window_open() || (self.backlog.is_empty() && self.answers.is_empty()) {
+            return None;
+        }
+        let e = self.ring.front()?.as_ref()?;
+        (e.state == State::Received).then(|| e.received_at + self.config.window_stall_timeout)
+    }
+
     fn rto_deadline(&self) -> Option<Instant> {
         let i = self.list_head.checked_sub(self.base)?;
         let e = self.ring.get(usize::try_from(i).ok()?)?.as_ref()?;
@@ -665,6 +699,7 @@ impl Sender {
             self.rto_deadline(),
             self.ping_deadline(),
             self.dead_deadline(),
+            self.stall_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -680,6 +715,17 @@ impl Sender {
             let unacked = self.drain_unacked();
             self.events.push_back(SenderEvent::PeerDead { unacked });
             return;
+        }
+        if self.stall_deadline().is_some_and(|d| d <= now) {
+            let sid = self.base;
+            if let Some(e) = self.settle(sid) {
+                self.stats.escalated += 1;
+                self.stats.stall_escalations += 1;
+                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.events.push_back(SenderEvent::Escalated(e.msg));
+                self.floor_due = true;
+            }
+            self.fill_window();
         }
         let rto = self.rtt.backed_off(self.backoff);
         let mut fired = false;
@@ -708,7 +754,8 @@ impl Sender {
         self.tx_queue.clear();
         self.list_head = NIL;
         self.list_tail = NIL;
-        let mut out = Vec::with_capacity(self.ring.len() + self.backlog.len());
+        let queued = self.answers.len() + self.backlog.len();
+        let mut out = Vec::with_capacity(self.ring.len() + queued);
         for e in self.ring.drain(..).flatten() {
             let state = match (e.state, e.tx_count) {
                 (State::Received, _) => UnackedState::Received,
@@ -720,10 +767,15 @@ impl Sender {
                 state,
             });
         }
-        out.extend(self.backlog.drain(..).map(|(message, _)| Unacked {
-            message,
-            state: UnackedState::NeverSent,
-        }));
+        let answers = self.answers.drain(..);
+        out.extend(
+            answers
+                .chain(self.backlog.drain(..))
+                .map(|(message, _)| Unacked {
+                    message,
+                    state: UnackedState::NeverSent,
+                }),
+        );
         out
     }
 

@@ -1,7 +1,13 @@
-//! Continuity across connection drops and client crashes: a server store
-//! pushes live messages and answers sync requests; the client resumes from
-//! its own store after every reconnect. When the link heals, the client's
-//! store equals the server's, every stream exactly once and in order.
+//! Continuity across connection drops, offline periods, server restarts and
+//! client crashes: a server store pushes live messages and answers sync
+//! requests; the client resumes from its own store after every reconnect.
+//! When the link heals, the client's store equals the server's, every
+//! stream exactly once and in order, and nothing was acked that the client
+//! had not stored.
+//!
+//! The server's durable state is its store; its only in-memory state is the
+//! connection's `Sender` (queued and unacked pushes), which a restart loses.
+//! A client crash loses every delivered message not yet written to its DB.
 
 mod common;
 
@@ -28,18 +34,32 @@ struct World {
     seq: u64,
     now: Instant,
     cfg: Config,
+    /// Offline until then: nothing is pushed, packets are lost.
+    offline_until: Option<Instant>,
 }
 
 impl World {
-    fn reconnect(&mut self, crash: bool) {
-        if crash {
+    /// The connection ends (its packets in flight are lost) for `offline`.
+    fn disconnect(&mut self, client_crash: bool, offline: Duration) {
+        // Deliveries the app already received go to its DB like any other.
+        self.take_deliveries();
+        if client_crash {
             self.pending.clear(); // not stored: lost with the process
         } else {
-            // A clean reconnect: the app finishes its DB writes first.
+            // The client app finishes its DB writes.
             for (s, v, _) in self.pending.drain(..) {
                 self.db.entry(s).or_default().push(v);
             }
         }
+        self.epoch += 1;
+        self.offline_until = Some(self.now + offline);
+    }
+
+    /// A new connection: a fresh server-side Sender (after a server restart
+    /// it could not be anything else) and a client Receiver resumed from
+    /// the client's DB.
+    fn connect(&mut self) {
+        self.offline_until = None;
         self.epoch += 1;
         self.tx = Sender::new(self.cfg.clone());
         self.rx = Receiver::new(self.cfg.clone());
@@ -51,6 +71,16 @@ impl World {
 
     fn serve(&mut self) {
         while let Some(e) = self.tx.poll_event() {
+            if let SenderEvent::Acked { stream, version } = e {
+                let stored = self
+                    .db
+                    .get(&stream.0)
+                    .is_some_and(|d| d.contains(&version.0));
+                assert!(
+                    stored,
+                    "{stream:?}/{version:?} acked before the client stored it"
+                );
+            }
             if let SenderEvent::SyncRequested(req) = e {
                 let SyncRange::After(after) = req.range else {
                     panic!("unexpected request {req:?}");
@@ -76,7 +106,7 @@ impl World {
         }
     }
 
-    fn step(&mut self, loss: u32) {
+    fn take_deliveries(&mut self) {
         let now = self.now;
         while let Some(e) = self.rx.poll_event() {
             if let ReceiverEvent::Deliver(m) = e {
@@ -93,6 +123,15 @@ impl World {
                 self.pending.push_back((s, v, at));
             }
         }
+    }
+
+    fn step(&mut self, loss: u32) {
+        if let Some(until) = self.offline_until {
+            self.now = until.min(self.now + Duration::from_millis(10));
+            return;
+        }
+        let now = self.now;
+        self.take_deliveries();
         self.serve();
         // After the app's commands (sync answers), so what they queued goes out now.
         for to_client in [true, false] {
@@ -146,7 +185,16 @@ impl World {
     }
 }
 
-fn run(seed: u64, loss: u32, drops: u32, crashes: u32) -> World {
+/// Percent chances per step of each fault.
+#[derive(Clone, Copy, Debug)]
+struct Faults {
+    loss: u32,
+    drops: u32,
+    restarts: u32,
+    crashes: u32,
+}
+
+fn run(seed: u64, f: Faults) -> World {
     let cfg = Config {
         gap_wait: Duration::from_millis(50),
         ..common::patient_config()
@@ -163,24 +211,37 @@ fn run(seed: u64, loss: u32, drops: u32, crashes: u32) -> World {
         seq: 0,
         now: Instant::ZERO,
         cfg,
+        offline_until: None,
     };
-    w.reconnect(false);
+    w.connect();
     for _ in 0..400 {
-        // The server stores a new message and pushes it live.
+        // The server stores a new message and, when connected, pushes it.
         if w.rng.chance(30) {
             let s = w.rng.below(STREAMS);
             let prev = w.store.get(&s).and_then(|v| v.last()).copied().unwrap_or(0);
             let v = prev + 1 + w.rng.below(3);
             w.store.entry(s).or_default().push(v);
-            let m = Message::new(StreamId(s), Version(prev), Version(v), Bytes::new());
-            w.tx.send(w.now, m).unwrap();
+            if w.offline_until.is_none() {
+                let m = Message::new(StreamId(s), Version(prev), Version(v), Bytes::new());
+                w.tx.send(w.now, m).unwrap();
+            }
         }
-        if w.rng.chance(crashes) {
-            w.reconnect(true);
-        } else if w.rng.chance(drops) {
-            w.reconnect(false);
+        if w.offline_until.is_none() {
+            let offline = Duration::from_millis(w.rng.below(2000));
+            if w.rng.chance(f.crashes) {
+                w.disconnect(true, offline);
+            } else if w.rng.chance(f.restarts) {
+                w.disconnect(false, offline);
+            } else if w.rng.chance(f.drops) {
+                w.disconnect(false, offline);
+            }
+        } else if w.offline_until.is_some_and(|t| t <= w.now) {
+            w.connect();
         }
-        w.step(loss);
+        w.step(f.loss);
+    }
+    if w.offline_until.is_some() {
+        w.connect();
     }
     // The link heals; run until everything is stored.
     for _ in 0..200_000 {
@@ -201,9 +262,10 @@ proptest! {
         seed: u64,
         loss in 0u32..=30,
         drops in 0u32..=3,
+        restarts in 0u32..=2,
         crashes in 0u32..=3,
     ) {
-        let w = run(seed, loss, drops, crashes);
+        let w = run(seed, Faults { loss, drops, restarts, crashes });
         for (s, versions) in &w.store {
             prop_assert_eq!(w.db.get(s), Some(versions), "stream {}", s);
         }

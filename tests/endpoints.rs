@@ -956,3 +956,50 @@ fn a_gap_sync_ends_when_the_late_message_closes_the_gap() {
     while rx.poll_transmit(ms(400)).is_some() {}
     assert_eq!(rx.poll_timeout(), None, "gap closed: no more sync requests");
 }
+
+/// A sync answer queued behind a window full of messages that wait for
+/// it: the oldest is given up (it is in the store; the peer still holds it)
+/// so the answer gets a SID, and nothing is lost.
+#[test]
+fn full_window_waiting_on_a_queued_answer_is_unblocked() {
+    let cfg = Config {
+        max_in_flight: 4,
+        window_stall_timeout: Duration::from_secs(5),
+        ..cfg()
+    };
+    let mut tx = Sender::new(cfg.clone());
+    let mut rx = Receiver::new(cfg);
+    // Version 1 went out on a connection that died; 2..=5 are pushed live.
+    for v in 2..=5 {
+        tx.send(ms(0), msg(v - 1, v)).unwrap();
+    }
+    tx.send(ms(0), msg(5, 6)).unwrap(); // queued: the window is full
+    exchange(&mut tx, &mut rx, ms(1));
+    assert_eq!(deliveries(&mut rx), Vec::<u64>::new(), "all wait for 1");
+    // The client asks; the server answers with 1..=2.
+    let req = SyncRequest {
+        stream: S,
+        range: SyncRange::After(Version(0)),
+        limit: 100,
+    };
+    tx.answer_sync(ms(2), &req, &[msg(0, 1), msg(1, 2)], true)
+        .unwrap();
+    exchange(&mut tx, &mut rx, ms(2));
+    assert_eq!(tx.poll_event(), None);
+    // Probes go out meanwhile; the peer answers them, still waiting.
+    let mut now = ms(2);
+    let escalated = loop {
+        now = tx.poll_timeout().expect("a deadline while stalled");
+        tx.handle_timeout(now);
+        if let Some(e) = tx.poll_event() {
+            break e;
+        }
+        exchange(&mut tx, &mut rx, now);
+        assert_eq!(deliveries(&mut rx), Vec::<u64>::new());
+    };
+    assert_eq!(escalated, SenderEvent::Escalated(msg(1, 2)));
+    assert_eq!(now, ms(1) + Duration::from_secs(5));
+    assert_eq!(tx.stats().stall_escalations, 1);
+    exchange(&mut tx, &mut rx, now);
+    assert_eq!(deliveries(&mut rx), vec![1, 2, 3, 4, 5]);
+}

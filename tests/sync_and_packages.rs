@@ -1,0 +1,616 @@
+//! Continuity features beyond the live chain: latest-N for an empty client,
+//! history paging, contiguous streams, and packages.
+
+mod common;
+
+use ackwire::*;
+use bytes::Bytes;
+use common::SimRng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const S: StreamId = StreamId(7);
+
+fn ms(v: u64) -> Instant {
+    Instant::from_millis(v)
+}
+
+/// The server's stored stream: versions ascending, each following the one
+/// before; `packages` tags some runs of versions as packages.
+#[derive(Default, Clone)]
+struct Store {
+    versions: Vec<u64>,
+    packages: BTreeMap<u64, Package>,
+}
+
+impl Store {
+    fn with_versions(versions: impl IntoIterator<Item = u64>) -> Store {
+        Store {
+            versions: versions.into_iter().collect(),
+            ..Store::default()
+        }
+    }
+
+    fn message(&self, i: usize) -> Message {
+        let prev = if i == 0 { 0 } else { self.versions[i - 1] };
+        let v = self.versions[i];
+        let m = Message::new(S, Version(prev), Version(v), Bytes::from(format!("v{v}")));
+        match self.packages.get(&v) {
+            Some(&p) => m.with_package(p),
+            None => m,
+        }
+    }
+
+    fn append(&mut self, version: u64) -> Message {
+        self.versions.push(version);
+        self.message(self.versions.len() - 1)
+    }
+
+    /// One page for `req`, as a server app reads it from its store.
+    fn answer(&self, req: &SyncRequest) -> (Vec<Message>, bool) {
+        let limit = req.limit as usize;
+        let n = self.versions.len();
+        let (start, end, more) = match req.range {
+            SyncRange::After(a) => {
+                let s = self.versions.partition_point(|&v| v <= a.0);
+                let e = (s + limit).min(n);
+                (s, e, e < n)
+            }
+            SyncRange::Latest => {
+                let s = n.saturating_sub(limit);
+                (s, n, s > 0)
+            }
+            SyncRange::Before(b) => {
+                let e = self.versions.partition_point(|&v| v < b.0);
+                let s = e.saturating_sub(limit);
+                (s, e, s > 0)
+            }
+        };
+        ((start..end).map(|i| self.message(i)).collect(), more)
+    }
+}
+
+/// A server (Sender + store) and a client (Receiver + app that commits
+/// at once) over a link with loss and jitter, on a virtual clock.
+struct Pair {
+    tx: Sender,
+    rx: Receiver,
+    store: Store,
+    /// Whether the server answers sync requests at all.
+    serving: bool,
+    rng: SimRng,
+    loss: u32,
+    now: Instant,
+    wire: BTreeMap<(Instant, u64), (bool, Bytes)>,
+    seq: u64,
+    /// Live versions delivered to the app, in order.
+    delivered: Vec<u64>,
+    /// Every other receiver event, in order.
+    events: Vec<ReceiverEvent>,
+    requests: Vec<SyncRequest>,
+    acked: Vec<u64>,
+}
+
+impl Pair {
+    fn new(cfg: Config, store: Store, seed: u64, loss: u32) -> Pair {
+        Pair {
+            tx: Sender::new(cfg.clone()),
+            rx: Receiver::new(cfg),
+            store,
+            serving: true,
+            rng: SimRng::new(seed),
+            loss,
+            now: Instant::ZERO,
+            wire: BTreeMap::new(),
+            seq: 0,
+            delivered: Vec::new(),
+            events: Vec::new(),
+            requests: Vec::new(),
+            acked: Vec::new(),
+        }
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        while let Some(e) = self.tx.poll_event() {
+            match e {
+                SenderEvent::SyncRequested(req) => {
+                    self.requests.push(req);
+                    if self.serving {
+                        let (page, more) = self.store.answer(&req);
+                        self.tx.answer_sync(now, &req, &page, more).unwrap();
+                    }
+                }
+                SenderEvent::Acked { version, .. } => self.acked.push(version.0),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        for to_rx in [true, false] {
+            loop {
+                let p = if to_rx {
+                    self.tx.poll_transmit(now)
+                } else {
+                    self.rx.poll_transmit(now)
+                };
+                let Some(p) = p else { break };
+                if self.rng.chance(self.loss) {
+                    continue;
+                }
+                self.seq += 1;
+                let at = now + Duration::from_millis(5 + self.rng.below(20));
+                self.wire.insert((at, self.seq), (to_rx, p));
+            }
+        }
+        let next = [
+            self.wire.keys().next().map(|k| k.0),
+            self.tx.poll_timeout(),
+            self.rx.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        self.now = next.unwrap_or(now + Duration::from_millis(10)).max(now);
+        let now = self.now;
+        while self.wire.first_key_value().is_some_and(|(k, _)| k.0 <= now) {
+            let (_, (to_rx, p)) = self.wire.pop_first().unwrap();
+            if to_rx {
+                self.rx.handle_input(now, p).unwrap();
+            } else {
+                self.tx.handle_input(now, p).unwrap();
+            }
+        }
+        self.tx.handle_timeout(now);
+        self.rx.handle_timeout(now);
+        while let Some(e) = self.rx.poll_event() {
+            match e {
+                ReceiverEvent::Deliver(m) => {
+                    self.delivered.push(m.version.0);
+                    self.rx.commit(now, m.stream, m.version).unwrap();
+                }
+                other => self.events.push(other),
+            }
+        }
+    }
+
+    fn run_until(&mut self, what: &str, mut done: impl FnMut(&Pair) -> bool) {
+        for _ in 0..200_000 {
+            if done(self) {
+                return;
+            }
+            self.step();
+        }
+        panic!("never reached: {what}");
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    fn history_pages(&mut self) -> Vec<(Version, Vec<u64>, bool)> {
+        let mut out = Vec::new();
+        self.events.retain(|e| match e {
+            ReceiverEvent::History {
+                before,
+                messages,
+                more,
+                ..
+            } => {
+                out.push((
+                    *before,
+                    messages.iter().map(|m| m.version.0).collect(),
+                    *more,
+                ));
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+}
+
+fn lossy_config() -> Config {
+    Config {
+        gap_wait: Duration::from_millis(50),
+        sync_retry: Duration::from_millis(300),
+        ..common::patient_config()
+    }
+}
+
+#[test]
+fn latest_n_then_paging_back_covers_history_without_overlap_or_holes() {
+    for seed in 0..20 {
+        // 57 stored messages with non-contiguous versions.
+        let store = Store::with_versions((1..=57).map(|i| i * 5 + i % 4));
+        let mut p = Pair::new(lossy_config(), store.clone(), seed, 20);
+        p.rx.resume_latest(S, 10);
+        // A live message stored and pushed before the latest page arrives.
+        let live = p.store.append(500);
+        p.tx.send(Instant::ZERO, live).unwrap();
+        p.run_until("latest page", |p| p.delivered.len() == 10);
+        // The page was read after the live message was stored: it is the
+        // newest of the 10, and its live copy is a duplicate.
+        let mut newest: Vec<u64> = store.versions[48..].to_vec();
+        newest.push(500);
+        assert_eq!(p.delivered, newest, "seed {seed}: the latest 10");
+        assert!(
+            p.events
+                .iter()
+                .all(|e| !matches!(e, ReceiverEvent::Gap { .. })),
+            "seed {seed}: waiting for the starting point is not a gap"
+        );
+
+        // Page back through history while live messages keep coming.
+        let mut history: Vec<u64> = Vec::new();
+        let mut before = Version(p.delivered[0]);
+        let mut live_version = 500;
+        loop {
+            p.rx.fetch_history(S, before, 8);
+            live_version += 2;
+            let m = p.store.append(live_version);
+            p.tx.send(p.now, m).unwrap();
+            let pages = loop {
+                p.step();
+                let pages = p.history_pages();
+                if !pages.is_empty() {
+                    break pages;
+                }
+            };
+            assert_eq!(pages.len(), 1, "seed {seed}: one page per request");
+            let (b, page, more) = pages.into_iter().next().unwrap();
+            assert_eq!(b, before);
+            assert!(page.len() <= 8);
+            assert!(page.iter().all(|&v| v < before.0));
+            let mut next = page.clone();
+            next.extend(history);
+            history = next;
+            if !more {
+                break;
+            }
+            before = Version(page[0]);
+        }
+        assert_eq!(history, store.versions[..48], "seed {seed}: history");
+        p.run_until("live messages", |p| {
+            p.delivered.last() == Some(&live_version)
+        });
+        let mut expected = newest.clone();
+        expected.extend((502..=live_version).step_by(2));
+        assert_eq!(
+            p.delivered, expected,
+            "seed {seed}: live delivery untouched"
+        );
+        assert_eq!(p.rx.head(S), Some(Version(live_version)));
+    }
+}
+
+#[test]
+fn latest_on_a_stream_with_a_position_resumes_without_skipping() {
+    let store = Store::with_versions(1..=30);
+    let mut p = Pair::new(lossy_config(), store, 1, 0);
+    p.rx.resume(S, Version(5));
+    // Drain the resume sync first.
+    p.run_until("caught up", |p| p.delivered.len() == 25);
+    p.rx.resume_latest(S, 3);
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.delivered, (6..=30).collect::<Vec<_>>());
+    assert!(p
+        .requests
+        .iter()
+        .all(|r| matches!(r.range, SyncRange::After(_))));
+}
+
+#[test]
+fn latest_on_an_empty_server_stream_starts_from_the_beginning() {
+    let mut p = Pair::new(lossy_config(), Store::default(), 3, 0);
+    p.rx.resume_latest(S, 10);
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.requests.len(), 1, "answered once: nothing stored");
+    let m = p.store.append(4);
+    p.tx.send(p.now, m).unwrap();
+    p.run_until("first message", |p| p.delivered == [4]);
+}
+
+#[test]
+fn late_message_within_the_wait_sends_no_sync() {
+    let cfg = Config {
+        gap_wait: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let mut tx = Sender::new(cfg.clone());
+    let mut rx = Receiver::new(cfg);
+    tx.send(ms(0), Message::new(S, Version(0), Version(3), Bytes::new()))
+        .unwrap();
+    let late = tx.poll_transmit(ms(0)).unwrap();
+    tx.send(ms(0), Message::new(S, Version(3), Version(7), Bytes::new()))
+        .unwrap();
+    rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
+        .unwrap();
+    rx.handle_timeout(ms(290));
+    rx.handle_input(ms(299), late).unwrap();
+    rx.handle_timeout(ms(1000));
+    let mut delivered = Vec::new();
+    while let Some(e) = rx.poll_event() {
+        match e {
+            ReceiverEvent::Deliver(m) => delivered.push(m.version.0),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(delivered, [3, 7]);
+    while let Some(p) = rx.poll_transmit(ms(1000)) {
+        tx.handle_input(ms(1000), p).unwrap();
+    }
+    assert_eq!(rx.stats().sync_requests, 0);
+    assert_eq!(rx.stats().gaps, 0);
+    assert_eq!(tx.poll_event(), None, "no sync request reached the server");
+}
+
+fn packet_per_message(tx: &mut Sender, msgs: &[Message]) -> Vec<Bytes> {
+    msgs.iter()
+        .map(|m| {
+            tx.send(ms(0), m.clone()).unwrap();
+            tx.poll_transmit(ms(0)).unwrap()
+        })
+        .collect()
+}
+
+fn take_events(rx: &mut Receiver) -> Vec<ReceiverEvent> {
+    std::iter::from_fn(|| rx.poll_event()).collect()
+}
+
+fn versions(events: &[ReceiverEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| match e {
+            ReceiverEvent::Deliver(m) => m.version.0,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn contiguous_stream_finds_a_hole_by_arithmetic_at_once() {
+    let mut tx = Sender::new(Config::default());
+    let mut rx = Receiver::new(Config::default());
+    rx.set_contiguous(S, true);
+    let msgs: Vec<Message> = (1..=4)
+        .map(|v| Message::new(S, Version(v - 1), Version(v), Bytes::new()))
+        .collect();
+    let packets = packet_per_message(&mut tx, &msgs);
+    for i in [0, 1, 3] {
+        rx.handle_input(ms(1), packets[i].clone()).unwrap();
+    }
+    // No time passes: the hole is certain, so it is reported and fetched now.
+    let events = take_events(&mut rx);
+    assert_eq!(versions(&events[..2]), [1, 2]);
+    assert_eq!(
+        events[2],
+        ReceiverEvent::Gap {
+            stream: S,
+            after: Version(2),
+            waiting_after: Version(3)
+        }
+    );
+    let out = rx.poll_transmit(ms(1)).expect("sync request");
+    tx.handle_input(ms(1), out).unwrap();
+    assert!(std::iter::from_fn(|| tx.poll_event()).any(|e| e
+        == SenderEvent::SyncRequested(SyncRequest {
+            stream: S,
+            range: SyncRange::After(Version(2)),
+            limit: 100,
+        })));
+
+    // The same arrival order on a chain stream waits for the late message.
+    let mut tx = Sender::new(Config::default());
+    let mut rx = Receiver::new(Config::default());
+    let packets = packet_per_message(&mut tx, &msgs);
+    for i in [0, 1, 3] {
+        rx.handle_input(ms(1), packets[i].clone()).unwrap();
+    }
+    assert_eq!(versions(&take_events(&mut rx)), [1, 2]);
+    assert_eq!(rx.stats().gaps, 0);
+}
+
+#[test]
+fn contiguous_stream_rejects_a_skipped_version() {
+    let mut tx = Sender::new(Config::default());
+    let mut rx = Receiver::new(Config::default());
+    rx.set_contiguous(S, true);
+    let good = Message::new(S, Version(0), Version(1), Bytes::new());
+    let skips = Message::new(S, Version(1), Version(3), Bytes::new());
+    let packets = packet_per_message(&mut tx, &[good, skips]);
+    for p in packets {
+        rx.handle_input(ms(1), p).unwrap();
+    }
+    assert_eq!(versions(&take_events(&mut rx)), [1]);
+    assert_eq!(rx.stats().chain_conflicts, 1);
+    assert_eq!(rx.held(), 1, "the bad message is not held");
+}
+
+/// Acks a receiver writes for `n` in-order messages, one per millisecond,
+/// each committed at once; also checks the sender saw every ack and never
+/// resent anything.
+fn acks_for(contiguous: bool, n: u64) -> u64 {
+    let mut tx = Sender::new(Config::default());
+    let mut rx = Receiver::new(Config::default());
+    rx.set_contiguous(S, contiguous);
+    let mut now = ms(0);
+    for v in 1..=n {
+        tx.send(
+            now,
+            Message::new(S, Version(v - 1), Version(v), Bytes::new()),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            while let Some(p) = tx.poll_transmit(now) {
+                rx.handle_input(now, p).unwrap();
+            }
+            while let Some(ReceiverEvent::Deliver(m)) = rx.poll_event() {
+                rx.commit(now, m.stream, m.version).unwrap();
+            }
+            rx.handle_timeout(now);
+            while let Some(p) = rx.poll_transmit(now) {
+                tx.handle_input(now, p).unwrap();
+            }
+            tx.handle_timeout(now);
+        }
+        now = now + Duration::from_millis(1);
+    }
+    let end = now + Duration::from_secs(1);
+    rx.handle_timeout(end);
+    while let Some(p) = rx.poll_transmit(end) {
+        tx.handle_input(end, p).unwrap();
+    }
+    let acked = std::iter::from_fn(|| tx.poll_event())
+        .filter(|e| matches!(e, SenderEvent::Acked { .. }))
+        .count();
+    assert_eq!(acked as u64, n);
+    assert_eq!(tx.stats().retransmits, 0);
+    rx.stats().acks_sent
+}
+
+#[test]
+fn contiguous_stream_acks_sparsely() {
+    let dense = acks_for(false, 1000);
+    let sparse = acks_for(true, 1000);
+    // Dense: every ack_delay (10 ms) at one message per ms. Sparse: every
+    // 64 messages or commits.
+    assert!(dense >= 90, "dense {dense}");
+    assert!(sparse <= 1000 * 2 / 64 + 2, "sparse {sparse}");
+}
+
+fn package(v: &[(u64, u64)], id: u64) -> Vec<Message> {
+    let last = v.last().unwrap().1;
+    v.iter()
+        .enumerate()
+        .map(|(i, &(p, ver))| {
+            Message::new(S, Version(p), Version(ver), Bytes::new()).with_package(Package::new(
+                id,
+                i as u32,
+                v.len() as u32,
+                Version(last),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn package_members_out_of_order_are_released_together_in_order() {
+    let mut tx = Sender::new(Config::default());
+    let mut rx = Receiver::new(Config::default());
+    let mut msgs = vec![Message::new(S, Version(0), Version(10), Bytes::new())];
+    msgs.extend(package(&[(10, 11), (11, 12), (12, 13)], 77));
+    msgs.push(Message::new(S, Version(13), Version(14), Bytes::new()));
+    let packets = packet_per_message(&mut tx, &msgs);
+    for i in [0, 3, 1, 4] {
+        rx.handle_input(ms(1), packets[i].clone()).unwrap();
+    }
+    assert_eq!(versions(&take_events(&mut rx)), [10], "package incomplete");
+    // A duplicate member changes nothing.
+    rx.handle_input(ms(2), packets[3].clone()).unwrap();
+    assert_eq!(take_events(&mut rx), []);
+    rx.handle_input(ms(3), packets[2].clone()).unwrap();
+    assert_eq!(versions(&take_events(&mut rx)), [11, 12, 13, 14]);
+    rx.handle_input(ms(4), packets[1].clone()).unwrap();
+    assert_eq!(take_events(&mut rx), [], "duplicates never reach the app");
+    assert_eq!(rx.stats().delivered, 5);
+    assert_eq!(rx.stats().gaps, 0, "the package timer, not a gap, waits");
+}
+
+fn package_store() -> Store {
+    let mut store = Store::with_versions([10, 11, 12, 13, 14]);
+    for m in package(&[(10, 11), (11, 12), (12, 13)], 77) {
+        store.packages.insert(m.version.0, m.package.unwrap());
+    }
+    store
+}
+
+fn package_config() -> Config {
+    Config {
+        package_timeout: Duration::from_secs(1),
+        package_retries: 2,
+        sync_retry: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn incomplete_package_is_fetched_again() {
+    let store = package_store();
+    let mut p = Pair::new(package_config(), store.clone(), 5, 0);
+    // Member 12 is lost on the way (and its sender gave up on it).
+    for i in [0, 1, 3, 4] {
+        p.tx.send(ms(0), store.message(i)).unwrap();
+    }
+    p.run_until("delivered", |p| p.delivered.len() == 5);
+    assert_eq!(p.delivered, [10, 11, 12, 13, 14]);
+    assert_eq!(
+        p.requests.len(),
+        1,
+        "one re-fetch after the package timeout"
+    );
+    assert!(p.now >= ms(1000), "{:?}", p.now);
+    assert!(p.events.is_empty(), "{:?}", p.events);
+}
+
+#[test]
+fn incomplete_package_is_given_up_after_its_retries() {
+    let store = package_store();
+    let mut p = Pair::new(package_config(), store.clone(), 5, 0);
+    p.serving = false; // the store cannot produce member 12 any more
+    for i in [0, 1, 3, 4] {
+        p.tx.send(ms(0), store.message(i)).unwrap();
+    }
+    p.run_until("expired", |p| !p.events.is_empty());
+    assert_eq!(
+        p.events,
+        [ReceiverEvent::PackageExpired {
+            stream: S,
+            id: 77,
+            after: Version(10),
+            last: Version(13),
+            received: 2,
+            count: 3,
+        }]
+    );
+    assert!(
+        p.now >= ms(3000),
+        "timeout, two retries, timeout: {:?}",
+        p.now
+    );
+    let retries = p
+        .requests
+        .iter()
+        .filter(|r| r.range == SyncRange::After(Version(10)))
+        .count();
+    assert_eq!(retries, 2);
+    p.run_until("the stream moves on", |p| p.delivered == [10, 14]);
+    // The sender is not left waiting for the abandoned members.
+    p.run_until("all settled", |p| p.tx.pending() == 0);
+    assert_eq!(p.rx.held(), 0);
+}
+
+#[test]
+fn hostile_package_can_not_grow_the_receiver_past_its_bounds() {
+    let cfg = Config {
+        max_reorder_per_stream: 16,
+        max_held_messages: 64,
+        max_in_flight: 4096,
+        ..Config::default()
+    };
+    let mut tx = Sender::new(cfg.clone());
+    let mut rx = Receiver::new(cfg);
+    // A package that claims 1,000 members, all but the first sent.
+    let versions: Vec<(u64, u64)> = (1..=1000).map(|v| (v - 1, v)).collect();
+    let members = package(&versions, 1);
+    for m in &members[1..] {
+        tx.send(ms(0), m.clone()).unwrap();
+    }
+    while let Some(p) = tx.poll_transmit(ms(0)) {
+        rx.handle_input(ms(1), p).unwrap();
+    }
+    assert!(rx.held() <= 16, "held {}", rx.held());
+    assert!(rx.stats().dropped_full >= 999 - 16);
+    assert_eq!(rx.streams(), 1);
+}
