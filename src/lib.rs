@@ -82,6 +82,7 @@
 
 extern crate alloc;
 
+mod allocator;
 mod config;
 mod connection;
 mod error;
@@ -95,6 +96,10 @@ mod sid_set;
 mod time;
 mod varint;
 
+pub use allocator::{
+    AllocError, AllocatorConfigError, AllocatorStats, ConfirmError, LoadError, PersistBound,
+    VersionAllocator,
+};
 pub use config::Config;
 pub use connection::{Connection, Event};
 pub use error::{CodecError, CommitError, InputError, SendError};
