@@ -87,6 +87,7 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+mod idgen;
 mod message;
 mod packet;
 mod receiver;
@@ -103,6 +104,7 @@ pub use allocator::{
 pub use config::Config;
 pub use connection::{Connection, Event};
 pub use error::{CodecError, CommitError, InputError, SendError};
+pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
 pub use message::{Message, StreamId, Version};
 pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
 pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};
