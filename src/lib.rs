@@ -85,6 +85,7 @@ extern crate alloc;
 mod allocator;
 mod config;
 mod connection;
+mod dedup_cache;
 mod error;
 mod frame;
 mod idgen;
@@ -103,6 +104,7 @@ pub use allocator::{
 };
 pub use config::Config;
 pub use connection::{Connection, Event};
+pub use dedup_cache::{DedupCache, DedupStats, Seen};
 pub use error::{CodecError, CommitError, InputError, SendError};
 pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
 pub use message::{Message, StreamId, Version};
