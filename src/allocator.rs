@@ -270,12 +270,16 @@ impl VersionAllocator {
 
     /// The last version `stream` handed out (or the bound it was loaded from).
     pub fn last(&self, stream: StreamId) -> Option<Version> {
-        self.index.get(&stream).map(|&i| Version(self.slots[i].last))
+        self.index
+            .get(&stream)
+            .map(|&i| Version(self.slots[i].last))
     }
 
     /// The confirmed bound of `stream`: it may hand out versions up to this.
     pub fn confirmed_bound(&self, stream: StreamId) -> Option<Version> {
-        self.index.get(&stream).map(|&i| Version(self.slots[i].confirmed))
+        self.index
+            .get(&stream)
+            .map(|&i| Version(self.slots[i].confirmed))
     }
 
     /// Counters since construction.

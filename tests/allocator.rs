@@ -123,7 +123,10 @@ impl World {
                     Ok(Version(v)) => {
                         assert!(v > self.highest[s], "version {v} repeats or goes back");
                         assert!(v <= self.store[s], "version {v} above the durable bound");
-                        assert!(v <= epoch.confirmed, "version {v} above the confirmed bound");
+                        assert!(
+                            v <= epoch.confirmed,
+                            "version {v} above the confirmed bound"
+                        );
                         self.highest[s] = v;
                         epoch.allocations += 1;
                     }
@@ -137,7 +140,9 @@ impl World {
             Op::Poll => {
                 while let Some(PersistBound { stream, bound }) = self.alloc.poll_persist() {
                     let s = stream.0 as usize;
-                    let epoch = self.epochs[s].as_mut().expect("request for an unloaded stream");
+                    let epoch = self.epochs[s]
+                        .as_mut()
+                        .expect("request for an unloaded stream");
                     epoch.requests += 1;
                     assert_eq!(bound.0, epoch.base + epoch.requests * self.step);
                     self.sent.push(Write {

@@ -15,8 +15,14 @@ fn at(ms: u64) -> Instant {
 #[test]
 fn a_duplicate_within_the_ttl_gets_the_first_receipt() {
     let mut cache = DedupCache::new(SECRET, Duration::from_secs(60), 1_000);
-    assert_eq!(cache.check_or_insert(at(0), b"msg-1", Version(10)), Seen::New);
-    assert_eq!(cache.check_or_insert(at(1), b"msg-2", Version(11)), Seen::New);
+    assert_eq!(
+        cache.check_or_insert(at(0), b"msg-1", Version(10)),
+        Seen::New
+    );
+    assert_eq!(
+        cache.check_or_insert(at(1), b"msg-2", Version(11)),
+        Seen::New
+    );
     assert_eq!(
         cache.check_or_insert(at(59_999), b"msg-1", Version(12)),
         Seen::Duplicate(&Version(10))
@@ -129,10 +135,7 @@ impl Model {
     }
 
     fn find(&self, key: u8) -> Option<u32> {
-        self.slots
-            .iter()
-            .find(|s| s.3 && s.0 == key)
-            .map(|s| s.2)
+        self.slots.iter().find(|s| s.3 && s.0 == key).map(|s| s.2)
     }
 
     fn check(&mut self, now: u64, key: u8, receipt: u32) -> Seen<u32> {
@@ -146,7 +149,8 @@ impl Model {
         if self.slots.len() >= self.capacity {
             self.slots.remove(0);
         }
-        self.slots.push((key, self.latest + self.ttl, receipt, true));
+        self.slots
+            .push((key, self.latest + self.ttl, receipt, true));
         Seen::New
     }
 

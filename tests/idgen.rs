@@ -9,15 +9,19 @@ const EPOCH: u64 = 1_704_067_200_000;
 
 /// Small layouts so bursts really use up ticks and borrow ahead.
 fn layout() -> impl Strategy<Value = IdLayout> {
-    (30u32..=41, 1u32..=10, 0u32..=4, prop_oneof![Just(1u64), Just(10)]).prop_map(
-        |(time_bits, node_bits, counter_bits, tick_ms)| IdLayout {
+    (
+        30u32..=41,
+        1u32..=10,
+        0u32..=4,
+        prop_oneof![Just(1u64), Just(10)],
+    )
+        .prop_map(|(time_bits, node_bits, counter_bits, tick_ms)| IdLayout {
             time_bits,
             node_bits,
             counter_bits,
             tick_ms,
             epoch_ms: EPOCH,
-        },
-    )
+        })
 }
 
 /// A step of the wall clock (ms, may be negative) and a burst of ids at it.
@@ -115,7 +119,14 @@ fn invalid_layouts_and_nodes_are_rejected() {
         Some(IdConfigError::NoTimeBits)
     );
     assert_eq!(
-        IdGenerator::new(IdLayout { time_bits: 43, ..ok }, 0).err(),
+        IdGenerator::new(
+            IdLayout {
+                time_bits: 43,
+                ..ok
+            },
+            0
+        )
+        .err(),
         Some(IdConfigError::TooWide(65))
     );
     assert_eq!(
@@ -140,7 +151,14 @@ fn invalid_layouts_and_nodes_are_rejected() {
             max: 1023
         })
     );
-    assert!(IdGenerator::new(IdLayout { time_bits: 42, ..ok }, 1023).is_ok());
+    assert!(IdGenerator::new(
+        IdLayout {
+            time_bits: 42,
+            ..ok
+        },
+        1023
+    )
+    .is_ok());
     assert!(IdGenerator::new(IdLayout { node_bits: 0, ..ok }, 0).is_ok());
 }
 
