@@ -5,38 +5,6 @@
 //! disk write on every message. Instead the store holds, per stream, an upper
 //! bound; versions up to it are handed out from memory, and the bound moves
 //! up by `step` at a time. One write buys `step` versions.
-//!
-//! ## Why a crash never repeats a version
-//! A version is handed out only if it is at or below a bound the caller has
-//! *confirmed* as durably stored. After a crash (or an eviction) the stream is
-//! loaded again from the stored bound and continues strictly above it, so
-//! every version handed out before the crash is below every version handed
-//! out after it. The price is a skip: the versions between the last one
-//! handed out and the stored bound are never used. One restart skips at most
-//! `step + step / 2` versions (the next bound is requested when half of the
-//! current segment is used, and may land just before the crash). Versions
-//! only have to increase, not be contiguous (M6), so a skip is harmless.
-//!
-//! ## The caller's side (sans-IO)
-//! 1. [`VersionAllocator::load`] a stream with the bound read from the store
-//!    (`Version::ZERO` for a new stream) before its first
-//!    [`allocate`](VersionAllocator::allocate);
-//! 2. after allocating or loading, drain [`VersionAllocator::poll_persist`]
-//!    and write each [`PersistBound`] to the store, **never lowering a stored
-//!    bound** (`bound = max(bound, new)`), then
-//!    [`confirm_persisted`](VersionAllocator::confirm_persisted) it.
-//!
-//! A stream has at most one write outstanding, so its writes can not overtake
-//! each other. A write that fails should be retried; a stream whose write
-//! never lands stalls at its current bound
-//! ([`AllocError::AwaitingPersist`]) until it is confirmed, or removed and
-//! loaded again.
-//!
-//! ## Bounded memory
-//! At most `max_streams` streams are in memory. Loading one more evicts the
-//! least recently used stream that has no write outstanding — safe, because
-//! loading it again from its stored bound skips versions but never repeats
-//! one. If every stream has a write outstanding, [`LoadError::Full`].
 
 use crate::message::{StreamId, Version};
 use alloc::vec::Vec;
@@ -187,8 +155,39 @@ impl List {
 }
 
 /// Hands out strictly increasing [`Version`]s per stream from memory, within
-/// bounds the caller has persisted. See the [module docs](self) for the run
-/// loop and the crash argument.
+/// bounds the caller has persisted (seqsvr's segment allocation, M9).
+///
+/// ## Why a crash never repeats a version
+/// A version is handed out only if it is at or below a bound the caller has
+/// *confirmed* as durably stored. After a crash (or an eviction) the stream is
+/// loaded again from the stored bound and continues strictly above it, so
+/// every version handed out before the crash is below every version handed
+/// out after it. The price is a skip: the versions between the last one
+/// handed out and the stored bound are never used. One restart skips at most
+/// `step + step / 2` versions (the next bound is requested when half of the
+/// current segment is used, and may land just before the crash). Versions
+/// only have to increase, not be contiguous (M6), so a skip is harmless.
+///
+/// ## The caller's side (sans-IO)
+/// 1. [`VersionAllocator::load`] a stream with the bound read from the store
+///    (`Version::ZERO` for a new stream) before its first
+///    [`allocate`](VersionAllocator::allocate);
+/// 2. after allocating or loading, drain [`VersionAllocator::poll_persist`]
+///    and write each [`PersistBound`] to the store, **never lowering a stored
+///    bound** (`bound = max(bound, new)`), then
+///    [`confirm_persisted`](VersionAllocator::confirm_persisted) it.
+///
+/// A stream has at most one write outstanding, so its writes can not overtake
+/// each other. A write that fails should be retried; a stream whose write
+/// never lands stalls at its current bound
+/// ([`AllocError::AwaitingPersist`]) until it is confirmed, or removed and
+/// loaded again.
+///
+/// ## Bounded memory
+/// At most `max_streams` streams are in memory. Loading one more evicts the
+/// least recently used stream that has no write outstanding — safe, because
+/// loading it again from its stored bound skips versions but never repeats
+/// one. If every stream has a write outstanding, [`LoadError::Full`].
 ///
 /// Every operation is O(1); memory grows with the streams loaded, up to
 /// `max_streams`, and not per allocation.

@@ -5,23 +5,6 @@
 //! HTTP APIs and bots resend on a timeout with the same message id but have
 //! no connection state or version chain to dedup against, so the server keeps
 //! a short-lived map from id to receipt (typically the version it assigned).
-//!
-//! ## Hostile keys
-//! Keys come from clients. They are hashed with 128-bit SipHash-2-4 under a
-//! secret key the caller chooses at random per process, and only the hash is
-//! kept. Without the secret, a client can not craft two keys with the same
-//! hash (which would make the server drop another client's message as a
-//! duplicate), nor keys that pile into one hash-table bucket. Two distinct
-//! keys collide by chance with probability about n²/2¹²⁹ for n keys.
-//!
-//! ## Expiry and the capacity bound
-//! Every entry lives for the same TTL, so insertion order is expiry order: a
-//! FIFO queue beside the hash map expires entries in O(1) amortized, driven
-//! by the caller's clock. At `capacity` entries the oldest is evicted early
-//! to make room, and counted in [`DedupStats::evicted_early`]: under a flood
-//! the dedup window is shorter than the TTL, and a resend that arrives after
-//! its entry was evicted is taken as new. Size `capacity` for the peak rate
-//! times the TTL, and watch that counter.
 
 use crate::time::Instant;
 use alloc::collections::VecDeque;
@@ -102,7 +85,28 @@ struct Expiry {
 }
 
 /// Remembers keys for a TTL, with a receipt each; bounded by `capacity`.
-/// See the [module docs](self) for the hashing and the bound.
+///
+/// ## Hostile keys
+/// Keys come from clients. They are hashed with 128-bit SipHash-2-4 under a
+/// secret key the caller chooses at random per process, and only the hash is
+/// kept. Without the secret, a client can not craft two keys with the same
+/// hash (which would make the server drop another client's message as a
+/// duplicate), nor keys that pile into one hash-table bucket. Two distinct
+/// keys collide by chance with probability about n²/2¹²⁹ for n keys.
+///
+/// ## Expiry and the capacity bound
+/// Every entry lives for the same TTL, so insertion order is expiry order: a
+/// FIFO queue beside the hash map expires entries in O(1) amortized, driven
+/// by the caller's clock. At `capacity` entries the oldest is evicted early
+/// to make room, and counted in [`DedupStats::evicted_early`]: under a flood
+/// the dedup window is shorter than the TTL, and a resend that arrives after
+/// its entry was evicted is taken as new. Size `capacity` for the peak rate
+/// times the TTL, and watch that counter.
+///
+/// A server that learns the receipt only after storing the message inserts a
+/// pending receipt, fills it in with [`get_mut`](DedupCache::get_mut) once
+/// stored, and [`remove`](DedupCache::remove)s the key if storing failed, so
+/// the resend is processed rather than answered.
 ///
 /// Time is the caller's: every call that can expire entries takes `now`.
 /// A `now` earlier than one seen before counts as the latest seen, so a

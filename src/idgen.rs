@@ -1,45 +1,5 @@
 //! Time-based 64-bit ids (snowflake style, M9): unique per node without
 //! coordination, roughly ordered by time across nodes.
-//!
-//! ## Layout
-//! The default layout, [`IdLayout::default`] (Twitter's snowflake):
-//!
-//! ```text
-//!  63  62                                        22 21          12 11           0
-//! +---+--------------------------------------------+--------------+-------------+
-//! | 0 | tick: 41 bits, ms since the epoch          | node: 10 bits| counter: 12 |
-//! +---+--------------------------------------------+--------------+-------------+
-//! ```
-//!
-//! High bits beyond `time_bits + node_bits + counter_bits` stay zero; the
-//! default uses 63 so ids are positive as a signed 64-bit integer too. With
-//! 1 ms ticks, 41 time bits last 2^41 ms ≈ 69.7 years from the epoch
-//! (2024-01-01, so until 2093); 1024 nodes; 4096 ids per node per tick. A
-//! sonyflake-like layout (39 time bits of 10 ms, 16 node bits, 8 counter
-//! bits) lasts ≈ 174 years with 256 ids per 10 ms.
-//!
-//! ## A clock that goes backwards
-//! The generator keeps a *logical* tick: the maximum of the last tick used
-//! and the wall clock's. When the wall clock jumps back, ids go on from the
-//! last tick; when a tick's counter is used up, the next tick is borrowed.
-//! It never repeats an id and never waits (cf. sonyflake issue 39, twitter
-//! snowflake issue 6, where a backwards clock blocked or failed).
-//!
-//! ## Limits
-//! - **Running ahead.** Logical time is ahead of the wall clock by the size
-//!   of the last backwards jump not yet caught up, plus one tick per
-//!   `ids_per_tick` ids asked beyond the rate the layout allows. It is not
-//!   capped: ids stay unique, only their timestamps drift.
-//!   [`IdGenerator::lead_ms`] reports the drift, to alarm or throttle on.
-//! - **Restarts.** The logical tick lives in memory. A node that restarts
-//!   while ahead of its wall clock must not reuse its node id before the
-//!   clock passes its last id, or must call [`IdGenerator::resume_after`]
-//!   with the last id it issued (persisted by the caller).
-//! - **End of time.** Once the logical tick needs more than `time_bits`,
-//!   [`next_id`](IdGenerator::next_id) fails with
-//!   [`IdError::TimeExhausted`] for good; pick a later epoch or more time
-//!   bits for a new id space.
-//! - Wall-clock readings before the epoch count as tick 0.
 
 use thiserror::Error;
 
@@ -198,9 +158,48 @@ impl IdLayout {
     }
 }
 
-/// Issues strictly increasing, never repeated ids for one node, from the
-/// caller's wall clock. See the [module docs](self) for the layout and the
-/// limits.
+/// Issues strictly increasing, never repeated 64-bit ids for one node, from
+/// the caller's wall clock (snowflake style, M9).
+///
+/// ## Layout
+/// The default layout, [`IdLayout::default`] (Twitter's snowflake):
+///
+/// ```text
+///  63  62                                        22 21          12 11           0
+/// +---+--------------------------------------------+--------------+-------------+
+/// | 0 | tick: 41 bits, ms since the epoch          | node: 10 bits| counter: 12 |
+/// +---+--------------------------------------------+--------------+-------------+
+/// ```
+///
+/// High bits beyond `time_bits + node_bits + counter_bits` stay zero; the
+/// default uses 63 so ids are positive as a signed 64-bit integer too. With
+/// 1 ms ticks, 41 time bits last 2^41 ms ≈ 69.7 years from the epoch
+/// (2024-01-01, so until 2093); 1024 nodes; 4096 ids per node per tick. A
+/// sonyflake-like layout (39 time bits of 10 ms, 16 node bits, 8 counter
+/// bits) lasts ≈ 174 years with 256 ids per 10 ms.
+///
+/// ## A clock that goes backwards
+/// The generator keeps a *logical* tick: the maximum of the last tick used
+/// and the wall clock's. When the wall clock jumps back, ids go on from the
+/// last tick; when a tick's counter is used up, the next tick is borrowed.
+/// It never repeats an id and never waits (cf. sonyflake issue 39, twitter
+/// snowflake issue 6, where a backwards clock blocked or failed).
+///
+/// ## Limits
+/// - **Running ahead.** Logical time is ahead of the wall clock by the size
+///   of the last backwards jump not yet caught up, plus one tick per
+///   `ids_per_tick` ids asked beyond the rate the layout allows. It is not
+///   capped: ids stay unique, only their timestamps drift.
+///   [`IdGenerator::lead_ms`] reports the drift, to alarm or throttle on.
+/// - **Restarts.** The logical tick lives in memory. A node that restarts
+///   while ahead of its wall clock must not reuse its node id before the
+///   clock passes its last id, or must call [`IdGenerator::resume_after`]
+///   with the last id it issued (persisted by the caller).
+/// - **End of time.** Once the logical tick needs more than `time_bits`,
+///   [`next_id`](IdGenerator::next_id) fails with
+///   [`IdError::TimeExhausted`] for good; pick a later epoch or more time
+///   bits for a new id space.
+/// - Wall-clock readings before the epoch count as tick 0.
 ///
 /// ```
 /// use ackwire::{IdGenerator, IdLayout};
