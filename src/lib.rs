@@ -82,10 +82,13 @@
 
 extern crate alloc;
 
+mod allocator;
 mod config;
 mod connection;
+mod dedup_cache;
 mod error;
 mod frame;
+mod idgen;
 mod message;
 mod packet;
 mod receiver;
@@ -96,9 +99,15 @@ mod sync;
 mod time;
 mod varint;
 
+pub use allocator::{
+    AllocError, AllocatorConfigError, AllocatorStats, ConfirmError, LoadError, PersistBound,
+    VersionAllocator,
+};
 pub use config::Config;
 pub use connection::{Connection, Event};
+pub use dedup_cache::{DedupCache, DedupStats, Seen};
 pub use error::{CodecError, CommitError, InputError, SendError};
+pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
 pub use message::{Message, Package, StreamId, Version};
 pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
 pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};

@@ -145,6 +145,8 @@ pub struct Sender {
     sent_end: u64,
     /// Messages beyond the window, not yet given a SID (with their history flag).
     backlog: VecDeque<(Message, bool)>,
+    /// Entries in the window the peer does not hold yet (queued or outstanding).
+    in_transit: usize,
     /// Sync answers waiting for the window: they go before the backlog,
     /// because the peer may hold later messages that wait for them.
     answers: VecDeque<(Message, bool)>,
@@ -198,6 +200,7 @@ impl Sender {
             sent_end: 0,
             backlog: VecDeque::new(),
             answers: VecDeque::new(),
+            in_transit: 0,
             tx_queue: VecDeque::new(),
             list_head: NIL,
             list_tail: NIL,
@@ -450,6 +453,7 @@ impl Sender {
 
     fn admit(&mut self, msg: Message, history: bool) {
         let sid = self.next_sid();
+        self.in_transit += 1;
         self.ring.push_back(Some(Entry {
             msg,
             history,
@@ -505,8 +509,12 @@ impl Sender {
 
     /// Removes a settled entry and lets the window slide.
     fn settle(&mut self, sid: u64) -> Option<Entry> {
-        if self.entry(sid)?.state == State::Outstanding {
+        let state = self.entry(sid)?.state;
+        if state == State::Outstanding {
             self.unlink(sid);
+        }
+        if state != State::Received {
+            self.in_transit -= 1;
         }
         let slot = self.ring.get_mut(usize::try_from(sid - self.base).ok()?)?;
         let e = slot.take();
@@ -540,6 +548,7 @@ impl Sender {
         let was = e.state;
         e.state = State::Received;
         e.received_at = now;
+        self.in_transit -= 1;
         let info = (sid, e.tx_count, e.last_sent);
         // An ack for a resent message may be for the original copy: only
         // trust its send time if it came back no sooner than a round trip
@@ -654,14 +663,20 @@ impl Sender {
     }
 
     /// When the oldest message, held by the peer but uncommitted, has pinned
-    /// a full window long enough while more messages wait to be sent: the
-    /// peer may be holding it for a predecessor that waits behind it here.
+    /// a full window long enough while more messages wait to be sent and
+    /// nothing in the window is on its way: the peer may be holding it for a
+    /// predecessor that waits behind it here. Only a peer heard from well
+    /// after it received the message counts as stalled; a silent one may
+    /// just have lost its acks (probes and `peer_dead_after` handle that).
     fn stall_deadline(&self) -> Option<Instant> {
-        if self.window_open() || (self.backlog.is_empty() && self.answers.is_empty()) {
+        let waiting = !self.backlog.is_empty() || !self.answers.is_empty();
+        if self.window_open() || !waiting || self.in_transit > 0 {
             return None;
         }
         let e = self.ring.front()?.as_ref()?;
-        (e.state == State::Received).then(|| e.received_at + self.config.window_stall_timeout)
+        let stall = self.config.window_stall_timeout;
+        let heard_since = self.last_heard >= e.received_at + stall / 2;
+        (e.state == State::Received && heard_since).then(|| e.received_at + stall)
     }
 
     fn rto_deadline(&self) -> Option<Instant> {
@@ -716,7 +731,7 @@ impl Sender {
             self.events.push_back(SenderEvent::PeerDead { unacked });
             return;
         }
-        if self.stall_deadline().is_some_and(|d| d <= now) {
+        while self.stall_deadline().is_some_and(|d| d <= now) {
             let sid = self.base;
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
@@ -751,6 +766,7 @@ impl Sender {
 
     fn drain_unacked(&mut self) -> Vec<Unacked> {
         self.closed = true;
+        self.in_transit = 0;
         self.tx_queue.clear();
         self.list_head = NIL;
         self.list_tail = NIL;

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use std::time::Duration;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     /// Under any loss (<= 50%), duplication, reordering and delay, and any
     /// order of commits: every message reaches the app exactly once, in

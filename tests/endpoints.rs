@@ -987,7 +987,7 @@ fn full_window_waiting_on_a_queued_answer_is_unblocked() {
     exchange(&mut tx, &mut rx, ms(2));
     assert_eq!(tx.poll_event(), None);
     // Probes go out meanwhile; the peer answers them, still waiting.
-    let mut now = ms(2);
+    let mut now;
     let escalated = loop {
         now = tx.poll_timeout().expect("a deadline while stalled");
         tx.handle_timeout(now);
