@@ -26,6 +26,43 @@
 //! - **Bounded memory.** Every buffer and window has a bound in [`Config`].
 //!   Malformed input is a typed error and changes nothing.
 //!
+//! ## Continuity across reconnects and crashes
+//! A connection is one [`Sender`]/[`Receiver`] pair: SIDs start at 0 on each,
+//! so a new connection (after a drop, a server restart or a client crash)
+//! always gets a new pair. What carries over is the app's store.
+//! - **Gaps.** A message whose `prev` is not the stream's head waits
+//!   `Config::gap_wait` in the reorder buffer (it may just be late); then
+//!   [`ReceiverEvent::Gap`] is reported and the receiver syncs.
+//! - **Sync.** The receiver asks for a page of stored messages
+//!   ([`SyncRequest`]); the sending app gets [`SenderEvent::SyncRequested`]
+//!   and answers with [`Sender::answer_sync`]. Requests are retried, pages
+//!   are followed until nothing more follows, and repeated answers never
+//!   deliver twice.
+//! - **Resume.** After a restart, [`Receiver::resume`] sets each stream's
+//!   position from the app's store and checks with the peer that nothing
+//!   after it was missed. A stream with nothing local starts from its newest
+//!   messages with [`Receiver::resume_latest`]; [`Receiver::fetch_history`]
+//!   pages back through older ones ([`ReceiverEvent::History`]) without
+//!   touching live delivery.
+//! - **Contiguous streams.** [`Receiver::set_contiguous`] declares
+//!   `version == prev + 1` for a stream (a per-user queue with a counter):
+//!   any message that skips is rejected, a hole is proven by arithmetic and
+//!   fetched at once, and acks are sparse (`Config::sparse_ack_every`,
+//!   `Config::sparse_ack_delay`). The trade-off: fewer ack packets; more
+//!   refetches, since a merely reordered message also triggers a sync.
+//! - **Packages.** Members of a [`Package`] (a message and its signal; a
+//!   batch of offline messages) reach the app only together, complete and
+//!   in order. An incomplete package is fetched again after
+//!   `Config::package_timeout`, `Config::package_retries` times, then given
+//!   up with [`ReceiverEvent::PackageExpired`] (the stream moves past it).
+//! - **Bounds.** Buffered messages per stream (`max_reorder_per_stream`),
+//!   messages held in all (`max_held_messages`), streams (`max_streams`),
+//!   open packages (one per stream, its members counted as buffered), sync
+//!   requests unread by the app (`max_streams`), history pages (one per
+//!   stream, at most `max_reorder_per_stream` messages). Beyond a bound the
+//!   newest message is dropped unacknowledged and comes again by
+//!   retransmission or sync.
+//!
 //! ## Sans-IO
 //! The core never reads a clock, touches a socket or spawns: every entry
 //! point takes `now` ([`Instant`]) and bytes from the caller, and hands back

@@ -31,7 +31,8 @@ pub enum ReceiverEvent {
     /// predecessor (at once on a contiguous stream, where arithmetic proves
     /// the hole): something after `after` is missing, not just late. The
     /// stream's position stays at `after`; the receiver fetches what
-    /// follows it (sync). Reported once per position of the stream.
+    /// follows it (sync). Reported once per position of the stream, and
+    /// again if a finished sync did not fill the hole.
     Gap {
         /// The stream with the hole.
         stream: StreamId,
