@@ -125,7 +125,7 @@ impl World {
         }
     }
 
-    fn step(&mut self, loss: u32) {
+    fn step(&mut self, f: Faults) {
         if let Some(until) = self.offline_until {
             self.now = until.min(self.now + Duration::from_millis(10));
             return;
@@ -142,12 +142,16 @@ impl World {
                     self.rx.poll_transmit(now)
                 };
                 let Some(p) = p else { break };
-                if self.rng.chance(loss) {
-                    continue;
+                let copies = if self.rng.chance(f.dup) { 2 } else { 1 };
+                for _ in 0..copies {
+                    if self.rng.chance(f.loss) {
+                        continue;
+                    }
+                    self.seq += 1;
+                    let at = now + Duration::from_millis(5 + self.rng.below(30));
+                    self.wire
+                        .insert((at, self.seq), (self.epoch, to_client, p.clone()));
                 }
-                self.seq += 1;
-                let at = now + Duration::from_millis(5 + self.rng.below(30));
-                self.wire.insert((at, self.seq), (self.epoch, to_client, p));
             }
         }
         let next = [
@@ -189,6 +193,7 @@ impl World {
 #[derive(Clone, Copy, Debug)]
 struct Faults {
     loss: u32,
+    dup: u32,
     drops: u32,
     restarts: u32,
     crashes: u32,
@@ -238,7 +243,7 @@ fn run(seed: u64, f: Faults) -> World {
         } else if w.offline_until.is_some_and(|t| t <= w.now) {
             w.connect();
         }
-        w.step(f.loss);
+        w.step(f);
     }
     if w.offline_until.is_some() {
         w.connect();
@@ -249,7 +254,11 @@ fn run(seed: u64, f: Faults) -> World {
         if caught_up && w.pending.is_empty() {
             break;
         }
-        w.step(0);
+        w.step(Faults {
+            loss: 0,
+            dup: 0,
+            ..f
+        });
     }
     w
 }
@@ -261,11 +270,12 @@ proptest! {
     fn client_store_converges_to_server_store(
         seed: u64,
         loss in 0u32..=30,
+        dup in 0u32..=10,
         drops in 0u32..=3,
         restarts in 0u32..=2,
         crashes in 0u32..=3,
     ) {
-        let w = run(seed, Faults { loss, drops, restarts, crashes });
+        let w = run(seed, Faults { loss, dup, drops, restarts, crashes });
         for (s, versions) in &w.store {
             prop_assert_eq!(w.db.get(s), Some(versions), "stream {}", s);
         }
