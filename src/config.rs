@@ -66,6 +66,12 @@ pub struct Config {
     /// delivered but not yet committed. Beyond it, new messages are dropped
     /// unacknowledged and come again by retransmission.
     pub max_held_messages: usize,
+    /// Receipts a receiver remembers for committed messages, so a resend
+    /// gets its receipt without the app; older ones are asked of the app
+    /// again ([`ReceiverEvent::ReceiptWanted`](crate::ReceiverEvent::ReceiptWanted)).
+    pub max_receipts: usize,
+    /// Longest receipt, in bytes.
+    pub max_receipt_len: usize,
     /// How long a package at the head of its stream may stay incomplete
     /// before the receiver fetches it again (or gives it up).
     pub package_timeout: Duration,
@@ -103,6 +109,8 @@ impl Default for Config {
             sync_page: 100,
             sync_retry: Duration::from_secs(1),
             max_held_messages: 4096,
+            max_receipts: 4096,
+            max_receipt_len: 64,
             package_timeout: Duration::from_secs(2),
             package_retries: 2,
             sparse_ack_every: 64,

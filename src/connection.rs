@@ -81,6 +81,28 @@ impl Connection {
         self.sender.close()
     }
 
+    /// [`Receiver::commit_with_receipt`] on the receiving half.
+    pub fn commit_with_receipt(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        version: Version,
+        receipt: Bytes,
+    ) -> Result<(), CommitError> {
+        self.receiver
+            .commit_with_receipt(now, stream, version, receipt)
+    }
+
+    /// [`Receiver::provide_receipt`] on the receiving half.
+    pub fn provide_receipt(
+        &mut self,
+        stream: StreamId,
+        version: Version,
+        receipt: Bytes,
+    ) -> Result<(), CommitError> {
+        self.receiver.provide_receipt(stream, version, receipt)
+    }
+
     /// [`Receiver::resume_latest`] on the receiving half.
     pub fn resume_latest(&mut self, stream: StreamId, latest: u32) {
         self.receiver.resume_latest(stream, latest)
@@ -113,7 +135,7 @@ impl Connection {
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
-            Frame::Ack(_) | Frame::Sync(_) => sender.check_frame(f),
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => sender.check_frame(f),
             _ => Receiver::check_frame(f),
         });
         if let Err(e) = checked {
@@ -122,7 +144,9 @@ impl Connection {
         }
         for f in frames.drain(..) {
             match f {
-                Frame::Ack(_) | Frame::Sync(_) => self.sender.on_frame(now, f),
+                Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {
+                    self.sender.on_frame(now, f)
+                }
                 _ => self.receiver.on_frame(now, f),
             }
         }

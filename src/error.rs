@@ -100,7 +100,11 @@ pub enum CommitError {
     /// No message of this stream was ever delivered or resumed.
     #[error("unknown stream")]
     UnknownStream,
-    /// This version has not been delivered yet.
+    /// This version has not been delivered yet (or, for
+    /// `provide_receipt`, no resend is waiting for its receipt).
     #[error("version was not delivered")]
     NotDelivered,
+    /// The receipt is longer than `Config::max_receipt_len`.
+    #[error("receipt too large")]
+    ReceiptTooLarge,
 }

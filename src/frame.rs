@@ -5,7 +5,7 @@
 //! error, so a frame has exactly one byte form.
 
 use crate::error::CodecError;
-use crate::message::{Message, Package, StreamId, Version};
+use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::varint;
 use bytes::{BufMut, Bytes};
@@ -24,6 +24,10 @@ pub(crate) mod kind {
     pub const SYNC: u8 = 0x05;
     /// Ends one page of a sync answer.
     pub const SYNC_END: u8 = 0x06;
+    /// The receiving app's receipt for a committed message.
+    pub const RECEIPT: u8 = 0x07;
+    /// An at-most-once message: no SID, no ack, never resent.
+    pub const DATAGRAM: u8 = 0x08;
 }
 
 /// DATA flag bits.
@@ -32,8 +36,12 @@ pub(crate) mod flag {
     pub const PACKAGE: u8 = 0x01;
     /// The message answers a history request: not part of the live chain.
     pub const HISTORY: u8 = 0x02;
+    /// The sender wants a receipt with the commit.
+    pub const RECEIPT: u8 = 0x04;
+    /// At least once: delivered on arrival, outside the stream's chain.
+    pub const UNORDERED: u8 = 0x08;
     /// Every bit this build knows.
-    pub const KNOWN: u8 = PACKAGE | HISTORY;
+    pub const KNOWN: u8 = PACKAGE | HISTORY | RECEIPT | UNORDERED;
 }
 
 /// Most ranges one range list may carry on the wire, whatever the config.
@@ -55,6 +63,14 @@ pub(crate) enum Frame {
     Ping,
     Sync(SyncRequest),
     SyncEnd(PageEnd),
+    Receipt {
+        sid: u64,
+        receipt: Bytes,
+    },
+    Datagram {
+        seq: u64,
+        msg: Message,
+    },
 }
 
 /// An ack: which SIDs the receiver holds and which its app committed.
@@ -158,6 +174,12 @@ pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message, history: 
     if history {
         flags |= flag::HISTORY;
     }
+    if msg.wants_receipt {
+        flags |= flag::RECEIPT;
+    }
+    if msg.qos == Qos::AtLeastOnce {
+        flags |= flag::UNORDERED;
+    }
     buf.put_u8(flags);
     if let Some(p) = msg.package {
         varint::put(buf, p.id);
@@ -228,6 +250,42 @@ pub(crate) fn put_sync_end(buf: &mut impl BufMut, end: &PageEnd) {
     varint::put(buf, end.count);
     buf.put_u8(u8::from(end.more));
 }
+
+/// Bytes a RECEIPT frame takes.
+pub(crate) fn receipt_len(sid: u64, receipt: &[u8]) -> usize {
+    1 + varint::len(sid) + varint::len(receipt.len() as u64) + receipt.len()
+}
+
+/// Writes a RECEIPT frame.
+pub(crate) fn put_receipt(buf: &mut impl BufMut, sid: u64, receipt: &[u8]) {
+    buf.put_u8(kind::RECEIPT);
+    varint::put(buf, sid);
+    varint::put(buf, receipt.len() as u64);
+    buf.put_slice(receipt);
+}
+
+/// Bytes a DATAGRAM frame takes.
+pub(crate) fn datagram_len(seq: u64, msg: &Message) -> usize {
+    1 + varint::len(seq)
+        + varint::len(msg.stream.0)
+        + varint::len(msg.version.0)
+        + varint::len(msg.payload.len() as u64)
+        + msg.payload.len()
+}
+
+/// Writes a DATAGRAM frame.
+pub(crate) fn put_datagram(buf: &mut impl BufMut, seq: u64, msg: &Message) {
+    buf.put_u8(kind::DATAGRAM);
+    varint::put(buf, seq);
+    varint::put(buf, msg.stream.0);
+    varint::put(buf, msg.version.0);
+    varint::put(buf, msg.payload.len() as u64);
+    buf.put_slice(&msg.payload);
+}
+
+/// Upper bound of an ACK frame's size with no ranges (kind, delay, two
+/// floors and counts).
+pub(crate) const ACK_MIN_LEN: usize = 1 + 10 + 2 * (10 + 1);
 
 /// Upper bound of a SYNC frame's size.
 pub(crate) const SYNC_MAX_LEN: usize = 27;
@@ -310,16 +368,13 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             } else {
                 None
             };
-            let len = varint::get(body, pos)?;
-            let remaining = (body.len() - *pos) as u64;
-            if len > remaining {
-                return Err(CodecError::Truncated);
-            }
-            let end = *pos + len as usize;
-            let payload = body.slice(*pos..end);
-            *pos = end;
+            let payload = get_bytes(body, pos)?;
             let mut msg = Message::new(stream, prev, version, payload);
             msg.package = package;
+            msg.wants_receipt = flags & flag::RECEIPT != 0;
+            if flags & flag::UNORDERED != 0 {
+                msg.qos = Qos::AtLeastOnce;
+            }
             Ok(Frame::Data {
                 sid,
                 msg,
@@ -388,8 +443,35 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
                 more,
             }))
         }
+        kind::RECEIPT => {
+            let sid = varint::get(body, pos)?;
+            let receipt = get_bytes(body, pos)?;
+            Ok(Frame::Receipt { sid, receipt })
+        }
+        kind::DATAGRAM => {
+            let seq = varint::get(body, pos)?;
+            let stream = StreamId(varint::get(body, pos)?);
+            let version = Version(varint::get(body, pos)?);
+            let payload = get_bytes(body, pos)?;
+            let msg =
+                Message::new(stream, Version::ZERO, version, payload).with_qos(Qos::AtMostOnce);
+            Ok(Frame::Datagram { seq, msg })
+        }
         other => Err(CodecError::UnknownFrame(other)),
     }
+}
+
+/// A length-prefixed byte string, sliced from `body` without copying.
+fn get_bytes(body: &Bytes, pos: &mut usize) -> Result<Bytes, CodecError> {
+    let len = varint::get(body, pos)?;
+    let remaining = (body.len() - *pos) as u64;
+    if len > remaining {
+        return Err(CodecError::Truncated);
+    }
+    let end = *pos + len as usize;
+    let out = body.slice(*pos..end);
+    *pos = end;
+    Ok(out)
 }
 
 /// Decodes every frame of `body` into `out` (cleared first), checking each
@@ -434,6 +516,8 @@ impl Frame {
             Frame::Ping => buf.put_u8(kind::PING),
             Frame::Sync(req) => put_sync(buf, req),
             Frame::SyncEnd(end) => put_sync_end(buf, end),
+            Frame::Receipt { sid, receipt } => put_receipt(buf, *sid, receipt),
+            Frame::Datagram { seq, msg } => put_datagram(buf, *seq, msg),
         }
     }
 }

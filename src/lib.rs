@@ -145,7 +145,7 @@ pub use connection::{Connection, Event};
 pub use dedup_cache::{DedupCache, DedupStats, Seen};
 pub use error::{CodecError, CommitError, InputError, SendError};
 pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
-pub use message::{Message, Package, StreamId, Version};
+pub use message::{Message, Package, Qos, StreamId, Version};
 pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
 pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};
 pub use sender::{Sender, SenderEvent, SenderStats, Unacked, UnackedState};

@@ -63,6 +63,25 @@ impl Package {
     }
 }
 
+/// The delivery guarantee of one message (MQTT's QoS levels, M12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Qos {
+    /// May be lost, never repeated: sent once, no ack, no retransmission, no
+    /// chain. For typing indicators and presence. The receiver reports it as
+    /// [`ReceiverEvent::Datagram`](crate::ReceiverEvent::Datagram); `prev`
+    /// is not sent and `version` is the app's own id.
+    AtMostOnce,
+    /// Never lost, may be repeated: acked after commit and retransmitted,
+    /// but delivered on arrival without a chain (`prev` is ignored), so a
+    /// copy resent on a new connection can reach the app again. Cheaper
+    /// receiver state: no per-stream order or reorder buffer.
+    AtLeastOnce,
+    /// Never lost, never repeated, in order per stream: the chain and the
+    /// dedup of the default path.
+    #[default]
+    ExactlyOnce,
+}
+
 /// One message of one stream.
 ///
 /// `prev` names the version this message follows. A receiver delivers a
@@ -81,6 +100,11 @@ pub struct Message {
     pub payload: Bytes,
     /// The package this message belongs to, if any.
     pub package: Option<Package>,
+    /// The delivery guarantee.
+    pub qos: Qos,
+    /// The sender wants the receiving app's receipt with the ack (the
+    /// version a server assigned to an upstream message, say).
+    pub wants_receipt: bool,
 }
 
 impl Message {
@@ -92,7 +116,24 @@ impl Message {
             version,
             payload,
             package: None,
+            qos: Qos::ExactlyOnce,
+            wants_receipt: false,
         }
+    }
+
+    /// The same message with another delivery guarantee.
+    pub fn with_qos(mut self, qos: Qos) -> Message {
+        self.qos = qos;
+        self
+    }
+
+    /// The same message, asking the receiving app for a receipt: the
+    /// sender's [`SenderEvent::Acked`](crate::SenderEvent::Acked) carries it.
+    /// A resend of a message the receiver already committed gets the same
+    /// receipt again.
+    pub fn with_receipt(mut self) -> Message {
+        self.wants_receipt = true;
+        self
     }
 
     /// The same message as a member of `package`.

@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::error::{CommitError, InputError};
 use crate::frame::{self, Frame};
-use crate::message::{Message, Package, StreamId, Version};
+use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::sid_set::{Membership, SidSet};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
@@ -59,6 +59,19 @@ pub enum ReceiverEvent {
         /// Members in the package.
         count: u32,
     },
+    /// An at-most-once message ([`Qos::AtMostOnce`](crate::Qos)): shown
+    /// or dropped, never twice, and nothing to commit.
+    Datagram(Message),
+    /// A resend of a message committed earlier wants its receipt, which
+    /// this receiver no longer remembers (beyond `Config::max_receipts`, or
+    /// committed on an earlier connection): look it up in the store and
+    /// hand it to [`Receiver::provide_receipt`].
+    ReceiptWanted {
+        /// The message's stream.
+        stream: StreamId,
+        /// The message's version.
+        version: Version,
+    },
     /// One page of history asked for with [`Receiver::fetch_history`]:
     /// the stored messages just before `before`, oldest first, each
     /// following the one before. History is apart from live delivery: it
@@ -96,12 +109,19 @@ pub struct ReceiverStats {
     pub gaps: u64,
     /// Packages given up.
     pub packages_expired: u64,
+    /// At-most-once messages delivered.
+    pub datagrams: u64,
+    /// At-most-once messages dropped as replays or too old to tell.
+    pub datagrams_dropped: u64,
+    /// RECEIPT frames written (first answers and repeats).
+    pub receipts_sent: u64,
 }
 
 struct Held {
     version: Version,
     sid: Option<u64>,
     committed: bool,
+    wants_receipt: bool,
 }
 
 /// The per-stream timers.
@@ -225,6 +245,20 @@ pub struct Receiver {
     sparse_deadline: Option<Instant>,
     sparse_count: u32,
     events: VecDeque<ReceiverEvent>,
+    /// Receipts to write, each before the ack that reports its SID committed.
+    receipts_due: VecDeque<(u64, Bytes)>,
+    /// Receipts given for committed messages, for resends; oldest evicted first.
+    receipt_cache: HashMap<(StreamId, Version), Bytes>,
+    receipt_order: VecDeque<(StreamId, Version)>,
+    /// Resends waiting for the app to provide a forgotten receipt.
+    receipts_wanted: HashMap<(StreamId, Version), u64>,
+    /// At-least-once messages delivered and not yet committed: their SID
+    /// and whether the sender wants a receipt.
+    unordered: HashMap<(StreamId, Version), (u64, bool)>,
+    /// Replay window for at-most-once messages: one past the highest
+    /// sequence seen, and a bitmap of the 128 below it.
+    datagram_top: u64,
+    datagram_seen: u128,
     writer: PacketWriter,
     /// Decoded frames of the packet being handled (capacity reused).
     scratch: alloc::vec::Vec<Frame>,
@@ -251,6 +285,13 @@ impl Receiver {
             sparse_deadline: None,
             sparse_count: 0,
             events: VecDeque::new(),
+            receipts_due: VecDeque::new(),
+            receipt_cache: HashMap::new(),
+            receipt_order: VecDeque::new(),
+            receipts_wanted: HashMap::new(),
+            unordered: HashMap::new(),
+            datagram_top: 0,
+            datagram_seen: 0,
             writer: PacketWriter::new(config.max_packet_size),
             stats: ReceiverStats::default(),
             config,
@@ -275,6 +316,7 @@ impl Receiver {
             }
             if let (Some(sid), false) = (h.sid, h.committed) {
                 // Owed to the sender now; resume has no clock, so send at once.
+                // A wanted receipt comes from the app's store on a resend.
                 if self.committed.insert(sid) {
                     self.ack_pending = true;
                     self.ack_immediate = true;
@@ -351,13 +393,39 @@ impl Receiver {
 
     /// The app has durably stored exactly this delivered message: it may now
     /// be acknowledged. Commits may come in any order; committing again is a
-    /// no-op.
+    /// no-op. A message sent [`with_receipt`](Message::with_receipt) gets an
+    /// empty receipt; use [`commit_with_receipt`](Self::commit_with_receipt).
     pub fn commit(
         &mut self,
         now: Instant,
         stream: StreamId,
         version: Version,
     ) -> Result<(), CommitError> {
+        self.commit_with_receipt(now, stream, version, Bytes::new())
+    }
+
+    /// Commits like [`commit`](Self::commit), and if the sender asked for a
+    /// receipt, sends it `receipt` (at most `Config::max_receipt_len` bytes)
+    /// with the ack: the version a server assigned to a client's message,
+    /// say. The receipt is remembered (up to `Config::max_receipts`) so a
+    /// resend of the message gets it again without reaching the app.
+    pub fn commit_with_receipt(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        version: Version,
+        receipt: Bytes,
+    ) -> Result<(), CommitError> {
+        if receipt.len() > self.config.max_receipt_len {
+            return Err(CommitError::ReceiptTooLarge);
+        }
+        if !self.unordered.is_empty() {
+            if let Some((sid, wants)) = self.unordered.remove(&(stream, version)) {
+                self.held -= 1;
+                self.settle_commit(now, sid, wants, (stream, version), receipt, false);
+                return Ok(());
+            }
+        }
         let st = self
             .streams
             .get_mut(&stream)
@@ -370,23 +438,101 @@ impl Receiver {
         match found {
             Ok(i) => {
                 let h = &mut st.uncommitted[i];
-                if !h.committed {
-                    h.committed = true;
-                    if let Some(sid) = h.sid {
-                        self.committed.insert(sid);
-                    }
-                }
+                let newly = !h.committed;
+                h.committed = true;
+                let (sid, wants) = (h.sid, h.wants_receipt);
                 while st.uncommitted.front().is_some_and(|h| h.committed) {
                     st.uncommitted.pop_front();
                     self.held -= 1;
                 }
                 let sparse = st.contiguous;
-                self.ack_later(now, sparse);
+                match sid {
+                    Some(sid) if newly => {
+                        self.settle_commit(now, sid, wants, (stream, version), receipt, sparse)
+                    }
+                    _ => self.ack_later(now, sparse),
+                }
                 Ok(())
             }
             Err(_) if version <= st.head => Ok(()),
             Err(_) => Err(CommitError::NotDelivered),
         }
+    }
+
+    /// A message the app committed: its SID goes into the next ack, after
+    /// its receipt if the sender wants one.
+    fn settle_commit(
+        &mut self,
+        now: Instant,
+        sid: u64,
+        wants_receipt: bool,
+        key: (StreamId, Version),
+        receipt: Bytes,
+        sparse: bool,
+    ) {
+        if wants_receipt {
+            self.remember_receipt(key, receipt.clone());
+            self.receipts_due.push_back((sid, receipt));
+        } else {
+            self.committed.insert(sid);
+        }
+        self.ack_later(now, sparse);
+    }
+
+    fn remember_receipt(&mut self, key: (StreamId, Version), receipt: Bytes) {
+        if self.config.max_receipts == 0 {
+            return;
+        }
+        if self.receipt_cache.insert(key, receipt).is_none() {
+            if self.receipt_order.len() >= self.config.max_receipts {
+                if let Some(old) = self.receipt_order.pop_front() {
+                    self.receipt_cache.remove(&old);
+                }
+            }
+            self.receipt_order.push_back(key);
+        }
+    }
+
+    /// A resend of a committed message that wants a receipt: answer it from
+    /// memory, or ask the app.
+    fn receipt_for_resend(&mut self, sid: u64, key: (StreamId, Version)) {
+        if let Some(r) = self.receipt_cache.get(&key) {
+            self.receipts_due.push_back((sid, r.clone()));
+            return;
+        }
+        // Bounded: beyond it the resend goes unanswered and comes again.
+        let room = self.receipts_wanted.len() < self.config.max_streams;
+        if let Some(s) = self.receipts_wanted.get_mut(&key) {
+            *s = sid;
+        } else if room {
+            self.receipts_wanted.insert(key, sid);
+            self.events.push_back(ReceiverEvent::ReceiptWanted {
+                stream: key.0,
+                version: key.1,
+            });
+        }
+    }
+
+    /// Answers a [`ReceiverEvent::ReceiptWanted`] with the receipt from the
+    /// app's store; the resend is then acked with it.
+    pub fn provide_receipt(
+        &mut self,
+        stream: StreamId,
+        version: Version,
+        receipt: Bytes,
+    ) -> Result<(), CommitError> {
+        if receipt.len() > self.config.max_receipt_len {
+            return Err(CommitError::ReceiptTooLarge);
+        }
+        let key = (stream, version);
+        let sid = self
+            .receipts_wanted
+            .remove(&key)
+            .ok_or(CommitError::NotDelivered)?;
+        self.remember_receipt(key, receipt.clone());
+        self.receipts_due.push_back((sid, receipt));
+        self.ack_now();
+        Ok(())
     }
 
     /// Counters since creation.
@@ -430,6 +576,7 @@ impl Receiver {
         match f {
             Frame::Ack(_) => Err(InputError::UnexpectedFrame(frame::kind::ACK)),
             Frame::Sync(_) => Err(InputError::UnexpectedFrame(frame::kind::SYNC)),
+            Frame::Receipt { .. } => Err(InputError::UnexpectedFrame(frame::kind::RECEIPT)),
             _ => Ok(()),
         }
     }
@@ -440,7 +587,13 @@ impl Receiver {
                 sid,
                 msg,
                 history: false,
+            } if msg.qos == Qos::AtLeastOnce => self.on_unordered_data(now, sid, msg),
+            Frame::Data {
+                sid,
+                msg,
+                history: false,
             } => self.on_data(now, sid, msg),
+            Frame::Datagram { seq, msg } => self.on_datagram(seq, msg),
             Frame::Data {
                 sid,
                 msg,
@@ -453,8 +606,67 @@ impl Receiver {
             }
             Frame::Ping => self.ack_now(),
             Frame::SyncEnd(end) => self.on_page_end(now, end),
-            Frame::Ack(_) | Frame::Sync(_) => {}
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {}
         }
+    }
+
+    /// At most once: delivered unless the replay window has seen it (or it
+    /// is too old to tell, which may lose it but never repeats it).
+    fn on_datagram(&mut self, seq: u64, msg: Message) {
+        const WINDOW: u64 = 128;
+        if seq >= self.datagram_top {
+            let shift = seq - self.datagram_top + 1;
+            self.datagram_seen = if shift >= WINDOW {
+                0
+            } else {
+                self.datagram_seen << shift
+            };
+            self.datagram_seen |= 1;
+            self.datagram_top = seq + 1;
+        } else {
+            let age = self.datagram_top - 1 - seq;
+            if age >= WINDOW || self.datagram_seen & (1 << age) != 0 {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
+            self.datagram_seen |= 1 << age;
+        }
+        self.stats.datagrams += 1;
+        self.events.push_back(ReceiverEvent::Datagram(msg));
+    }
+
+    /// At least once: delivered on arrival, deduplicated by SID within the
+    /// connection only, acked after its commit.
+    fn on_unordered_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
+        let Some(sid) = self.admit_sid(raw_sid) else {
+            return;
+        };
+        let key = (msg.stream, msg.version);
+        let Some(sid) = sid else {
+            // Below the floor: received (or given up) before.
+            self.stats.duplicates += 1;
+            if msg.wants_receipt {
+                self.receipt_for_resend(raw_sid, key);
+            }
+            self.ack_now();
+            return;
+        };
+        if self.unordered.contains_key(&key) {
+            // The same message waits for its commit under another SID; this
+            // copy comes again by retransmission.
+            self.stats.duplicates += 1;
+            return;
+        }
+        if self.held >= self.config.max_held_messages {
+            self.stats.dropped_full += 1;
+            return;
+        }
+        self.held += 1;
+        self.unordered.insert(key, (sid, msg.wants_receipt));
+        self.note_received(now, sid);
+        self.ack_later(now, false);
+        self.stats.delivered += 1;
+        self.events.push_back(ReceiverEvent::Deliver(msg));
     }
 
     fn on_page_end(&mut self, now: Instant, end: PageEnd) {
@@ -622,11 +834,13 @@ impl Receiver {
         }
     }
 
-    fn on_data(&mut self, now: Instant, sid: u64, msg: Message) {
-        let Some(sid) = self.admit_sid(sid) else {
+    fn on_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
+        let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };
         let stream = msg.stream;
+        let key = (msg.stream, msg.version);
+        let wants_receipt = msg.wants_receipt;
         let accepted = self.accept(now, msg, sid);
         if matches!(accepted, Accepted::NewWhileSyncing) {
             self.sync_progress(now, stream);
@@ -636,13 +850,17 @@ impl Receiver {
             Accepted::New | Accepted::NewWhileSyncing => {}
             Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
         }
+        let committed = matches!(accepted, Accepted::Committed);
+        if committed && wants_receipt {
+            self.receipt_for_resend(raw_sid, key);
+        }
         let Some(sid) = sid else {
             // Below the floor: a resend of something acked before (the ack
             // was lost) or given up on. Either way the sender wants an ack.
             self.ack_now();
             return;
         };
-        if matches!(accepted, Accepted::Committed) {
+        if committed && !wants_receipt {
             self.committed.insert(sid);
         }
         // A hole in the SIDs is acked at once (in `note_received`), so the
@@ -1005,6 +1223,18 @@ impl Receiver {
         piggyback: bool,
     ) {
         if self.wants_ack(now, piggyback) {
+            // Each receipt goes before the ack that first reports its SID
+            // committed, in the same packet: the sender never sees the
+            // commit without the receipt unless this packet is lost.
+            while let Some((sid, r)) = self.receipts_due.front() {
+                if buf.len() + frame::receipt_len(*sid, r) + frame::ACK_MIN_LEN > limit {
+                    break;
+                }
+                frame::put_receipt(buf, *sid, r);
+                self.committed.insert(*sid);
+                self.stats.receipts_sent += 1;
+                self.receipts_due.pop_front();
+            }
             self.write_ack(now, buf, limit);
         }
         while let Some(&(stream, request)) = self.requests_due.front() {
@@ -1208,6 +1438,7 @@ fn deliver(
         version: msg.version,
         sid,
         committed: false,
+        wants_receipt: msg.wants_receipt,
     });
     stats.delivered += 1;
     events.push_back(ReceiverEvent::Deliver(msg));

@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::error::{InputError, SendError};
 use crate::frame::{self, AckFrame, Frame};
-use crate::message::{Message, StreamId, Version};
+use crate::message::{Message, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::rtt::RttEstimator;
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
@@ -57,6 +57,10 @@ pub enum SenderEvent {
         stream: StreamId,
         /// The message's version.
         version: Version,
+        /// For a message sent [`with_receipt`](Message::with_receipt): the
+        /// receiving app's receipt. `None` otherwise, or if the receiver
+        /// could not produce it (see `Config::max_retransmits`).
+        receipt: Option<Bytes>,
     },
     /// Retransmissions exhausted without the peer receiving it: store it for
     /// offline delivery (the peer fetches it by sync on reconnect).
@@ -96,6 +100,8 @@ pub struct SenderStats {
     pub acked: u64,
     /// Packets written.
     pub packets: u64,
+    /// At-most-once messages written (each exactly once).
+    pub datagrams: u64,
 }
 
 const NIL: u64 = u64::MAX;
@@ -129,6 +135,11 @@ struct Entry {
     history: bool,
     /// When the peer was first known to hold it.
     received_at: Instant,
+    /// The peer's receipt, once its RECEIPT frame arrived.
+    receipt: Option<Bytes>,
+    /// The peer committed it, but its receipt has not arrived: it is
+    /// resent (a duplicate makes the peer send the receipt again).
+    committed: bool,
     /// Neighbours on the retransmission list, ordered by last transmission.
     prev: u64,
     next: u64,
@@ -145,6 +156,10 @@ pub struct Sender {
     sent_end: u64,
     /// Messages beyond the window, not yet given a SID (with their history flag).
     backlog: VecDeque<(Message, bool)>,
+    /// At-most-once messages waiting to be written once.
+    datagrams: VecDeque<Message>,
+    /// The next datagram's sequence number (for the peer's replay window).
+    next_datagram: u64,
     /// Entries in the window the peer does not hold yet (queued or outstanding).
     in_transit: usize,
     /// Sync answers waiting for the window: they go before the backlog,
@@ -201,6 +216,8 @@ impl Sender {
             backlog: VecDeque::new(),
             answers: VecDeque::new(),
             in_transit: 0,
+            datagrams: VecDeque::new(),
+            next_datagram: 0,
             tx_queue: VecDeque::new(),
             list_head: NIL,
             list_tail: NIL,
@@ -225,12 +242,21 @@ impl Sender {
         }
     }
 
-    /// Queues `msg` for reliable delivery.
+    /// Queues `msg` for delivery with its [`Qos`].
     ///
     /// Inside the window it is transmitted on the next `poll_transmit`;
-    /// beyond it, it waits locally up to `Config::max_queued`.
+    /// beyond it, it waits locally up to `Config::max_queued`. An
+    /// at-most-once message is written once with the next packet and never
+    /// tracked again (dropped unsent if the connection ends first).
     pub fn send(&mut self, now: Instant, msg: Message) -> Result<(), SendError> {
         self.check_sendable(&msg)?;
+        if msg.qos == Qos::AtMostOnce {
+            if self.datagrams.len() >= self.config.max_queued {
+                return Err(SendError::Backpressure);
+            }
+            self.datagrams.push_back(msg);
+            return Ok(());
+        }
         if !self.has_room(1) {
             return Err(SendError::Backpressure);
         }
@@ -243,7 +269,7 @@ impl Sender {
         if self.closed {
             return Err(SendError::Closed);
         }
-        if msg.version <= msg.prev {
+        if msg.version <= msg.prev && msg.qos != Qos::AtMostOnce {
             return Err(SendError::BadChain);
         }
         if msg.package.is_some_and(|p| !p.fits(msg.version)) {
@@ -414,7 +440,11 @@ impl Sender {
             Frame::Floor { .. } => Err(InputError::UnexpectedFrame(frame::kind::FLOOR)),
             Frame::Ping => Err(InputError::UnexpectedFrame(frame::kind::PING)),
             Frame::SyncEnd { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC_END)),
-            Frame::Sync { .. } => Ok(()),
+            Frame::Datagram { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATAGRAM)),
+            Frame::Receipt { sid, .. } if *sid >= self.sent_end => {
+                Err(InputError::AckForUnsentSid(*sid))
+            }
+            Frame::Sync(_) | Frame::Receipt { .. } => Ok(()),
         }
     }
 
@@ -422,6 +452,12 @@ impl Sender {
     pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
         match f {
             Frame::Ack(a) => self.on_ack(now, &a),
+            Frame::Receipt { sid, receipt } => {
+                // Comes before the ack that reports the commit, in one packet.
+                if let Some(e) = self.entry(sid).filter(|e| e.msg.wants_receipt) {
+                    e.receipt = Some(receipt);
+                }
+            }
             Frame::Sync(request) => {
                 self.last_heard = now;
                 // A peer can ask faster than the app answers: beyond the
@@ -458,6 +494,8 @@ impl Sender {
             msg,
             history,
             received_at: Instant::ZERO,
+            receipt: None,
+            committed: false,
             state: State::Queued,
             tx_count: 0,
             last_sent: Instant::ZERO,
@@ -542,7 +580,7 @@ impl Sender {
         let Some(e) = slot(&mut self.ring, self.base, sid) else {
             return;
         };
-        if e.state == State::Received {
+        if e.state == State::Received || e.committed {
             return;
         }
         let was = e.state;
@@ -601,13 +639,7 @@ impl Sender {
         let floor_ranges = core::iter::once((self.base, a.committed.floor.max(self.base)));
         for (start, end) in floor_ranges.chain(a.committed.ranges()) {
             for sid in start.max(self.base)..end.min(self.next_sid()) {
-                if let Some(e) = self.settle(sid) {
-                    self.stats.acked += 1;
-                    self.events.push_back(SenderEvent::Acked {
-                        stream: e.msg.stream,
-                        version: e.msg.version,
-                    });
-                }
+                self.on_committed(now, sid);
             }
         }
 
@@ -636,6 +668,46 @@ impl Sender {
         self.fill_window();
     }
 
+    /// The peer committed `sid`: settle it, unless its receipt is missing.
+    fn on_committed(&mut self, now: Instant, sid: u64) {
+        let Some(e) = self.entry(sid) else {
+            return;
+        };
+        if e.msg.wants_receipt && e.receipt.is_none() {
+            if e.committed {
+                return;
+            }
+            // The RECEIPT frame was lost: resend the message when the timer
+            // fires, and the peer answers the duplicate with the receipt.
+            e.committed = true;
+            let state = e.state;
+            if state == State::Queued {
+                return; // about to be resent anyway
+            }
+            e.state = State::Outstanding;
+            e.last_sent = now;
+            if state == State::Outstanding {
+                self.unlink(sid);
+            } else {
+                self.in_transit += 1;
+            }
+            self.link_tail(sid);
+            return;
+        }
+        self.settle_acked(sid);
+    }
+
+    fn settle_acked(&mut self, sid: u64) {
+        if let Some(e) = self.settle(sid) {
+            self.stats.acked += 1;
+            self.events.push_back(SenderEvent::Acked {
+                stream: e.msg.stream,
+                version: e.msg.version,
+                receipt: e.receipt,
+            });
+        }
+    }
+
     /// How much later a received message must have been sent before an
     /// earlier one counts as lost: SRTT/4 (RACK's default) widened by the
     /// RTT's deviation, which is what jitter-induced reordering looks like.
@@ -648,7 +720,11 @@ impl Sender {
         let Some(e) = slot(&mut self.ring, self.base, sid) else {
             return;
         };
-        if e.tx_count > self.config.max_retransmits {
+        if e.tx_count > self.config.max_retransmits && e.committed {
+            // Committed, but the receipt never came: settle without it.
+            self.settle_acked(sid);
+            self.fill_window();
+        } else if e.tx_count > self.config.max_retransmits {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
                 self.escalated_end = self.escalated_end.max(sid + 1);
@@ -767,6 +843,7 @@ impl Sender {
     fn drain_unacked(&mut self) -> Vec<Unacked> {
         self.closed = true;
         self.in_transit = 0;
+        self.datagrams.clear();
         self.tx_queue.clear();
         self.list_head = NIL;
         self.list_tail = NIL;
@@ -813,6 +890,16 @@ impl Sender {
         if self.ping_due && buf.len() < limit {
             buf.put_u8(frame::kind::PING);
             self.ping_due = false;
+        }
+        // At most once: written once, first (presence and typing want speed).
+        while let Some(m) = self.datagrams.front() {
+            if buf.len() + frame::datagram_len(self.next_datagram, m) > limit {
+                break;
+            }
+            frame::put_datagram(buf, self.next_datagram, m);
+            self.next_datagram += 1;
+            self.stats.datagrams += 1;
+            self.datagrams.pop_front();
         }
         let pn = self.next_pn;
         while let Some(&sid) = self.tx_queue.front() {
@@ -874,6 +961,7 @@ impl Sender {
     pub(crate) fn has_transmit(&self) -> bool {
         !self.closed
             && (!self.tx_queue.is_empty()
+                || !self.datagrams.is_empty()
                 || self.ping_due
                 || self.floor_due
                 || !self.sync_ends.is_empty())

@@ -71,7 +71,10 @@ impl World {
 
     fn serve(&mut self) {
         while let Some(e) = self.tx.poll_event() {
-            if let SenderEvent::Acked { stream, version } = e {
+            if let SenderEvent::Acked {
+                stream, version, ..
+            } = e
+            {
                 let stored = self
                     .db
                     .get(&stream.0)

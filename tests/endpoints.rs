@@ -77,7 +77,8 @@ fn no_ack_before_commit_and_out_of_order_commits() {
         sender_events(&mut tx),
         vec![SenderEvent::Acked {
             stream: S,
-            version: Version(3)
+            version: Version(3),
+            receipt: None,
         }]
     );
     rx.commit(ms(30), S, Version(1)).unwrap();
@@ -87,7 +88,8 @@ fn no_ack_before_commit_and_out_of_order_commits() {
         sender_events(&mut tx),
         vec![SenderEvent::Acked {
             stream: S,
-            version: Version(1)
+            version: Version(1),
+            receipt: None,
         }]
     );
     assert_eq!(tx.stats().retransmits, 0);
@@ -142,7 +144,8 @@ fn versions_at_or_below_resumed_head_never_reach_the_app() {
         vec![
             SenderEvent::Acked {
                 stream: S,
-                version: Version(20)
+                version: Version(20),
+                receipt: None,
             },
             // resume's integrity check: "anything after what I hold?"
             SenderEvent::SyncRequested(SyncRequest {
@@ -507,7 +510,8 @@ fn malformed_input_is_rejected_and_changes_nothing() {
         tx.poll_event(),
         Some(SenderEvent::Acked {
             stream: S,
-            version: Version(1)
+            version: Version(1),
+            receipt: None,
         })
     );
 }
