@@ -714,16 +714,21 @@ mod tests {
             1..u64::MAX,
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::option::of((any::<u64>(), 1u32..10, any::<u32>(), 0u64..1000)),
+            any::<(bool, bool)>(),
         )
-            .prop_map(|(s, p, d, pl, pk)| {
+            .prop_map(|(s, p, d, pl, pk, (receipt, unordered))| {
                 let prev = p % (u64::MAX - d - 2000);
                 let version = prev + d;
-                let msg = Message::new(
+                let mut msg = Message::new(
                     StreamId(s),
                     Version(prev),
                     Version(version),
                     Bytes::from(pl),
                 );
+                msg.wants_receipt = receipt;
+                if unordered {
+                    msg.qos = Qos::AtLeastOnce;
+                }
                 match pk {
                     None => msg,
                     Some((id, count, index, extra)) => {
@@ -765,6 +770,23 @@ mod tests {
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
         prop_oneof![
+            (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..70)).prop_map(|(sid, r)| {
+                Frame::Receipt {
+                    sid,
+                    receipt: Bytes::from(r),
+                }
+            }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..40)
+            )
+                .prop_map(|(seq, s, v, p)| Frame::Datagram {
+                    seq,
+                    msg: Message::new(StreamId(s), Version(0), Version(v), Bytes::from(p))
+                        .with_qos(Qos::AtMostOnce),
+                }),
             (any::<u64>(), arb_message(), any::<bool>())
                 .prop_map(|(sid, msg, history)| Frame::Data { sid, msg, history }),
             (any::<u64>(), arb_ranges(), arb_ranges()).prop_map(|(d, r, c)| Frame::Ack(AckFrame {

@@ -638,6 +638,7 @@ impl Receiver {
     /// At least once: delivered on arrival, deduplicated by SID within the
     /// connection only, acked after its commit.
     fn on_unordered_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
+        self.resend_wants_receipt(raw_sid, &msg);
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };
@@ -834,7 +835,22 @@ impl Receiver {
         }
     }
 
+    /// A resend of a message whose SID is already received: if it was
+    /// committed and wants a receipt, the receipt was probably lost.
+    fn resend_wants_receipt(&mut self, sid: u64, msg: &Message) {
+        if msg.wants_receipt
+            && self.received.membership(sid) == Membership::In
+            && matches!(
+                self.committed.membership(sid),
+                Membership::In | Membership::Below
+            )
+        {
+            self.receipt_for_resend(sid, (msg.stream, msg.version));
+        }
+    }
+
     fn on_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
+        self.resend_wants_receipt(raw_sid, &msg);
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };
@@ -1108,6 +1124,24 @@ impl Receiver {
         };
         disarm(&mut self.timers, st, stream, Timer::Gap);
         st.gap_reported = Some(st.head);
+        // A message that follows a version below the head can never be
+        // delivered (a forked chain: another message took its place). Drop
+        // it, settling its SID so the sender stops waiting for it.
+        let head = st.head;
+        let before = st.buffered.len();
+        let committed = &mut self.committed;
+        st.buffered.retain(|&prev, (_, sid)| {
+            if prev >= head {
+                return true;
+            }
+            if let Some(sid) = sid {
+                committed.insert(*sid);
+            }
+            false
+        });
+        let forked = before - st.buffered.len();
+        self.held -= forked;
+        self.stats.chain_conflicts += forked as u64;
         let Some(waiting_after) = st.buffered.keys().min().copied() else {
             return;
         };
@@ -1381,13 +1415,14 @@ fn disarm(
     }
 }
 
-/// Drops buffered messages at or below `through` (the stream moves past
-/// them without delivering them) and settles their SIDs, so the sender stops
+/// Drops buffered messages that follow a version below `through` (the
+/// stream moves past them without delivering them) and settles their SIDs, so the sender stops
 /// waiting for them. Returns how many were dropped.
 fn skip_buffered(st: &mut StreamState, through: Version, committed: &mut SidSet) -> usize {
     let before = st.buffered.len();
-    st.buffered.retain(|_, (m, sid)| {
-        if m.version > through {
+    // What follows a version below `through` can never chain on again.
+    st.buffered.retain(|&prev, (_, sid)| {
+        if prev >= through {
             return true;
         }
         if let Some(sid) = sid {

@@ -58,8 +58,7 @@ pub enum SenderEvent {
         /// The message's version.
         version: Version,
         /// For a message sent [`with_receipt`](Message::with_receipt): the
-        /// receiving app's receipt. `None` otherwise, or if the receiver
-        /// could not produce it (see `Config::max_retransmits`).
+        /// receiving app's receipt (always present). `None` otherwise.
         receipt: Option<Bytes>,
     },
     /// Retransmissions exhausted without the peer receiving it: store it for
@@ -720,11 +719,13 @@ impl Sender {
         let Some(e) = slot(&mut self.ring, self.base, sid) else {
             return;
         };
-        if e.tx_count > self.config.max_retransmits && e.committed {
-            // Committed, but the receipt never came: settle without it.
-            self.settle_acked(sid);
-            self.fill_window();
-        } else if e.tx_count > self.config.max_retransmits {
+        // The caller took it off the retransmission list: it is no longer
+        // outstanding (settling an "outstanding" entry would unlink it again
+        // and cut the list).
+        e.state = State::Queued;
+        // A committed message only lacks its receipt: the peer is alive and
+        // has it, so keep asking (never escalate what is stored).
+        if e.tx_count > self.config.max_retransmits && !e.committed {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
                 self.escalated_end = self.escalated_end.max(sid + 1);
@@ -733,7 +734,6 @@ impl Sender {
             }
             self.fill_window();
         } else {
-            e.state = State::Queued;
             self.tx_queue.push_back(sid);
         }
     }

@@ -68,7 +68,8 @@ impl SidSet {
     pub(crate) fn membership(&self, sid: u64) -> Membership {
         if sid < self.floor {
             Membership::Below
-        } else if sid - self.floor >= self.cap {
+        } else if sid - self.floor >= self.cap || sid == u64::MAX {
+            // u64::MAX can not be tracked: one past it does not exist.
             Membership::Beyond
         } else if self.bit(sid) {
             Membership::In
