@@ -63,6 +63,34 @@
 //!   newest message is dropped unacknowledged and comes again by
 //!   retransmission or sync.
 //!
+//! ## Sending from clients: receipts, dedup, QoS
+//! - **Idempotent send (M1, M14).** A client sends up its own outbox stream,
+//!   versions from its local counter, each message
+//!   [`with_receipt`](Message::with_receipt). The server stores it, assigns
+//!   its conversation version, and commits with
+//!   [`Receiver::commit_with_receipt`]; the client's
+//!   [`SenderEvent::Acked`] carries that receipt. A resend (lost ack,
+//!   timeout, reconnect) is a duplicate by version: it is never delivered
+//!   again and is answered with the same receipt — from the receiver's
+//!   memory for the last `Config::max_receipts` commits, and beyond that
+//!   (or on a new connection) from the app's store via
+//!   [`ReceiverEvent::ReceiptWanted`] and [`Receiver::provide_receipt`].
+//!   A send either ends `Acked` with its receipt or, when retries run out,
+//!   `Escalated`: "failed, tap to retry" — resending the same message keeps
+//!   its identity, so the server still stores it once.
+//! - **Keyed dedup cache (M1).** For senders without an outbox stream (HTTP
+//!   APIs, bots), [`DedupCache`] remembers caller-given ids or content
+//!   hashes, under a secret-keyed SipHash, for a TTL, within a capacity.
+//! - **Ordering basis (M9).** [`VersionAllocator`] hands out per-stream
+//!   versions from memory and asks the caller to persist a bound every
+//!   `step` (never repeats after a crash); [`IdGenerator`] makes
+//!   snowflake-style ids that neither repeat nor block when the clock steps
+//!   back.
+//! - **QoS (M12, M13).** [`Qos::ExactlyOnce`] (the default) never loses and
+//!   never repeats; [`Qos::AtLeastOnce`] never loses but a resend after a
+//!   reconnect may reach the app again (no chain state); [`Qos::AtMostOnce`]
+//!   may lose and never repeats (no ack, no resend: typing, presence).
+//!
 //! ## Sans-IO
 //! The core never reads a clock, touches a socket or spawns: every entry
 //! point takes `now` ([`Instant`]) and bytes from the caller, and hands back
