@@ -8,6 +8,7 @@ use crate::message::{Message, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::receiver::{Receiver, ReceiverEvent};
 use crate::sender::{Sender, SenderEvent};
+use crate::snapshot::SnapshotError;
 use crate::sync::SyncRequest;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -127,6 +128,23 @@ impl Connection {
         more: bool,
     ) -> Result<(), SendError> {
         self.sender.answer_sync(now, request, page, more)
+    }
+
+    /// Both halves' snapshots (sender, receiver); see [`Sender::snapshot`].
+    pub fn snapshot(&self) -> Result<(Bytes, Bytes), SnapshotError> {
+        Ok((self.sender.snapshot()?, self.receiver.snapshot()?))
+    }
+
+    /// A connection restored from [`snapshot`](Self::snapshot)'s two parts.
+    pub fn restore(
+        config: Config,
+        sender: Bytes,
+        receiver: Bytes,
+    ) -> Result<Connection, SnapshotError> {
+        let mut c = Connection::new(config.clone());
+        c.sender = Sender::restore(config.clone(), sender)?;
+        c.receiver = Receiver::restore(config, receiver)?;
+        Ok(c)
     }
 
     /// Takes one packet from the peer. A rejected packet changes nothing.

@@ -12,6 +12,7 @@ use crate::frame::{self, Frame};
 use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::sid_set::{Membership, SidSet};
+use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -327,7 +328,12 @@ impl Receiver {
         }
         if last_committed > st.head {
             st.head = last_committed;
-            self.held -= skip_buffered(st, last_committed, &mut self.committed);
+            self.held -= skip_buffered(
+                st,
+                last_committed,
+                &mut self.committed,
+                &mut self.receipts_due,
+            );
             st.package = None;
             disarm(&mut self.timers, st, stream, Timer::Package);
         }
@@ -701,7 +707,12 @@ impl Receiver {
                 {
                     // The empty stream starts where the page starts.
                     st.head = end.first_prev;
-                    self.held -= skip_buffered(st, end.first_prev, &mut self.committed);
+                    self.held -= skip_buffered(
+                        st,
+                        end.first_prev,
+                        &mut self.committed,
+                        &mut self.receipts_due,
+                    );
                     self.ack_later(now, false);
                 }
                 self.advance(stream, Some(now));
@@ -1129,14 +1140,12 @@ impl Receiver {
         // it, settling its SID so the sender stops waiting for it.
         let head = st.head;
         let before = st.buffered.len();
-        let committed = &mut self.committed;
-        st.buffered.retain(|&prev, (_, sid)| {
+        let (committed, receipts_due) = (&mut self.committed, &mut self.receipts_due);
+        st.buffered.retain(|&prev, (m, sid)| {
             if prev >= head {
                 return true;
             }
-            if let Some(sid) = sid {
-                committed.insert(*sid);
-            }
+            settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
             false
         });
         let forked = before - st.buffered.len();
@@ -1174,7 +1183,7 @@ impl Receiver {
         st.package = None;
         let after = st.head;
         let before = st.buffered.len();
-        self.held -= skip_buffered(st, open.last, &mut self.committed);
+        self.held -= skip_buffered(st, open.last, &mut self.committed, &mut self.receipts_due);
         let received = clamp_u32(before - st.buffered.len());
         st.head = open.last;
         self.stats.packages_expired += 1;
@@ -1416,21 +1425,41 @@ fn disarm(
 }
 
 /// Drops buffered messages that follow a version below `through` (the
-/// stream moves past them without delivering them) and settles their SIDs, so the sender stops
-/// waiting for them. Returns how many were dropped.
-fn skip_buffered(st: &mut StreamState, through: Version, committed: &mut SidSet) -> usize {
+/// stream moves past them without delivering them) and settles their SIDs,
+/// so the sender stops waiting for them — with an empty receipt where one
+/// was asked for. Returns how many were dropped.
+fn skip_buffered(
+    st: &mut StreamState,
+    through: Version,
+    committed: &mut SidSet,
+    receipts_due: &mut VecDeque<(u64, Bytes)>,
+) -> usize {
     let before = st.buffered.len();
     // What follows a version below `through` can never chain on again.
-    st.buffered.retain(|&prev, (_, sid)| {
+    st.buffered.retain(|&prev, (m, sid)| {
         if prev >= through {
             return true;
         }
-        if let Some(sid) = sid {
-            committed.insert(*sid);
-        }
+        settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
         false
     });
     before - st.buffered.len()
+}
+
+/// Settles the SID of a message the receiver will never deliver.
+fn settle_skipped(
+    sid: Option<u64>,
+    wants_receipt: bool,
+    committed: &mut SidSet,
+    receipts_due: &mut VecDeque<(u64, Bytes)>,
+) {
+    match sid {
+        Some(sid) if wants_receipt => receipts_due.push_back((sid, Bytes::new())),
+        Some(sid) => {
+            committed.insert(sid);
+        }
+        None => {}
+    }
 }
 
 /// Whether the package starting at the head is held without a hole up to
@@ -1477,4 +1506,347 @@ fn deliver(
     });
     stats.delivered += 1;
     events.push_back(ReceiverEvent::Deliver(msg));
+}
+
+/// Snapshots (see `SnapshotError` for the format's guarantees).
+impl Receiver {
+    /// The receiver's whole state as bytes, for [`restore`](Self::restore)
+    /// after a process restart. Take it after `poll_event` returned `None`.
+    /// Commits the app made after the snapshot must be made again after
+    /// restoring (the messages are still delivered and uncommitted there).
+    pub fn snapshot(&self) -> Result<Bytes, SnapshotError> {
+        if !self.events.is_empty() {
+            return Err(SnapshotError::EventsPending);
+        }
+        let mut s = Enc::new(snapshot::RECEIVER);
+        let mut streams: Vec<_> = self.streams.iter().collect();
+        streams.sort_unstable_by_key(|(id, _)| **id);
+        s.usize(streams.len());
+        for (id, st) in streams {
+            s.u(id.0);
+            s.u(st.head.0);
+            s.usize(st.uncommitted.len());
+            for h in &st.uncommitted {
+                s.u(h.version.0);
+                s.opt_u(h.sid);
+                s.b(h.committed);
+                s.b(h.wants_receipt);
+            }
+            let mut buffered: Vec<_> = st.buffered.iter().collect();
+            buffered.sort_unstable_by_key(|(prev, _)| **prev);
+            s.usize(buffered.len());
+            for (_, (m, sid)) in buffered {
+                s.message(m);
+                s.opt_u(*sid);
+            }
+            s.b(st.contiguous);
+            for d in st.deadlines {
+                s.opt_instant(d);
+            }
+            s.u(st.gap_armed_for.0);
+            s.opt_u(st.gap_reported.map(|v| v.0));
+            s.b(st.sync.is_some());
+            if let Some(y) = st.sync {
+                s.b(y.due);
+                s.b(y.for_gap);
+                s.opt_u(y.latest.map(u64::from));
+                s.u(y.asked_after.0);
+                s.u(u64::from(y.attempts));
+                s.b(y.end.is_some());
+                if let Some((v, more)) = y.end {
+                    s.u(v.0);
+                    s.b(more);
+                }
+            }
+            s.b(st.package.is_some());
+            if let Some(p) = st.package {
+                s.u(p.id);
+                s.u(u64::from(p.count));
+                s.u(p.last.0);
+                s.u(p.reached.0);
+                s.u(u64::from(p.attempts));
+            }
+            s.b(st.history.is_some());
+            if let Some(h) = &st.history {
+                s.u(h.before.0);
+                s.u(u64::from(h.limit));
+                s.b(h.due);
+                s.u(u64::from(h.attempts));
+                s.usize(h.messages.len());
+                for m in h.messages.values() {
+                    s.message(m);
+                }
+                s.b(h.end.is_some());
+                if let Some(e) = &h.end {
+                    s.page_end(e);
+                }
+            }
+        }
+        s.usize(self.requests_due.len());
+        for (id, r) in &self.requests_due {
+            s.u(id.0);
+            s.b(*r == Request::History);
+        }
+        s.sid_set(&self.received);
+        s.sid_set(&self.committed);
+        s.instant(self.highest_arrival);
+        s.b(self.ack_pending);
+        s.b(self.ack_immediate);
+        s.opt_instant(self.ack_deadline);
+        s.u(u64::from(self.ack_count));
+        s.opt_instant(self.sparse_deadline);
+        s.u(u64::from(self.sparse_count));
+        s.usize(self.receipts_due.len());
+        for (sid, r) in &self.receipts_due {
+            s.u(*sid);
+            s.bytes(r);
+        }
+        s.usize(self.receipt_order.len());
+        for key in &self.receipt_order {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.bytes(self.receipt_cache.get(key).map_or(&[][..], |r| &r[..]));
+        }
+        let mut wanted: Vec<_> = self.receipts_wanted.iter().collect();
+        wanted.sort_unstable();
+        s.usize(wanted.len());
+        for (key, sid) in wanted {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.u(*sid);
+        }
+        let mut unordered: Vec<_> = self.unordered.iter().collect();
+        unordered.sort_unstable();
+        s.usize(unordered.len());
+        for (key, (sid, wants)) in unordered {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.u(*sid);
+            s.b(*wants);
+        }
+        s.u(self.datagram_top);
+        s.u(self.datagram_seen as u64);
+        s.u((self.datagram_seen >> 64) as u64);
+        let st = &self.stats;
+        for v in [
+            st.delivered,
+            st.duplicates,
+            st.dropped_full,
+            st.chain_conflicts,
+            st.acks_sent,
+            st.sync_requests,
+            st.gaps,
+            st.packages_expired,
+            st.datagrams,
+            st.datagrams_dropped,
+            st.receipts_sent,
+        ] {
+            s.u(v);
+        }
+        Ok(s.finish())
+    }
+
+    /// A receiver that continues exactly where the one that wrote
+    /// `snapshot` stopped. `config` must bound the snapshot's state;
+    /// anything malformed, inconsistent or out of bounds is an error and
+    /// nothing is returned.
+    pub fn restore(config: Config, snapshot: Bytes) -> Result<Receiver, SnapshotError> {
+        let bad = SnapshotError::Inconsistent;
+        let mut d = Dec::open(snapshot, snapshot::RECEIVER)?;
+        let mut rx = Receiver::new(config);
+        let n = d.count()?;
+        let mut held = 0usize;
+        for _ in 0..n {
+            let id = StreamId(d.u()?);
+            let mut st = StreamState {
+                head: Version(d.u()?),
+                ..StreamState::default()
+            };
+            let k = d.count()?;
+            for _ in 0..k {
+                let h = Held {
+                    version: Version(d.u()?),
+                    sid: d.opt_u()?,
+                    committed: d.b()?,
+                    wants_receipt: d.b()?,
+                };
+                let ascending = st.uncommitted.back().is_none_or(|b| b.version < h.version);
+                if !ascending || h.version > st.head {
+                    return Err(bad("delivered versions"));
+                }
+                st.uncommitted.push_back(h);
+            }
+            if st.uncommitted.front().is_some_and(|h| h.committed) {
+                return Err(bad("committed message still held"));
+            }
+            let k = d.count()?;
+            for _ in 0..k {
+                let m = d.message()?;
+                let sid = d.opt_u()?;
+                if m.stream != id || st.buffered.contains_key(&m.prev) {
+                    return Err(bad("buffered message"));
+                }
+                st.buffered.insert(m.prev, (m, sid));
+            }
+            st.contiguous = d.b()?;
+            for i in 0..4 {
+                st.deadlines[i] = d.opt_instant()?;
+            }
+            st.gap_armed_for = Version(d.u()?);
+            st.gap_reported = d.opt_u()?.map(Version);
+            if d.b()? {
+                let due = d.b()?;
+                let for_gap = d.b()?;
+                let latest = d
+                    .opt_u()?
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|_| bad("latest"))?;
+                let asked_after = Version(d.u()?);
+                let attempts = d.u32()?;
+                let end = if d.b()? {
+                    Some((Version(d.u()?), d.b()?))
+                } else {
+                    None
+                };
+                st.sync = Some(SyncState {
+                    due,
+                    for_gap,
+                    latest,
+                    asked_after,
+                    attempts,
+                    end,
+                });
+            }
+            if d.b()? {
+                st.package = Some(OpenPackage {
+                    id: d.u()?,
+                    count: d.u32()?,
+                    last: Version(d.u()?),
+                    reached: Version(d.u()?),
+                    attempts: d.u32()?,
+                });
+            }
+            if d.b()? {
+                let before = Version(d.u()?);
+                let limit = d.u32()?;
+                let due = d.b()?;
+                let attempts = d.u32()?;
+                let k = d.count()?;
+                let mut messages = BTreeMap::new();
+                for _ in 0..k {
+                    let m = d.message()?;
+                    if m.stream != id || m.version >= before || messages.contains_key(&m.version) {
+                        return Err(bad("history message"));
+                    }
+                    messages.insert(m.version, m);
+                }
+                if messages.len() > limit as usize {
+                    return Err(bad("history page past its limit"));
+                }
+                let end = if d.b()? { Some(d.page_end()?) } else { None };
+                held += messages.len();
+                st.history = Some(alloc::boxed::Box::new(HistoryState {
+                    before,
+                    limit,
+                    due,
+                    attempts,
+                    messages,
+                    end,
+                }));
+            }
+            held += st.uncommitted.len() + st.buffered.len();
+            for (i, timer) in [Timer::Gap, Timer::Sync, Timer::Package, Timer::History]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(at) = st.deadlines[i] {
+                    rx.timers.insert((at, id, timer));
+                }
+            }
+            if rx.streams.insert(id, st).is_some() {
+                return Err(bad("stream twice"));
+            }
+        }
+        let n = d.count()?;
+        for _ in 0..n {
+            let id = StreamId(d.u()?);
+            let r = if d.b()? {
+                Request::History
+            } else {
+                Request::Sync
+            };
+            rx.requests_due.push_back((id, r));
+        }
+        let received = core::mem::replace(&mut rx.received, SidSet::new(0));
+        rx.received = d.sid_set(received)?;
+        let committed = core::mem::replace(&mut rx.committed, SidSet::new(0));
+        rx.committed = d.sid_set(committed)?;
+        rx.highest_arrival = d.instant()?;
+        rx.ack_pending = d.b()?;
+        rx.ack_immediate = d.b()?;
+        rx.ack_deadline = d.opt_instant()?;
+        rx.ack_count = d.u32()?;
+        rx.sparse_deadline = d.opt_instant()?;
+        rx.sparse_count = d.u32()?;
+        let n = d.count()?;
+        for _ in 0..n {
+            let sid = d.u()?;
+            let r = d.bytes()?;
+            rx.receipts_due.push_back((sid, r));
+        }
+        let n = d.count()?;
+        if n > rx.config.max_receipts {
+            return Err(bad("receipt memory past its bound"));
+        }
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let r = d.bytes()?;
+            if rx.receipt_cache.insert(key, r).is_some() {
+                return Err(bad("receipt twice"));
+            }
+            rx.receipt_order.push_back(key);
+        }
+        let n = d.count()?;
+        if n > rx.config.max_streams {
+            return Err(bad("receipt requests past their bound"));
+        }
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            rx.receipts_wanted.insert(key, d.u()?);
+        }
+        let n = d.count()?;
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let v = (d.u()?, d.b()?);
+            if rx.unordered.insert(key, v).is_some() {
+                return Err(bad("unordered message twice"));
+            }
+        }
+        held += rx.unordered.len();
+        rx.datagram_top = d.u()?;
+        rx.datagram_seen = u128::from(d.u()?) | (u128::from(d.u()?) << 64);
+        let st = &mut rx.stats;
+        for v in [
+            &mut st.delivered,
+            &mut st.duplicates,
+            &mut st.dropped_full,
+            &mut st.chain_conflicts,
+            &mut st.acks_sent,
+            &mut st.sync_requests,
+            &mut st.gaps,
+            &mut st.packages_expired,
+            &mut st.datagrams,
+            &mut st.datagrams_dropped,
+            &mut st.receipts_sent,
+        ] {
+            *v = d.u()?;
+        }
+        d.close()?;
+        if held > rx.config.max_held_messages {
+            return Err(bad("held messages past their bound"));
+        }
+        rx.held = held;
+        Ok(rx)
+    }
 }

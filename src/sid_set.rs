@@ -45,6 +45,36 @@ impl SidSet {
         self.floor
     }
 
+    /// The raw state, for snapshots.
+    pub(crate) fn parts(&self) -> (u64, u64, &[u64]) {
+        (self.floor, self.end, &self.words)
+    }
+
+    /// This set's shape with a snapshot's state, if it is one this set
+    /// could have reached: the same size, `floor <= end` within the
+    /// window, no bit outside `[floor, end)`, the floor itself not set.
+    pub(crate) fn with_parts(mut self, floor: u64, end: u64, words: Vec<u64>) -> Option<SidSet> {
+        if words.len() != self.words.len() || end < floor || end - floor > self.cap {
+            return None;
+        }
+        self.floor = floor;
+        self.end = end;
+        self.words = words;
+        let mut check = SidSet {
+            floor,
+            end,
+            words: vec![0; self.words.len()],
+            cap: self.cap,
+        };
+        let mut sid = floor;
+        while sid < end {
+            check.set_bit(sid, self.bit(sid));
+            sid += 1;
+        }
+        let floor_set = floor < end && self.bit(floor);
+        (check.words == self.words && !floor_set).then_some(self)
+    }
+
     /// One past the highest SID in the set.
     pub(crate) fn end(&self) -> u64 {
         self.end
