@@ -90,6 +90,30 @@ pub enum ReceiverEvent {
     },
 }
 
+/// What a receiver holds right now, structure by structure: each is
+/// bounded by the configuration (see the bounds table in `PROTOCOL.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverUsage {
+    /// Streams tracked (`max_streams` for peer-created ones).
+    pub streams: usize,
+    /// Messages held in all (`max_held_messages`).
+    pub held: usize,
+    /// Messages waiting in reorder buffers (`max_reorder_per_stream` each).
+    pub buffered: usize,
+    /// Packages open at a stream's head (one per stream at most).
+    pub open_packages: usize,
+    /// History messages being collected (a page each, `max_reorder_per_stream`).
+    pub history_messages: usize,
+    /// Receipts remembered for resends (`max_receipts`).
+    pub receipts_remembered: usize,
+    /// Resends waiting for the app's receipt (`max_streams`).
+    pub receipts_wanted: usize,
+    /// At-least-once messages delivered and not committed (`max_held_messages`).
+    pub unordered: usize,
+    /// Receipts and requests waiting to be written.
+    pub queued_frames: usize,
+}
+
 /// Counters for reports and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReceiverStats {
@@ -555,6 +579,25 @@ impl Receiver {
     /// Streams tracked.
     pub fn streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// What this receiver holds now, structure by structure.
+    pub fn usage(&self) -> ReceiverUsage {
+        let mut u = ReceiverUsage {
+            streams: self.streams.len(),
+            held: self.held,
+            receipts_remembered: self.receipt_cache.len(),
+            receipts_wanted: self.receipts_wanted.len(),
+            unordered: self.unordered.len(),
+            queued_frames: self.receipts_due.len() + self.requests_due.len(),
+            ..ReceiverUsage::default()
+        };
+        for st in self.streams.values() {
+            u.buffered += st.buffered.len();
+            u.open_packages += usize::from(st.package.is_some());
+            u.history_messages += st.history.as_ref().map_or(0, |h| h.messages.len());
+        }
+        u
     }
 
     /// The last version delivered (or resumed) on `stream`.

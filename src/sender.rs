@@ -82,6 +82,21 @@ pub enum SenderEvent {
     },
 }
 
+/// What a sender holds right now, structure by structure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderUsage {
+    /// SIDs between the oldest unsettled one and the next (`max_in_flight`).
+    pub window: usize,
+    /// Messages waiting beyond the window, live and sync answers (`max_queued`).
+    pub queued: usize,
+    /// At-most-once messages waiting to be written (`max_queued`).
+    pub datagrams: usize,
+    /// Sync requests the app has not taken yet (`max_streams`).
+    pub sync_requests_unread: usize,
+    /// Page end markers waiting to be written (`max_streams`).
+    pub page_ends: usize,
+}
+
 /// Counters for reports and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SenderStats {
@@ -388,6 +403,17 @@ impl Sender {
     /// Messages sent or queued and not yet acked or escalated.
     pub fn pending(&self) -> usize {
         self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len() + self.answers.len()
+    }
+
+    /// What this sender holds now, structure by structure.
+    pub fn usage(&self) -> SenderUsage {
+        SenderUsage {
+            window: self.ring.len(),
+            queued: self.backlog.len() + self.answers.len(),
+            datagrams: self.datagrams.len(),
+            sync_requests_unread: self.sync_requests_queued,
+            page_ends: self.sync_ends.len(),
+        }
     }
 
     /// Counters since creation.
