@@ -406,6 +406,8 @@ fn window_then_queue_then_backpressure() {
     }
     assert_eq!(tx.send(ms(0), msg(6, 7)), Err(SendError::Backpressure));
     assert_eq!(tx.send(ms(0), msg(7, 7)), Err(SendError::BadChain));
+    let bad_package = msg(7, 8).with_package(Package::new(1, 0, 2, Version(8)));
+    assert_eq!(tx.send(ms(0), bad_package), Err(SendError::BadPackage));
     let big = Message::new(S, Version(7), Version(8), Bytes::from(vec![0u8; 20_000]));
     assert!(matches!(
         tx.send(ms(0), big),
