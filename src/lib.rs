@@ -91,6 +91,16 @@
 //!   reconnect may reach the app again (no chain state); [`Qos::AtMostOnce`]
 //!   may lose and never repeats (no ack, no resend: typing, presence).
 //!
+//! ## Restarts and hostile peers
+//! - **Snapshots.** [`Sender::snapshot`] / [`Receiver::snapshot`] write the
+//!   whole state as versioned, checksummed bytes; `restore` continues exactly
+//!   where the snapshot was taken (a property test compares every packet and
+//!   event with an uninterrupted run). Restoring decodes defensively and
+//!   checks every invariant and bound first ([`SnapshotError`]).
+//! - **Bounds.** [`Receiver::usage`] and [`Sender::usage`] report every
+//!   structure a peer can grow; each has a bound in [`Config`] (the table is
+//!   in `PROTOCOL.md` §9, the hostile-input catalogue in §8).
+//!
 //! ## Sans-IO
 //! The core never reads a clock, touches a socket or spawns: every entry
 //! point takes `now` ([`Instant`]) and bytes from the caller, and hands back
