@@ -152,7 +152,10 @@ impl Connection {
         let body = packet::open(&packet, self.max_packet_size)?;
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
+        // A closed sending half ignores its frames, so the receiving half
+        // still gets the data that shares their packet.
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } if sender.is_closed() => Ok(()),
             Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => sender.check_frame(f),
             _ => Receiver::check_frame(f),
         });
@@ -163,7 +166,9 @@ impl Connection {
         for f in frames.drain(..) {
             match f {
                 Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {
-                    self.sender.on_frame(now, f)
+                    if !self.sender.is_closed() {
+                        self.sender.on_frame(now, f)
+                    }
                 }
                 _ => self.receiver.on_frame(now, f),
             }
