@@ -29,7 +29,10 @@
 //! ## Continuity across reconnects and crashes
 //! A connection is one [`Sender`]/[`Receiver`] pair: SIDs start at 0 on each,
 //! so a new connection (after a drop, a server restart or a client crash)
-//! always gets a new pair. What carries over is the app's store.
+//! always gets a new pair. What carries over is the app's store: a message
+//! delivered on the old connection and stored after it dropped needs no
+//! commit (there is nobody to ack); the next connection's `resume` starts
+//! after it, and a resend of it is a duplicate.
 //! - **Gaps.** A message whose `prev` is not the stream's head waits
 //!   `Config::gap_wait` in the reorder buffer (it may just be late); then
 //!   [`ReceiverEvent::Gap`] is reported and the receiver syncs.
