@@ -42,6 +42,7 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
     let mut wire: BTreeMap<(Instant, u64), (bool, Bytes)> = BTreeMap::new();
     let mut commits: BTreeMap<(Instant, u64), (StreamId, Version)> = BTreeMap::new();
     let mut seq = 0;
+    let mut delivered: BTreeMap<u64, u64> = BTreeMap::new();
     let mut out = Run {
         transcript: Vec::new(),
         snapshots_taken: 0,
@@ -148,6 +149,17 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
         rx.handle_timeout(now);
         while let Some(e) = tx.poll_event() {
             out.transcript.push(format!("{now:?} tx {e:?}"));
+            if let SenderEvent::Acked {
+                version,
+                receipt: Some(r),
+                ..
+            } = &e
+            {
+                // The receipt the app committed, or empty for a message the
+                // receiver skipped (an expired package).
+                let expected = format!("r{}", version.0);
+                assert!(r.is_empty() || r == expected.as_bytes(), "{e:?}");
+            }
             if let SenderEvent::SyncRequested(req) = e {
                 let stored = store.get(&req.stream.0).cloned().unwrap_or_default();
                 let SyncRange::After(after) = req.range else {
@@ -164,6 +176,12 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
             out.transcript.push(format!("{now:?} rx {e:?}"));
             match e {
                 ReceiverEvent::Deliver(m) => {
+                    let last = delivered.entry(m.stream.0).or_insert(0);
+                    assert!(
+                        m.version.0 > *last,
+                        "{m:?} after {last}: repeated or out of order"
+                    );
+                    *last = m.version.0;
                     seq += 1;
                     let at = now + Duration::from_millis(rng.below(60));
                     commits.insert((at, seq), (m.stream, m.version));
