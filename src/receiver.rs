@@ -806,6 +806,19 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
+        let Some(sync) = st.sync.as_mut() else {
+            return;
+        };
+        if st.head > sync.asked_after && sync.latest.is_none() && !sync.due {
+            // The page is arriving: its end marker may be what was lost, so
+            // the next retry comes one plain `sync_retry` after the last
+            // progress, not after a long backoff.
+            sync.attempts = 0;
+            let soon = now + self.config.sync_retry;
+            if st.deadlines[Timer::Sync as usize] != Some(soon) {
+                arm(&mut self.timers, st, stream, Timer::Sync, soon);
+            }
+        }
         let Some(sync) = st.sync else {
             return;
         };
