@@ -135,6 +135,10 @@ pub struct Report {
     pub retransmits_per_second: Vec<u64>,
     /// What the checker found.
     pub violations: Tally,
+    /// Whether the run ended settled: every process up and connected,
+    /// every message delivered and confirmed. A run that ends unsettled
+    /// ended because nothing more could happen.
+    pub settled: bool,
     /// A hash of everything that happened (every packet, delivery and
     /// write, with its time): equal hashes mean equal runs.
     pub trace_hash: u64,
@@ -144,7 +148,7 @@ impl Report {
     /// Whether the checker found nothing and every sent message was
     /// confirmed.
     pub fn is_clean(&self) -> bool {
-        self.violations.is_clean() && self.unconfirmed == 0
+        self.violations.is_clean() && self.unconfirmed == 0 && self.settled
     }
 }
 
@@ -225,6 +229,7 @@ impl fmt::Display for Report {
         row("checker: out of order", &self.violations.out_of_order)?;
         row("checker: unknown (not in the store)", &self.violations.unknown)?;
         row("sent but never confirmed", &self.unconfirmed)?;
+        row("settled at the end", &if self.settled { "yes" } else { "NO" })?;
         Ok(())
     }
 }

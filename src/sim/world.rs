@@ -54,6 +54,9 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// The checker, loaded with the run's histories.
     pub checker: Checker,
+    /// Why the run did not settle (empty if it did): it ended because
+    /// nothing more could happen, with this still outstanding.
+    pub unsettled: String,
 }
 
 impl Outcome {
@@ -641,7 +644,12 @@ impl World {
             self.handle_timeouts();
         }
         progress(&self.progress());
-        Ok(self.finish())
+        let unsettled = if self.settled() {
+            String::new()
+        } else {
+            self.remaining()
+        };
+        Ok(self.finish(unsettled))
     }
 
     fn progress(&self) -> Progress {
@@ -845,6 +853,8 @@ impl World {
                 let cl = &mut self.clients[c];
                 cl.up = false;
                 cl.life += 1;
+                // A reconnect scheduled by the earlier life is void.
+                cl.reconnect_scheduled = false;
                 cl.writes_pending = 0;
                 cl.write_tail = self.now;
                 self.disconnect(c);
@@ -1468,7 +1478,7 @@ impl World {
 
     // ---- the end ----
 
-    fn finish(&mut self) -> Outcome {
+    fn finish(&mut self, unsettled: String) -> Outcome {
         self.sample_retransmits(true);
         for c in 0..self.clients.len() {
             if let Some(cc) = self.clients[c].conn.as_ref() {
@@ -1549,6 +1559,7 @@ impl World {
             deliveries: core::mem::take(&mut self.deliveries),
             retransmits_per_second: core::mem::take(&mut self.retransmits_per_second),
             violations: Tally::of(&violations),
+            settled: unsettled.is_empty(),
             trace_hash: self.trace.0,
         };
         debug_assert!(self.server.store.streams.keys().all(|k| k.0 < OUTBOX_BASE));
@@ -1556,6 +1567,7 @@ impl World {
             report,
             violations,
             checker,
+            unsettled,
         }
     }
 }
