@@ -4,6 +4,7 @@
 //! checker. And the same seed twice gives the same run.
 
 use ackwire::sim::*;
+use ackwire::Config;
 use std::time::Duration;
 
 /// A small service (few clients, a couple of dozen messages) so a
@@ -168,6 +169,16 @@ fn deep_sweep() {
             store_delay: Duration::from_millis(r.below(30)),
             alloc_step: 1 + r.below(20),
             contiguous_outbox: r.below(2) == 0,
+            protocol: Config {
+                max_packet_size: [300, 1200, 16 * 1024][r.below(3) as usize],
+                max_in_flight: [4, 16, 1024][r.below(3) as usize],
+                max_reorder_per_stream: [4, 256][r.below(2) as usize],
+                max_held_messages: [16, 4096][r.below(2) as usize],
+                sync_page: [1, 3, 100][r.below(3) as usize],
+                ack_every: [1, 16][r.below(2) as usize],
+                gap_wait: Duration::from_millis([20, 300][r.below(2) as usize]),
+                ..SimConfig::default().protocol
+            },
             ..SimConfig::default()
         };
         let cfg = SimConfig {

@@ -152,6 +152,14 @@ impl Report {
     }
 }
 
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -185,8 +193,13 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "faults: {} client crashes, {} server crashes, {} partitions",
-            self.client_crashes, self.server_crashes, self.partitions
+            "faults: {} client {}, {} server {}, {} {}",
+            self.client_crashes,
+            plural(self.client_crashes, "crash", "crashes"),
+            self.server_crashes,
+            plural(self.server_crashes, "crash", "crashes"),
+            self.partitions,
+            plural(self.partitions, "partition", "partitions")
         )?;
         let line = "  ---------------------------------------------------------";
         writeln!(f, "{line}")?;
