@@ -49,7 +49,9 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.into());
         }
-        let value = it.next().ok_or(format!("{flag} needs a value\n\n{USAGE}"))?;
+        let value = it
+            .next()
+            .ok_or(format!("{flag} needs a value\n\n{USAGE}"))?;
         if flag == "--plot" {
             plot = Some(value);
             continue;
@@ -265,4 +267,3 @@ fn plot(report: &Report, path: &str) -> Result<(), Box<dyn std::error::Error>> {
     root.present()?;
     Ok(())
 }
-

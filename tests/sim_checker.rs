@@ -123,7 +123,10 @@ fn a_phantom_delivery_is_reported() {
     c.committed(ClientId(3), CHAT, v(20));
     c.committed(ClientId(3), CHAT, v(20));
     let found = c.check();
-    assert_eq!(found, vec![down(ViolationKind::Duplicated, ClientId(3), 20)]);
+    assert_eq!(
+        found,
+        vec![down(ViolationKind::Duplicated, ClientId(3), 20)]
+    );
 }
 
 #[test]
@@ -136,7 +139,10 @@ fn upstream_faults_are_reported() {
     c.sent(BOB, outbox_stream(BOB), v(1));
     assert_eq!(
         c.check(),
-        vec![up(ViolationKind::Lost, ALICE, 2), up(ViolationKind::Lost, BOB, 1)]
+        vec![
+            up(ViolationKind::Lost, ALICE, 2),
+            up(ViolationKind::Lost, BOB, 1)
+        ]
     );
     // Stored twice.
     let mut c = Checker::new();
@@ -154,7 +160,10 @@ fn upstream_faults_are_reported() {
 #[test]
 fn violations_read_well() {
     let text = down(ViolationKind::Lost, BOB, 20).to_string();
-    assert_eq!(text, "Lost stream 7 version 20: never committed by client 2");
+    assert_eq!(
+        text,
+        "Lost stream 7 version 20: never committed by client 2"
+    );
 }
 
 /// Runs a few small, faulty simulations whose apps make `bugs`, and

@@ -46,9 +46,7 @@ fn sweep(loss: f64) {
                         for seed in 0..8 {
                             let faults = (partitions, client_crashes, server_crashes);
                             // Distinct seeds across the whole matrix.
-                            let seed = seed
-                                + 8 * (runs / 8)
-                                + 10_000 * (loss * 100.0) as u64;
+                            let seed = seed + 8 * (runs / 8) + 10_000 * (loss * 100.0) as u64;
                             let cfg = small(seed, loss, dup, reorder, faults);
                             runs += 1;
                             let what = format!(
@@ -124,7 +122,10 @@ fn same_seed_same_run() {
     assert_eq!(a.report.trace_hash, b.report.trace_hash);
     assert_eq!(a.checker, b.checker);
     // A different seed is a different run.
-    let c = Simulation::new(SimConfig { seed: 2, ..cfg }).unwrap().run().unwrap();
+    let c = Simulation::new(SimConfig { seed: 2, ..cfg })
+        .unwrap()
+        .run()
+        .unwrap();
     assert_ne!(a.report.trace_hash, c.report.trace_hash);
 }
 

@@ -172,7 +172,10 @@ impl Checker {
     /// The store holds `version` of `stream`, next in the stream's order;
     /// `origin` names the upstream message it was stored from, if any.
     pub fn stored(&mut self, stream: StreamId, version: Version, origin: Option<Origin>) {
-        self.store.entry(stream).or_default().push((version, origin));
+        self.store
+            .entry(stream)
+            .or_default()
+            .push((version, origin));
     }
 
     /// `client` must end up with every stored message of `stream`.

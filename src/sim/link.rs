@@ -108,6 +108,9 @@ mod tests {
         assert!((7_900..8_600).contains(&arrived), "{arrived}");
         assert_eq!(late, 0);
         let clean = LinkConfig::clean(Duration::from_millis(1));
-        assert_eq!(clean.transmit(&mut rng).delays(), &[Duration::from_millis(1)]);
+        assert_eq!(
+            clean.transmit(&mut rng).delays(),
+            &[Duration::from_millis(1)]
+        );
     }
 }

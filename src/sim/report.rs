@@ -203,46 +203,82 @@ impl fmt::Display for Report {
         )?;
         let line = "  ---------------------------------------------------------";
         writeln!(f, "{line}")?;
-        let mut row = |k: &str, v: &dyn fmt::Display| writeln!(f, "  {k:<44} {v:>12}");
-        row("messages sent by clients", &self.sent)?;
-        row("  stored by the server (once each)", &self.stored)?;
-        row("  confirmed to their author (acked)", &self.acked)?;
-        row("delivered to member apps", &self.delivered)?;
-        row("  written to the apps' databases", &self.committed)?;
-        row("first transmissions down / up", &Pair(self.pushed, self.uploaded))?;
+        let row = |f: &mut fmt::Formatter<'_>, k: &str, v: &dyn fmt::Display| {
+            writeln!(f, "  {k:<44} {v:>12}")
+        };
+        row(f, "messages sent by clients", &self.sent)?;
+        row(f, "  stored by the server (once each)", &self.stored)?;
+        row(f, "  confirmed to their author (acked)", &self.acked)?;
+        row(f, "delivered to member apps", &self.delivered)?;
+        row(f, "  written to the apps' databases", &self.committed)?;
         row(
+            f,
+            "first transmissions down / up",
+            &Pair(self.pushed, self.uploaded),
+        )?;
+        row(
+            f,
             "retransmits down / up",
             &Pair(self.retransmits_down, self.retransmits_up),
         )?;
-        row("  of which fast retransmits", &self.fast_retransmits)?;
-        row("duplicates dropped by receivers", &self.duplicates_dropped)?;
-        row("duplicates dropped by the server's store", &self.duplicates_deduped)?;
-        row("gaps detected", &self.gaps)?;
-        row("sync requests (retries included)", &self.sync_requests)?;
+        row(f, "  of which fast retransmits", &self.fast_retransmits)?;
         row(
+            f,
+            "duplicates dropped by receivers",
+            &self.duplicates_dropped,
+        )?;
+        row(
+            f,
+            "duplicates dropped by the server's store",
+            &self.duplicates_deduped,
+        )?;
+        row(f, "gaps detected", &self.gaps)?;
+        row(f, "sync requests (retries included)", &self.sync_requests)?;
+        row(
+            f,
             "sync pages answered / messages in them",
             &Pair(self.sync_pages, self.sync_messages),
         )?;
-        row("escalations (given up, fetched by sync)", &self.escalations)?;
-        row("connections opened / torn down", &Pair(self.connections, self.disconnects))?;
-        row("allocator bounds persisted", &self.bounds_persisted)?;
         row(
+            f,
+            "escalations (given up, fetched by sync)",
+            &self.escalations,
+        )?;
+        row(
+            f,
+            "connections opened / torn down",
+            &Pair(self.connections, self.disconnects),
+        )?;
+        row(f, "allocator bounds persisted", &self.bounds_persisted)?;
+        row(
+            f,
             "packets sent / lost / duplicated",
             &Triple(self.packets, self.packets_lost, self.packets_duplicated),
         )?;
-        row("virtual time", &Ms(self.virtual_time))?;
-        row("delivery latency p50", &Ms(self.latency.p50))?;
-        row("delivery latency p99", &Ms(self.latency.p99))?;
-        row("delivery latency max", &Ms(self.latency.max))?;
-        drop(row);
+        row(f, "virtual time", &Ms(self.virtual_time))?;
+        row(
+            f,
+            "trace hash (same seed, same hash)",
+            &Hex(self.trace_hash),
+        )?;
+        row(f, "delivery latency p50", &Ms(self.latency.p50))?;
+        row(f, "delivery latency p99", &Ms(self.latency.p99))?;
+        row(f, "delivery latency max", &Ms(self.latency.max))?;
         writeln!(f, "{line}")?;
-        let mut row = |k: &str, v: &dyn fmt::Display| writeln!(f, "  {k:<44} {v:>12}");
-        row("checker: lost", &self.violations.lost)?;
-        row("checker: duplicated", &self.violations.duplicated)?;
-        row("checker: out of order", &self.violations.out_of_order)?;
-        row("checker: unknown (not in the store)", &self.violations.unknown)?;
-        row("sent but never confirmed", &self.unconfirmed)?;
-        row("settled at the end", &if self.settled { "yes" } else { "NO" })?;
+        row(f, "checker: lost", &self.violations.lost)?;
+        row(f, "checker: duplicated", &self.violations.duplicated)?;
+        row(f, "checker: out of order", &self.violations.out_of_order)?;
+        row(
+            f,
+            "checker: unknown (not in the store)",
+            &self.violations.unknown,
+        )?;
+        row(f, "sent but never confirmed", &self.unconfirmed)?;
+        row(
+            f,
+            "settled at the end",
+            &if self.settled { "yes" } else { "NO" },
+        )?;
         Ok(())
     }
 }
@@ -258,6 +294,13 @@ struct Triple(u64, u64, u64);
 impl fmt::Display for Triple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&alloc::format!("{} / {} / {}", self.0, self.1, self.2))
+    }
+}
+
+struct Hex(u64);
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&alloc::format!("{:016x}", self.0))
     }
 }
 
@@ -277,7 +320,10 @@ mod tests {
         let d = Duration::from_millis;
         let samples: Vec<Duration> = (1..=100).rev().map(d).collect();
         let l = Latency::of(&samples);
-        assert_eq!((l.samples, l.p50, l.p99, l.max), (100, d(50), d(99), d(100)));
+        assert_eq!(
+            (l.samples, l.p50, l.p99, l.max),
+            (100, d(50), d(99), d(100))
+        );
         assert_eq!(Latency::of(&[]), Latency::default());
         assert_eq!(Latency::of(&[d(7)]).p99, d(7));
     }

@@ -226,7 +226,11 @@ impl fmt::Display for SimError {
                 f,
                 "at {} ms the {} of {client}'s connection rejected a packet: {error}",
                 at.as_millis(),
-                if *at_server { "server side" } else { "client side" }
+                if *at_server {
+                    "server side"
+                } else {
+                    "client side"
+                }
             ),
             SimError::Driver(why) => write!(f, "simulation driver failure: {why}"),
         }

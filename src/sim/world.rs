@@ -108,9 +108,7 @@ impl Simulation {
         }
         for p in [cfg.link.loss, cfg.link.duplicate, cfg.link.reorder] {
             if !(0.0..=1.0).contains(&p) {
-                return Err(SimError::Config(format!(
-                    "probability {p} is not in 0..=1"
-                )));
+                return Err(SimError::Config(format!("probability {p} is not in 0..=1")));
             }
         }
         if cfg.link.loss >= 1.0 {
@@ -163,13 +161,20 @@ impl Simulation {
             let m = &self.members[k];
             let client = m[rng.below(m.len() as u64) as usize];
             let conversation = conversation_stream(k as u32);
-            self.script.push((t, Action::Send { client, conversation }));
+            self.script.push((
+                t,
+                Action::Send {
+                    client,
+                    conversation,
+                },
+            ));
         }
         for _ in 0..cfg.client_crashes {
             let t = at(rng);
             let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
             let down_for = down(rng);
-            self.script.push((t, Action::CrashClient { client, down_for }));
+            self.script
+                .push((t, Action::CrashClient { client, down_for }));
         }
         for _ in 0..cfg.server_crashes {
             let t = at(rng);
@@ -180,7 +185,8 @@ impl Simulation {
             let t = at(rng);
             let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
             let down_for = down(rng);
-            self.script.push((t, Action::Partition { client, down_for }));
+            self.script
+                .push((t, Action::Partition { client, down_for }));
         }
     }
 
@@ -252,7 +258,10 @@ impl Simulation {
                 Action::CrashServer { .. } => None,
             };
             if client.is_some_and(|c| c.0 >= self.cfg.clients) {
-                return Err(SimError::Config(format!("no {}", client.unwrap_or_default())));
+                return Err(SimError::Config(format!(
+                    "no {}",
+                    client.unwrap_or_default()
+                )));
             }
         }
         Ok(())
@@ -269,10 +278,7 @@ impl Simulation {
 
     /// [`run`](Simulation::run), calling `progress` now and then (it cannot
     /// change the run).
-    pub fn run_with_progress(
-        self,
-        progress: impl FnMut(&Progress),
-    ) -> Result<Outcome, SimError> {
+    pub fn run_with_progress(self, progress: impl FnMut(&Progress)) -> Result<Outcome, SimError> {
         self.validate()?;
         let mut world = World::new(self);
         world.run(progress)
@@ -1102,7 +1108,9 @@ impl World {
         }
         while let Some(cc) = self.clients[c].conn.as_mut() {
             let epoch = cc.epoch;
-            let Some(p) = cc.conn.poll_transmit(now) else { break };
+            let Some(p) = cc.conn.poll_transmit(now) else {
+                break;
+            };
             self.put_on_link(c, true, epoch, p);
         }
     }
@@ -1115,14 +1123,7 @@ impl World {
         match e {
             Event::Sender(SenderEvent::Acked {
                 stream, version, ..
-            }) if stream == outbox => {
-                // With receipts, the server's assigned version would be read
-                // here (M14); the outbox keeps only the confirmation.
-                if self.clients[c].db.acked.insert(version.0) {
-                    self.counters.acked += 1;
-                    self.progress_made();
-                }
-            }
+            }) if stream == outbox => self.outbox_acked(c, version),
             Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_outbox(c, req),
             Event::Sender(
                 SenderEvent::Escalated(_)
@@ -1135,6 +1136,17 @@ impl World {
             }
             Event::Receiver(ReceiverEvent::Deliver(m)) => self.client_deliver(c, epoch, m),
             _ => {}
+        }
+    }
+
+    /// The server stored outbox message `version`: the client records it
+    /// (durably: the user sees it as sent).
+    fn outbox_acked(&mut self, c: usize, version: Version) {
+        // With receipts, the conversation version the server assigned would
+        // be read from the ack here (M14); the outbox keeps the confirmation.
+        if self.clients[c].db.acked.insert(version.0) {
+            self.counters.acked += 1;
+            self.progress_made();
         }
     }
 
@@ -1266,7 +1278,9 @@ impl World {
         }
         while let Some(sc) = self.server.conns[c].as_mut() {
             let epoch = sc.epoch;
-            let Some(p) = sc.conn.poll_transmit(now) else { break };
+            let Some(p) = sc.conn.poll_transmit(now) else {
+                break;
+            };
             self.put_on_link(c, false, epoch, p);
         }
     }
@@ -1433,7 +1447,10 @@ impl World {
             let entries = store.streams.entry(u.conversation).or_default();
             let prev = entries.last().map_or(Version::ZERO, |e| e.version);
             if version <= prev {
-                let e = format!("allocated {version:?} after {prev:?} in {:?}", u.conversation);
+                let e = format!(
+                    "allocated {version:?} after {prev:?} in {:?}",
+                    u.conversation
+                );
                 self.fail(SimError::Driver(e));
                 return;
             }
@@ -1465,7 +1482,10 @@ impl World {
                 }
             }
         }
-        if let Some(sc) = self.server.conns[c].as_mut().filter(|sc| sc.epoch == u.epoch) {
+        if let Some(sc) = self.server.conns[c]
+            .as_mut()
+            .filter(|sc| sc.epoch == u.epoch)
+        {
             // With receipts this becomes commit_with_receipt(.., the
             // conversation and version assigned), so the author learns them.
             let outbox = outbox_stream(ClientId(c as u32));
