@@ -117,16 +117,63 @@ fn same_seed_same_run() {
     let a = Simulation::new(cfg.clone()).unwrap().run().unwrap();
     let b = Simulation::new(cfg.clone()).unwrap().run().unwrap();
     assert!(a.is_clean(), "{}", a.report);
-    assert_eq!(a.report, b.report);
-    assert_eq!(a.report.to_string(), b.report.to_string());
+    // Short comparisons first, so a failure reads well.
     assert_eq!(a.report.trace_hash, b.report.trace_hash);
-    assert_eq!(a.checker, b.checker);
+    assert_eq!(a.report.to_string(), b.report.to_string());
+    assert!(a.report == b.report, "reports differ beyond the table");
+    assert!(a.checker == b.checker, "histories differ");
     // A different seed is a different run.
     let c = Simulation::new(SimConfig { seed: 2, ..cfg })
         .unwrap()
         .run()
         .unwrap();
     assert_ne!(a.report.trace_hash, c.report.trace_hash);
+}
+
+/// The deep sweep's run for `seed`: its size, faults and protocol settings
+/// drawn from the seed.
+fn deep_config(seed: u64) -> SimConfig {
+    let mut r = SimRng::new(seed ^ 0xD1CE);
+    let pick = |r: &mut SimRng, xs: &[f64]| xs[r.below(xs.len() as u64) as usize];
+    let clients = 2 + r.below(6) as u32;
+    let cfg = SimConfig {
+        seed,
+        clients,
+        conversations: 1 + r.below(4) as u32,
+        members: 2.min(clients) + r.below(u64::from(clients - 1)) as u32,
+        messages: 10 + r.below(150) as u32,
+        duration: Duration::from_secs(2 + r.below(20)),
+        link: LinkConfig {
+            latency: Duration::from_millis(1 + r.below(80)),
+            jitter: Duration::from_millis(r.below(80)),
+            loss: pick(&mut r, &[0.0, 0.05, 0.2, 0.35, 0.5]),
+            duplicate: pick(&mut r, &[0.0, 0.05, 0.3]),
+            reorder: pick(&mut r, &[0.0, 0.1, 0.4]),
+        },
+        partitions: r.below(5) as u32,
+        client_crashes: r.below(5) as u32,
+        server_crashes: r.below(3) as u32,
+        max_downtime: Duration::from_millis(100 + r.below(4000)),
+        commit_delay: Duration::from_millis(r.below(100)),
+        store_delay: Duration::from_millis(r.below(30)),
+        alloc_step: 1 + r.below(20),
+        contiguous_outbox: r.below(2) == 0,
+        protocol: Config {
+            max_packet_size: [300, 1200, 16 * 1024][r.below(3) as usize],
+            max_in_flight: [4, 16, 1024][r.below(3) as usize],
+            max_reorder_per_stream: [4, 256][r.below(2) as usize],
+            max_held_messages: [16, 4096][r.below(2) as usize],
+            sync_page: [1, 3, 100][r.below(3) as usize],
+            ack_every: [1, 16][r.below(2) as usize],
+            gap_wait: Duration::from_millis([20, 300][r.below(2) as usize]),
+            ..SimConfig::default().protocol
+        },
+        ..SimConfig::default()
+    };
+    SimConfig {
+        members: cfg.members.min(clients),
+        ..cfg
+    }
 }
 
 /// A longer hunt, in release: `SIM_RUNS=20000 cargo test --release --test
@@ -145,47 +192,10 @@ fn deep_sweep() {
         .unwrap_or(1_000_000);
     let mut failures = Vec::new();
     for seed in first..first + runs {
-        let mut r = SimRng::new(seed ^ 0xD1CE);
-        let pick = |r: &mut SimRng, xs: &[f64]| xs[r.below(xs.len() as u64) as usize];
-        let clients = 2 + r.below(6) as u32;
-        let cfg = SimConfig {
-            seed,
-            clients,
-            conversations: 1 + r.below(4) as u32,
-            members: 2.min(clients) + r.below(u64::from(clients - 1)) as u32,
-            messages: 10 + r.below(150) as u32,
-            duration: Duration::from_secs(2 + r.below(20)),
-            link: LinkConfig {
-                latency: Duration::from_millis(1 + r.below(80)),
-                jitter: Duration::from_millis(r.below(80)),
-                loss: pick(&mut r, &[0.0, 0.05, 0.2, 0.35, 0.5]),
-                duplicate: pick(&mut r, &[0.0, 0.05, 0.3]),
-                reorder: pick(&mut r, &[0.0, 0.1, 0.4]),
-            },
-            partitions: r.below(5) as u32,
-            client_crashes: r.below(5) as u32,
-            server_crashes: r.below(3) as u32,
-            max_downtime: Duration::from_millis(100 + r.below(4000)),
-            commit_delay: Duration::from_millis(r.below(100)),
-            store_delay: Duration::from_millis(r.below(30)),
-            alloc_step: 1 + r.below(20),
-            contiguous_outbox: r.below(2) == 0,
-            protocol: Config {
-                max_packet_size: [300, 1200, 16 * 1024][r.below(3) as usize],
-                max_in_flight: [4, 16, 1024][r.below(3) as usize],
-                max_reorder_per_stream: [4, 256][r.below(2) as usize],
-                max_held_messages: [16, 4096][r.below(2) as usize],
-                sync_page: [1, 3, 100][r.below(3) as usize],
-                ack_every: [1, 16][r.below(2) as usize],
-                gap_wait: Duration::from_millis([20, 300][r.below(2) as usize]),
-                ..SimConfig::default().protocol
-            },
-            ..SimConfig::default()
-        };
-        let cfg = SimConfig {
-            members: cfg.members.min(clients),
-            ..cfg
-        };
+        let cfg = deep_config(seed);
+        // The known liveness bug (see `sync_catch_up_at_half_loss_stalls`):
+        // a catch-up stall at 50 % loss with tiny sync pages, nothing lost.
+        let known = cfg.link.loss >= 0.5 && cfg.protocol.sync_page <= 3;
         match Simulation::new(cfg.clone()).and_then(Simulation::run) {
             Ok(o) if o.is_clean() => {}
             Ok(o) => failures.push(format!(
@@ -194,6 +204,11 @@ fn deep_sweep() {
                 o.unsettled,
                 &o.violations[..o.violations.len().min(5)]
             )),
+            Err(SimError::Stalled { remaining, .. })
+                if known && remaining.contains(" 0 unconfirmed sent") =>
+            {
+                println!("seed {seed}: known sync catch-up stall ({remaining})");
+            }
             Err(e) => failures.push(format!("{cfg:?}\n  -> {e}")),
         }
     }
@@ -203,4 +218,46 @@ fn deep_sweep() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// One run of the deep sweep, to look at: `SIM_SEED=3018993 cargo test
+/// --release --test sim_sweep one_deep_run -- --ignored --nocapture`.
+#[test]
+#[ignore = "on demand"]
+fn one_deep_run() {
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let cfg = deep_config(seed);
+    println!("{cfg:?}");
+    match Simulation::new(cfg).and_then(Simulation::run) {
+        Ok(o) => println!("{}\n{:?}\n{}", o.report, o.violations, o.unsettled),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Found by the deep sweep (7 of 30,000 runs, all at 50 % loss with small
+/// sync pages): catching up stalls for more than the 10-minute stall bound.
+/// No message is lost or duplicated — it is liveness. A page's SYNC_END is
+/// written once and never retransmitted; when it is lost (while the page's
+/// DATA gets through by retransmission), only the receiver's sync retry
+/// timer moves the sync on, and that timer's backoff
+/// (`sync_retry × 2^attempts`, up to 64×) is reset only by a SYNC_END — not
+/// by the page's messages arriving, although the retry then asks from the
+/// new head. So every page after a lost end waits up to 64 s, and a lossy
+/// link with many pages to fetch can stall for many minutes.
+#[test]
+#[ignore = "library bug: sync retry backoff is not reset when a page's messages arrive without its lost SYNC_END; catch-up at 50 % loss stalls > 10 virtual minutes"]
+fn sync_catch_up_at_half_loss_stalls() {
+    for seed in [3_018_993, 3_014_139] {
+        let cfg = deep_config(seed);
+        assert_eq!(cfg.link.loss, 0.5);
+        assert!(cfg.protocol.sync_page <= 3);
+        let outcome = Simulation::new(cfg).and_then(Simulation::run);
+        match outcome {
+            Ok(o) => assert!(o.is_clean(), "seed {seed}: {}", o.report),
+            Err(e) => panic!("seed {seed}: {e}"),
+        }
+    }
 }
