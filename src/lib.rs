@@ -178,6 +178,9 @@ mod sync;
 mod time;
 mod varint;
 
+#[cfg(feature = "sim")]
+pub mod sim;
+
 pub use allocator::{
     AllocError, AllocatorConfigError, AllocatorStats, ConfirmError, LoadError, PersistBound,
     VersionAllocator,
