@@ -160,6 +160,8 @@ mod receiver;
 mod rtt;
 mod sender;
 mod sid_set;
+#[cfg(feature = "store")]
+pub mod store;
 mod sync;
 mod time;
 mod varint;
