@@ -46,11 +46,11 @@ impl Clock {
 
     /// The std instant of an ackwire deadline. Rounding is safe: `now()`
     /// truncates, so once this instant has passed, `now() >= deadline`.
-    pub fn to_std(&self, deadline: ackwire::Instant) -> std::time::Instant {
+    pub fn to_std(self, deadline: ackwire::Instant) -> std::time::Instant {
         self.start + Duration::from_micros(deadline.as_micros())
     }
 
-    pub fn to_tokio(&self, deadline: ackwire::Instant) -> tokio::time::Instant {
+    pub fn to_tokio(self, deadline: ackwire::Instant) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.to_std(deadline))
     }
 }
