@@ -38,11 +38,13 @@ async fn main() -> std::io::Result<()> {
         ..ServerOptions::default()
     };
     eprintln!("chat_server: listening on {}", listener.local_addr()?);
+    // Nothing kicks connections here; the sender must outlive the server.
+    let (_kick, kick) = tokio::sync::watch::channel(0);
     match redis {
         None => {
             eprintln!("chat_server: in-memory store (lost when the server stops)");
             let store = ackwire::store::MemoryStore::new();
-            server::serve(listener, store, options, tokio::sync::watch::channel(0).1).await;
+            server::serve(listener, store, options, kick).await;
         }
         #[cfg(feature = "redis-store")]
         Some(url) => {
@@ -50,7 +52,7 @@ async fn main() -> std::io::Result<()> {
                 .await
                 .map_err(std::io::Error::other)?;
             eprintln!("chat_server: Redis store at {url}, keys under {prefix}:");
-            server::serve(listener, store, options, tokio::sync::watch::channel(0).1).await;
+            server::serve(listener, store, options, kick).await;
         }
         #[cfg(not(feature = "redis-store"))]
         Some(_) => {

@@ -73,6 +73,7 @@ fn session(
         let conn = app.conn().expect("connected");
         if conn.poll_timeout().is_some_and(|d| d <= now) {
             conn.handle_timeout(now);
+            debug_assert!(conn.poll_timeout().is_none_or(|d| d > now));
         }
         let progress = app.process(now)?;
         let dead = progress.dead;

@@ -77,6 +77,7 @@ async fn session(
         let conn = app.conn().expect("connected");
         if conn.poll_timeout().is_some_and(|d| d <= now) {
             conn.handle_timeout(now);
+            debug_assert!(conn.poll_timeout().is_none_or(|d| d > now));
         }
         let progress = app.process(now).map_err(Fatal)?;
         let dead = progress.dead;

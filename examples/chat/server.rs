@@ -159,6 +159,9 @@ impl<S: Store + Clone + 'static> ConnTask<S> {
             let now = self.clock.now();
             if conn.poll_timeout().is_some_and(|d| d <= now) {
                 conn.handle_timeout(now);
+                // The library's contract; a deadline that never clears
+                // would be a busy loop here.
+                debug_assert!(conn.poll_timeout().is_none_or(|d| d > now));
             }
             if !self.events(&mut conn, &hello).await? {
                 return Ok(());
@@ -186,9 +189,10 @@ impl<S: Store + Clone + 'static> ConnTask<S> {
                     None => return Ok(()),
                 },
                 _ = async { sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {}
-                _ = appended.changed() => look = true,
+                Ok(()) = appended.changed() => look = true,
                 _ = poll.tick() => look = true,
-                _ = kick.changed() => return Ok(()),
+                // Err (the handle is gone) only disables the branch.
+                Ok(()) = kick.changed() => return Ok(()),
                 // More pages wait in the store: go on at once.
                 _ = std::future::ready(()), if look => {}
             }
