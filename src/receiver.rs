@@ -581,6 +581,11 @@ impl Receiver {
         self.streams.len()
     }
 
+    /// The configuration this receiver runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// What this receiver holds now, structure by structure.
     pub fn usage(&self) -> ReceiverUsage {
         let mut u = ReceiverUsage {

@@ -52,7 +52,9 @@ impl Unacked {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SenderEvent {
-    /// The peer's app durably committed this message.
+    /// The peer's app durably committed this message. If the app sent the
+    /// same message more than once (a resend and a sync answer, say), each
+    /// copy is acked: treat `Acked` as idempotent.
     Acked {
         /// The message's stream.
         stream: StreamId,
@@ -72,8 +74,10 @@ pub enum SenderEvent {
         unacked: Vec<Unacked>,
     },
     /// The peer asks for a page of a stream's stored messages: read it from
-    /// the store and hand it to [`Sender::answer_sync`]. Repeated or
-    /// overlapping answers are harmless: the peer drops what it already has.
+    /// the store and hand it to [`Sender::answer_sync`] — an empty page if
+    /// there is nothing (or the peer may not read the stream), or the peer
+    /// keeps asking. Repeated or overlapping answers are harmless: the peer
+    /// drops what it already has.
     SyncRequested(SyncRequest),
     /// [`Sender::close`] was called; every unconfirmed message is here.
     Closed {
@@ -403,6 +407,11 @@ impl Sender {
     /// Messages sent or queued and not yet acked or escalated.
     pub fn pending(&self) -> usize {
         self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len() + self.answers.len()
+    }
+
+    /// The configuration this sender runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// What this sender holds now, structure by structure.
