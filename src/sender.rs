@@ -843,17 +843,6 @@ impl Sender {
             self.events.push_back(SenderEvent::PeerDead { unacked });
             return;
         }
-        while self.stall_deadline().is_some_and(|d| d <= now) {
-            let sid = self.base;
-            if let Some(e) = self.settle(sid) {
-                self.stats.escalated += 1;
-                self.stats.stall_escalations += 1;
-                self.escalated_end = self.escalated_end.max(sid + 1);
-                self.events.push_back(SenderEvent::Escalated(e.msg));
-                self.floor_due = true;
-            }
-            self.fill_window();
-        }
         let rto = self.rtt.backed_off(self.backoff);
         let mut fired = false;
         while self.list_head != NIL {
@@ -868,6 +857,18 @@ impl Sender {
         }
         if fired {
             self.backoff = self.backoff.saturating_add(1);
+        }
+        // After the timer: an escalation there may leave nothing in transit.
+        while self.stall_deadline().is_some_and(|d| d <= now) {
+            let sid = self.base;
+            if let Some(e) = self.settle(sid) {
+                self.stats.escalated += 1;
+                self.stats.stall_escalations += 1;
+                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.events.push_back(SenderEvent::Escalated(e.msg));
+                self.floor_due = true;
+            }
+            self.fill_window();
         }
         if self.ping_deadline().is_some_and(|d| d <= now) {
             self.ping_due = true;
@@ -966,8 +967,9 @@ impl Sender {
             self.tx_queue.pop_front();
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages.
-        if self.tx_queue.is_empty() {
+        // A page's end marker follows the page's messages, which may still
+        // wait for the window in the answers queue.
+        if self.tx_queue.is_empty() && self.answers.is_empty() {
             while let Some(end) = self.sync_ends.front() {
                 if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;
