@@ -711,9 +711,13 @@ impl Receiver {
         let Some(sid) = sid else {
             // Below the floor: received (or given up) before. If it still
             // waits for its commit, the receipt comes with that.
+            // Below the floor says nothing about whether the app ever got it
+            // (its sender may have given it up): answer from memory only.
             self.stats.duplicates += 1;
             if msg.wants_receipt && !self.unordered.contains_key(&key) {
-                self.receipt_for_resend(raw_sid, key);
+                if let Some(r) = self.receipt_cache.get(&key) {
+                    self.receipts_due.push_back((raw_sid, r.clone()));
+                }
             }
             self.ack_now();
             return;
@@ -778,6 +782,9 @@ impl Receiver {
                         &mut self.committed,
                         &mut self.receipts_due,
                     );
+                    // A package opened at the old head is gone with it.
+                    st.package = None;
+                    disarm(&mut self.timers, st, stream, Timer::Package);
                     self.ack_later(now, false);
                 }
                 self.advance(stream, Some(now));
@@ -1268,6 +1275,11 @@ impl Receiver {
         let Some(open) = st.package.as_mut() else {
             return;
         };
+        if open.last <= st.head {
+            // The head moved past it some other way: nothing to give up.
+            st.package = None;
+            return;
+        }
         if open.attempts < self.config.package_retries {
             open.attempts += 1;
             let at = now + self.config.package_timeout;
