@@ -104,6 +104,12 @@ impl Connection {
         self.receiver.provide_receipt(stream, version, receipt)
     }
 
+    /// The configuration both halves run with (`max_packet_size` for a
+    /// stream codec, say).
+    pub fn config(&self) -> &Config {
+        self.sender.config()
+    }
+
     /// [`Receiver::resume_latest`] on the receiving half.
     pub fn resume_latest(&mut self, stream: StreamId, latest: u32) {
         self.receiver.resume_latest(stream, latest)

@@ -174,6 +174,8 @@ mod rtt;
 mod sender;
 mod sid_set;
 mod snapshot;
+#[cfg(feature = "store")]
+pub mod store;
 mod sync;
 mod time;
 mod varint;

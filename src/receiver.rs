@@ -276,7 +276,7 @@ pub struct Receiver {
     receipt_cache: HashMap<(StreamId, Version), Bytes>,
     receipt_order: VecDeque<(StreamId, Version)>,
     /// Resends waiting for the app to provide a forgotten receipt.
-    receipts_wanted: HashMap<(StreamId, Version), u64>,
+    receipts_wanted: HashMap<(StreamId, Version), Vec<u64>>,
     /// At-least-once messages delivered and not yet committed: their SID
     /// and whether the sender wants a receipt.
     unordered: HashMap<(StreamId, Version), (u64, bool)>,
@@ -532,10 +532,14 @@ impl Receiver {
         }
         // Bounded: beyond it the resend goes unanswered and comes again.
         let room = self.receipts_wanted.len() < self.config.max_streams;
-        if let Some(s) = self.receipts_wanted.get_mut(&key) {
-            *s = sid;
+        if let Some(sids) = self.receipts_wanted.get_mut(&key) {
+            // Every copy waits for the same answer (SIDs are unique within
+            // the window, so this stays within it).
+            if !sids.contains(&sid) {
+                sids.push(sid);
+            }
         } else if room {
-            self.receipts_wanted.insert(key, sid);
+            self.receipts_wanted.insert(key, alloc::vec![sid]);
             self.events.push_back(ReceiverEvent::ReceiptWanted {
                 stream: key.0,
                 version: key.1,
@@ -555,12 +559,14 @@ impl Receiver {
             return Err(CommitError::ReceiptTooLarge);
         }
         let key = (stream, version);
-        let sid = self
+        let sids = self
             .receipts_wanted
             .remove(&key)
             .ok_or(CommitError::NotDelivered)?;
         self.remember_receipt(key, receipt.clone());
-        self.receipts_due.push_back((sid, receipt));
+        for sid in sids {
+            self.receipts_due.push_back((sid, receipt.clone()));
+        }
         self.ack_now();
         Ok(())
     }
@@ -579,6 +585,11 @@ impl Receiver {
     /// Streams tracked.
     pub fn streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// The configuration this receiver runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// What this receiver holds now, structure by structure.
@@ -663,6 +674,11 @@ impl Receiver {
     /// is too old to tell, which may lose it but never repeats it).
     fn on_datagram(&mut self, seq: u64, msg: Message) {
         const WINDOW: u64 = 128;
+        if seq == u64::MAX {
+            // One past it does not exist: the window could not move past it.
+            self.stats.datagrams_dropped += 1;
+            return;
+        }
         if seq >= self.datagram_top {
             let shift = seq - self.datagram_top + 1;
             self.datagram_seen = if shift >= WINDOW {
@@ -693,9 +709,10 @@ impl Receiver {
         };
         let key = (msg.stream, msg.version);
         let Some(sid) = sid else {
-            // Below the floor: received (or given up) before.
+            // Below the floor: received (or given up) before. If it still
+            // waits for its commit, the receipt comes with that.
             self.stats.duplicates += 1;
-            if msg.wants_receipt {
+            if msg.wants_receipt && !self.unordered.contains_key(&key) {
                 self.receipt_for_resend(raw_sid, key);
             }
             self.ack_now();
@@ -727,6 +744,11 @@ impl Receiver {
         if let SyncRange::Before(before) = end.range {
             if let Some(h) = st.history.as_mut().filter(|h| h.before == before) {
                 h.end = Some(end);
+                // Drop what a replaced request's answer left here.
+                let n = h.messages.len();
+                h.messages
+                    .retain(|&v, _| v > end.first_prev && v <= end.through);
+                self.held -= n - h.messages.len();
                 self.try_finish_history(stream);
             }
             return;
@@ -977,7 +999,13 @@ impl Receiver {
         };
         if let Some(sid) = sid {
             self.note_received(now, sid);
-            self.committed.insert(sid);
+            // History needs no commit; a wanted receipt is settled empty.
+            settle_skipped(
+                Some(sid),
+                msg.wants_receipt,
+                &mut self.committed,
+                &mut self.receipts_due,
+            );
         }
         self.ack_later(now, false);
         let stream = msg.stream;
@@ -989,7 +1017,13 @@ impl Receiver {
         else {
             return;
         };
-        let fits = msg.version < h.before && h.messages.len() < h.limit as usize;
+        // A replaced request's answer may still arrive: once the page's end
+        // is known, only its range counts; before, the buffer's bound does.
+        let in_page = h
+            .end
+            .is_none_or(|e| msg.version > e.first_prev && msg.version <= e.through);
+        let cap = self.config.max_reorder_per_stream.max(h.limit as usize);
+        let fits = msg.version < h.before && in_page && h.messages.len() < cap;
         if !fits || h.messages.contains_key(&msg.version) {
             self.stats.duplicates += 1;
             return;
@@ -1172,7 +1206,7 @@ impl Receiver {
         }
         if st.contiguous {
             // Arithmetic proves the hole: no need to wait for a late message.
-            self.report_gap(stream);
+            self.report_gap(now, stream);
             return;
         }
         st.gap_armed_for = st.head;
@@ -1185,7 +1219,7 @@ impl Receiver {
         );
     }
 
-    fn report_gap(&mut self, stream: StreamId) {
+    fn report_gap(&mut self, now: Instant, stream: StreamId) {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
@@ -1207,6 +1241,12 @@ impl Receiver {
         let forked = before - st.buffered.len();
         self.held -= forked;
         self.stats.chain_conflicts += forked as u64;
+        if st.buffered.contains_key(&st.head) {
+            // What follows the head is here (a package waiting for the rest
+            // of its members, after a resume moved the head): no hole.
+            self.advance(stream, Some(now));
+            return;
+        }
         let Some(waiting_after) = st.buffered.keys().min().copied() else {
             return;
         };
@@ -1238,9 +1278,16 @@ impl Receiver {
         let open = *open;
         st.package = None;
         let after = st.head;
-        let before = st.buffered.len();
+        let members = st
+            .buffered
+            .values()
+            .filter(|(m, _)| {
+                m.package
+                    .is_some_and(|p| p.id == open.id && p.last == open.last)
+            })
+            .count();
         self.held -= skip_buffered(st, open.last, &mut self.committed, &mut self.receipts_due);
-        let received = clamp_u32(before - st.buffered.len());
+        let received = clamp_u32(members).min(open.count);
         st.head = open.last;
         self.stats.packages_expired += 1;
         self.events.push_back(ReceiverEvent::PackageExpired {
@@ -1286,7 +1333,7 @@ impl Receiver {
             };
             st.deadlines[timer as usize] = None;
             match timer {
-                Timer::Gap => self.report_gap(stream),
+                Timer::Gap => self.report_gap(now, stream),
                 Timer::Sync => {
                     if st.sync.is_some() {
                         self.start_sync(stream, SyncKind::Gap);
@@ -1666,10 +1713,13 @@ impl Receiver {
         let mut wanted: Vec<_> = self.receipts_wanted.iter().collect();
         wanted.sort_unstable();
         s.usize(wanted.len());
-        for (key, sid) in wanted {
+        for (key, sids) in wanted {
             s.u(key.0 .0);
             s.u(key.1 .0);
-            s.u(*sid);
+            s.usize(sids.len());
+            for &sid in sids {
+                s.u(sid);
+            }
         }
         let mut unordered: Vec<_> = self.unordered.iter().collect();
         unordered.sort_unstable();
@@ -1869,7 +1919,14 @@ impl Receiver {
         }
         for _ in 0..n {
             let key = (StreamId(d.u()?), Version(d.u()?));
-            rx.receipts_wanted.insert(key, d.u()?);
+            let k = d.count()?;
+            let mut sids = Vec::with_capacity(k);
+            for _ in 0..k {
+                sids.push(d.u()?);
+            }
+            if sids.is_empty() || rx.receipts_wanted.insert(key, sids).is_some() {
+                return Err(bad("receipt request"));
+            }
         }
         let n = d.count()?;
         for _ in 0..n {

@@ -52,7 +52,9 @@ impl Unacked {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SenderEvent {
-    /// The peer's app durably committed this message.
+    /// The peer's app durably committed this message. If the app sent the
+    /// same message more than once (a resend and a sync answer, say), each
+    /// copy is acked: treat `Acked` as idempotent.
     Acked {
         /// The message's stream.
         stream: StreamId,
@@ -72,8 +74,10 @@ pub enum SenderEvent {
         unacked: Vec<Unacked>,
     },
     /// The peer asks for a page of a stream's stored messages: read it from
-    /// the store and hand it to [`Sender::answer_sync`]. Repeated or
-    /// overlapping answers are harmless: the peer drops what it already has.
+    /// the store and hand it to [`Sender::answer_sync`] — an empty page if
+    /// there is nothing (or the peer may not read the stream), or the peer
+    /// keeps asking. Repeated or overlapping answers are harmless: the peer
+    /// drops what it already has.
     SyncRequested(SyncRequest),
     /// [`Sender::close`] was called; every unconfirmed message is here.
     Closed {
@@ -403,6 +407,11 @@ impl Sender {
     /// Messages sent or queued and not yet acked or escalated.
     pub fn pending(&self) -> usize {
         self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len() + self.answers.len()
+    }
+
+    /// The configuration this sender runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// What this sender holds now, structure by structure.
@@ -834,17 +843,6 @@ impl Sender {
             self.events.push_back(SenderEvent::PeerDead { unacked });
             return;
         }
-        while self.stall_deadline().is_some_and(|d| d <= now) {
-            let sid = self.base;
-            if let Some(e) = self.settle(sid) {
-                self.stats.escalated += 1;
-                self.stats.stall_escalations += 1;
-                self.escalated_end = self.escalated_end.max(sid + 1);
-                self.events.push_back(SenderEvent::Escalated(e.msg));
-                self.floor_due = true;
-            }
-            self.fill_window();
-        }
         let rto = self.rtt.backed_off(self.backoff);
         let mut fired = false;
         while self.list_head != NIL {
@@ -859,6 +857,18 @@ impl Sender {
         }
         if fired {
             self.backoff = self.backoff.saturating_add(1);
+        }
+        // After the timer: an escalation there may leave nothing in transit.
+        while self.stall_deadline().is_some_and(|d| d <= now) {
+            let sid = self.base;
+            if let Some(e) = self.settle(sid) {
+                self.stats.escalated += 1;
+                self.stats.stall_escalations += 1;
+                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.events.push_back(SenderEvent::Escalated(e.msg));
+                self.floor_due = true;
+            }
+            self.fill_window();
         }
         if self.ping_deadline().is_some_and(|d| d <= now) {
             self.ping_due = true;
@@ -957,8 +967,9 @@ impl Sender {
             self.tx_queue.pop_front();
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages.
-        if self.tx_queue.is_empty() {
+        // A page's end marker follows the page's messages, which may still
+        // wait for the window in the answers queue.
+        if self.tx_queue.is_empty() && self.answers.is_empty() {
             while let Some(end) = self.sync_ends.front() {
                 if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;

@@ -144,8 +144,12 @@ fn one_open_package_per_stream() {
 }
 
 #[test]
-fn history_nobody_asked_for_is_not_held_and_a_page_stops_at_its_limit() {
-    let mut rx = Receiver::new(Config::default());
+fn history_nobody_asked_for_is_not_held_and_a_page_stops_at_its_bound() {
+    let cfg = Config {
+        max_reorder_per_stream: 8,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
     feed(
         &mut rx,
         (0..10).map(|i| data(i, 1, i, i + 1, HISTORY, None)),
@@ -157,7 +161,7 @@ fn history_nobody_asked_for_is_not_held_and_a_page_stops_at_its_limit() {
         &mut rx,
         (10..30).map(|i| data(i, 1, i, i + 1, HISTORY, None)),
     );
-    assert_eq!(rx.usage().history_messages, 3);
+    assert_eq!(rx.usage().history_messages, 8);
 }
 
 #[test]

@@ -240,3 +240,23 @@ fn an_app_whose_writes_overtake_each_other_shows_reordering() {
     let (t, _) = with_bugs(bugs);
     assert!(t.out_of_order > 0, "{t:?}");
 }
+
+#[test]
+fn a_receipt_naming_another_message_is_reported() {
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    commit(&mut c, BOB, &[10, 20, 30, 40]);
+    // Right: Alice's outbox 2 is at 20. Wrong: Bob's outbox 1 is at 40, not
+    // 30 (Alice's); and nothing is at 50.
+    c.receipt(ALICE, outbox_stream(ALICE), v(2), CHAT, v(20));
+    c.receipt(BOB, outbox_stream(BOB), v(1), CHAT, v(30));
+    c.receipt(ALICE, outbox_stream(ALICE), v(3), CHAT, v(50));
+    assert_eq!(
+        c.check(),
+        vec![
+            up(ViolationKind::WrongReceipt, ALICE, 3),
+            up(ViolationKind::WrongReceipt, BOB, 1)
+        ]
+    );
+    assert_eq!(Tally::of(&c.check()).wrong_receipts, 2);
+}

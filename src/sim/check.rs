@@ -48,6 +48,9 @@ pub enum ViolationKind {
     OutOfOrder,
     /// Committed by a client, but the store holds no such message.
     Unknown,
+    /// The author was told its message was stored at a place where the
+    /// store holds something else (or nothing).
+    WrongReceipt,
 }
 
 /// Which way the message travelled.
@@ -86,6 +89,7 @@ impl fmt::Display for Violation {
             (ViolationKind::OutOfOrder, Direction::Down) => "committed out of order by",
             (ViolationKind::OutOfOrder, Direction::Up) => "stored out of order, sent by",
             (ViolationKind::Unknown, _) => "not in the store, committed by",
+            (ViolationKind::WrongReceipt, _) => "stored elsewhere than its receipt told",
         };
         write!(
             f,
@@ -106,6 +110,8 @@ pub struct Tally {
     pub out_of_order: u64,
     /// [`ViolationKind::Unknown`].
     pub unknown: u64,
+    /// [`ViolationKind::WrongReceipt`].
+    pub wrong_receipts: u64,
 }
 
 impl Tally {
@@ -118,6 +124,7 @@ impl Tally {
                 ViolationKind::Duplicated => t.duplicated += 1,
                 ViolationKind::OutOfOrder => t.out_of_order += 1,
                 ViolationKind::Unknown => t.unknown += 1,
+                ViolationKind::WrongReceipt => t.wrong_receipts += 1,
             }
         }
         t
@@ -161,6 +168,8 @@ pub struct Checker {
     /// Upstream messages that must be stored: sent (at the end of a healed
     /// run) or acknowledged.
     expected_up: BTreeMap<ClientId, BTreeSet<(StreamId, Version)>>,
+    /// Where authors were told their messages were stored.
+    receipts: BTreeMap<Origin, (StreamId, Version)>,
 }
 
 impl Checker {
@@ -199,6 +208,25 @@ impl Checker {
             .entry(client)
             .or_default()
             .insert((stream, version));
+    }
+
+    /// `client` was told its upstream message `version` of its own `stream`
+    /// was stored as `stored_version` of `conversation`: the store must hold
+    /// exactly that message there.
+    pub fn receipt(
+        &mut self,
+        client: ClientId,
+        stream: StreamId,
+        version: Version,
+        conversation: StreamId,
+        stored_version: Version,
+    ) {
+        let origin = Origin {
+            client,
+            stream,
+            version,
+        };
+        self.receipts.insert(origin, (conversation, stored_version));
     }
 
     /// `client` sent upstream message `version` of its own `stream`, and the
@@ -295,6 +323,22 @@ impl Checker {
             if n > 1 {
                 found.push(Violation {
                     kind: ViolationKind::Duplicated,
+                    direction: Direction::Up,
+                    client: o.client,
+                    stream: o.stream,
+                    version: o.version,
+                });
+            }
+        }
+        for (o, &(conversation, version)) in &self.receipts {
+            let there = self.store.get(&conversation).and_then(|e| {
+                e.iter()
+                    .find(|(v, _)| *v == version)
+                    .and_then(|(_, origin)| *origin)
+            });
+            if there != Some(*o) {
+                found.push(Violation {
+                    kind: ViolationKind::WrongReceipt,
                     direction: Direction::Up,
                     client: o.client,
                     stream: o.stream,

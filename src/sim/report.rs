@@ -273,6 +273,11 @@ impl fmt::Display for Report {
             "checker: unknown (not in the store)",
             &self.violations.unknown,
         )?;
+        row(
+            f,
+            "checker: receipts naming another message",
+            &self.violations.wrong_receipts,
+        )?;
         row(f, "sent but never confirmed", &self.unconfirmed)?;
         row(
             f,

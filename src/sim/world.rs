@@ -313,6 +313,9 @@ struct ClientDb {
     outbox: Vec<(StreamId, Bytes)>,
     /// Outbox versions the server confirmed.
     acked: BTreeSet<u64>,
+    /// What each confirmation said: the conversation and version the
+    /// server stored the message under (its receipt, M14).
+    receipts: BTreeMap<u64, (StreamId, Version)>,
 }
 
 impl ClientDb {
@@ -353,8 +356,9 @@ struct Store {
     streams: BTreeMap<StreamId, Vec<Stored>>,
     /// The allocator's persisted bound per conversation.
     bounds: BTreeMap<StreamId, Version>,
-    /// Upstream messages stored, by (client, outbox version): the dedup key.
-    upstream: BTreeSet<(u32, u64)>,
+    /// Upstream messages stored, by (client, outbox version): the dedup key,
+    /// and where each was stored (its receipt).
+    upstream: BTreeMap<(u32, u64), (StreamId, Version)>,
     /// Per client, the outbox version up to which everything is stored.
     outbox_head: BTreeMap<u32, u64>,
 }
@@ -478,6 +482,20 @@ impl Trace {
 /// A conversation message's payload: the conversation, the author, when
 /// the author sent it (for latency), and text.
 const HEADER: usize = 8 + 4 + 8;
+
+/// A receipt: the conversation and version an upstream message was stored under.
+fn encode_receipt(conversation: StreamId, version: Version) -> Bytes {
+    let mut b = Vec::with_capacity(16);
+    b.extend_from_slice(&conversation.0.to_be_bytes());
+    b.extend_from_slice(&version.0.to_be_bytes());
+    Bytes::from(b)
+}
+
+fn decode_receipt(b: &[u8]) -> Option<(StreamId, Version)> {
+    let k = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    let v = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+    (b.len() == 16).then_some((StreamId(k), Version(v)))
+}
 
 fn encode_payload(conv: StreamId, author: u32, at: Instant, outbox: u64) -> Bytes {
     let mut p = Vec::with_capacity(HEADER + 16);
@@ -1087,7 +1105,7 @@ impl World {
                 continue;
             }
             let payload = cl.db.outbox[ov as usize - 1].1.clone();
-            let m = Message::new(outbox, Version(ov - 1), Version(ov), payload);
+            let m = Message::new(outbox, Version(ov - 1), Version(ov), payload).with_receipt();
             match cc.conn.send(now, m) {
                 Ok(()) => cc.handed = ov,
                 Err(SendError::Backpressure) => break,
@@ -1122,8 +1140,10 @@ impl World {
         let outbox = outbox_stream(ClientId(c as u32));
         match e {
             Event::Sender(SenderEvent::Acked {
-                stream, version, ..
-            }) if stream == outbox => self.outbox_acked(c, version),
+                stream,
+                version,
+                receipt,
+            }) if stream == outbox => self.outbox_acked(c, version, receipt),
             Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_outbox(c, req),
             Event::Sender(
                 SenderEvent::Escalated(_)
@@ -1141,9 +1161,15 @@ impl World {
 
     /// The server stored outbox message `version`: the client records it
     /// (durably: the user sees it as sent).
-    fn outbox_acked(&mut self, c: usize, version: Version) {
-        // With receipts, the conversation version the server assigned would
-        // be read from the ack here (M14); the outbox keeps the confirmation.
+    fn outbox_acked(&mut self, c: usize, version: Version, receipt: Option<Bytes>) {
+        // The receipt says where the server stored it (M14); the outbox
+        // keeps it with the confirmation.
+        let Some(stored) = receipt.as_deref().and_then(decode_receipt) else {
+            let e = format!("client {c}: outbox {version:?} acked without a receipt");
+            self.fail(SimError::Driver(e));
+            return;
+        };
+        self.clients[c].db.receipts.insert(version.0, stored);
         if self.clients[c].db.acked.insert(version.0) {
             self.counters.acked += 1;
             self.progress_made();
@@ -1175,7 +1201,7 @@ impl World {
         let page: Vec<Message> = (from..to)
             .map(|ov| {
                 let payload = cl.db.outbox[ov as usize - 1].1.clone();
-                Message::new(req.stream, Version(ov - 1), Version(ov), payload)
+                Message::new(req.stream, Version(ov - 1), Version(ov), payload).with_receipt()
             })
             .collect();
         let Some(cc) = cl.conn.as_mut() else { return };
@@ -1302,6 +1328,20 @@ impl World {
                 self.disconnect(c);
             }
             Event::Receiver(ReceiverEvent::Deliver(m)) => self.server_deliver(c, epoch, m),
+            Event::Receiver(ReceiverEvent::ReceiptWanted { stream, version }) => {
+                // A resend of something stored before this connection: the
+                // receipt comes from the store.
+                let key = (c as u32, version.0);
+                let receipt = self.server.store.upstream.get(&key).copied();
+                if let (Some((k, v)), Some(sc)) = (receipt, self.server.conns[c].as_mut()) {
+                    if let Err(e) = sc
+                        .conn
+                        .provide_receipt(stream, version, encode_receipt(k, v))
+                    {
+                        self.fail(SimError::Driver(format!("server receipt: {e}")));
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -1441,7 +1481,7 @@ impl World {
         let c = u.client;
         let key = (c as u32, u.outbox.0);
         let store = &mut self.server.store;
-        if store.upstream.contains(&key) {
+        if store.upstream.contains_key(&key) {
             self.counters.deduped += 1;
         } else {
             let entries = store.streams.entry(u.conversation).or_default();
@@ -1464,9 +1504,9 @@ impl World {
                     version: u.outbox,
                 },
             });
-            store.upstream.insert(key);
+            store.upstream.insert(key, (u.conversation, version));
             let head = store.outbox_head.entry(key.0).or_default();
-            while store.upstream.contains(&(key.0, *head + 1)) {
+            while store.upstream.contains_key(&(key.0, *head + 1)) {
                 *head += 1;
             }
             self.counters.stored += 1;
@@ -1486,10 +1526,16 @@ impl World {
             .as_mut()
             .filter(|sc| sc.epoch == u.epoch)
         {
-            // With receipts this becomes commit_with_receipt(.., the
-            // conversation and version assigned), so the author learns them.
+            // The receipt tells the author where its message was stored.
             let outbox = outbox_stream(ClientId(c as u32));
-            if let Err(e) = sc.conn.commit(now, outbox, u.outbox) {
+            let receipt = self
+                .server
+                .store
+                .upstream
+                .get(&key)
+                .map(|&(k, v)| encode_receipt(k, v));
+            let receipt = receipt.unwrap_or_default();
+            if let Err(e) = sc.conn.commit_with_receipt(now, outbox, u.outbox, receipt) {
                 let e = SimError::Driver(format!("server commit {outbox:?}/{:?}: {e}", u.outbox));
                 self.fail(e);
             }
@@ -1533,6 +1579,9 @@ impl World {
             }
             for &ov in &cl.db.acked {
                 checker.acked(id, outbox, Version(ov));
+            }
+            for (&ov, &(k, v)) in &cl.db.receipts {
+                checker.receipt(id, outbox, Version(ov), k, v);
             }
             unconfirmed += (cl.db.outbox.len() - cl.db.acked.len()) as u64;
         }
