@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo run --example alloc_sites            # the loop of tests/allocations.rs (lossless)
-//! cargo run --example alloc_sites -- 10      # the bench loop's measured round at 10 % loss
+//! cargo run --example alloc_sites -- 10      # the bench loop at 10 % loss
 //! ```
 //! Run it in the dev profile (full symbols); allocation counts are the
 //! same as in release, since they follow the same capacities.
@@ -141,17 +141,16 @@ fn main() {
             (64_000u64, 1000)
         }
         Some(loss) => {
-            // As the criterion bench runs it: a fresh pair, a warm-up
-            // round, a recorded round (a pair driven longer at 10 % loss
-            // stops: tests/bench_loop_liveness.rs).
+            let mut p = common::Pair::new(common::Pair::full_loop_config(), 8, loss);
             for _ in 0..50 {
-                let mut p = common::Pair::new(common::Pair::full_loop_config(), 8, loss);
                 p.round(1024);
-                ARMED.store(true, Ordering::Relaxed);
-                p.round(1024);
-                ARMED.store(false, Ordering::Relaxed);
             }
-            (50 * 1024, 50)
+            ARMED.store(true, Ordering::Relaxed);
+            for _ in 0..200 {
+                p.round(1024);
+            }
+            ARMED.store(false, Ordering::Relaxed);
+            (200 * 1024, 200)
         }
     };
     let sites = SITES.with_borrow_mut(std::mem::take);

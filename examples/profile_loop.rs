@@ -7,7 +7,7 @@
 //! perf record -g target/release/examples/profile_loop 10 2000000
 //! perf report --no-children
 //! ```
-//! Arguments: loss percent (default 0), measured messages (default 2,000,000).
+//! Arguments: loss percent (default 0), messages (default 2,000,000).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -20,45 +20,24 @@ fn main() {
     let messages: u64 = args
         .next()
         .map_or(2_000_000, |a| a.parse().expect("messages"));
-    // Lossless: one pair in steady state. With loss, as the criterion
-    // bench does: a fresh pair, one warm-up round, one measured round (a
-    // pair driven longer at 10 % loss stops: tests/bench_loop_liveness.rs);
-    // only the second rounds are timed, but a profile sees both.
-    let pairs = messages / 1024;
-    let mut spent = std::time::Duration::ZERO;
-    let (mut packets, mut retransmits, mut acks) = (0, 0, 0);
-    if loss == 0 {
-        let mut p = Pair::new(Pair::full_loop_config(), 8, 0);
+    // One pair in steady state; a warm-up round first.
+    let rounds = messages / 1024;
+    let mut p = Pair::new(Pair::full_loop_config(), 8, loss);
+    p.round(1024);
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
         p.round(1024);
-        let t = std::time::Instant::now();
-        for _ in 0..pairs {
-            p.round(1024);
-        }
-        let ns = t.elapsed().as_nanos() as f64 / (pairs * 1024) as f64;
-        let (tx, rx) = (p.tx.stats(), p.rx.stats());
-        println!(
-            "{} messages, lossless, one pair: {ns:.0} ns per message; {} packets, {} acks",
-            pairs * 1024,
-            tx.packets,
-            rx.acks_sent
-        );
-        return;
     }
-    for _ in 0..pairs {
-        let mut p = Pair::new(Pair::full_loop_config(), 8, loss);
-        p.round(1024);
-        let t = std::time::Instant::now();
-        p.round(1024);
-        spent += t.elapsed();
-        let (tx, rx) = (p.tx.stats(), p.rx.stats());
-        packets += tx.packets;
-        retransmits += tx.retransmits;
-        acks += rx.acks_sent;
-    }
-    let ns = spent.as_nanos() as f64 / (pairs * 1024) as f64;
+    let ns = t.elapsed().as_nanos() as f64 / (rounds * 1024) as f64;
+    let (tx, rx) = (p.tx.stats(), p.rx.stats());
     println!(
-        "{} measured messages at {loss}% loss: {ns:.0} ns per message; \
-         (both rounds:) {packets} packets, {retransmits} retransmits, {acks} acks",
-        pairs * 1024,
+        "{} messages at {loss}% loss: {ns:.0} ns per message; {} packets, {} retransmits \
+         ({} fast), {} acks, {} ms of virtual time",
+        rounds * 1024,
+        tx.packets,
+        tx.retransmits,
+        tx.fast_retransmits,
+        rx.acks_sent,
+        p.now / 1000
     );
 }

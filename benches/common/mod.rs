@@ -85,10 +85,12 @@ impl Pair {
 
     /// One pass of the link: data over, deliveries, commits of all but the
     /// newest `keep` delivered messages, the ack back, the sender's events.
-    /// Returns the messages acked.
-    fn exchange(&mut self, keep: usize) -> u64 {
+    /// Returns the messages acked and the packets written (lost or not).
+    fn exchange(&mut self, keep: usize) -> (u64, u64) {
         let now = Instant::from_micros(self.now);
+        let mut packets = 0;
         while let Some(p) = self.tx.poll_transmit(now) {
+            packets += 1;
             if !self.loss.lost() {
                 self.rx.handle_input(now, p).unwrap();
             }
@@ -107,6 +109,7 @@ impl Pair {
         // update too).
         self.rx.handle_timeout(now + Duration::from_secs(1));
         while let Some(a) = self.rx.poll_transmit(now) {
+            packets += 1;
             if !self.loss.lost() {
                 if let Err(e) = self.tx.handle_input(now, a) {
                     let events: Vec<_> = std::iter::from_fn(|| self.tx.poll_event())
@@ -138,7 +141,7 @@ impl Pair {
                 ),
             }
         }
-        acked
+        (acked, packets)
     }
 
     /// Sends `batch` messages and runs until every one is acked: all of
@@ -149,9 +152,13 @@ impl Pair {
         }
         let mut acked = 0;
         while acked < batch {
-            acked += self.exchange(0);
-            // Let the virtual clock run to the next deadline when stuck.
-            if acked < batch {
+            let (newly, packets) = self.exchange(0);
+            acked += newly;
+            // Only once a pass moved nothing (the run loop's "sleep until
+            // poll_timeout"): let the virtual clock run to the sender's next
+            // deadline. An ack may have queued fast retransmits, which the
+            // next pass sends.
+            if acked < batch && packets == 0 {
                 if let Some(t) = self.tx.poll_timeout() {
                     self.now = self.now.max(t.as_micros());
                     self.tx.handle_timeout(Instant::from_micros(self.now));
@@ -179,7 +186,7 @@ impl Pair {
         for _ in 0..step {
             self.send_one();
         }
-        let acked = self.exchange(in_flight - step);
+        let (acked, _) = self.exchange(in_flight - step);
         debug_assert_eq!(acked, step as u64);
         black_box(acked);
         self.now += 1000;
