@@ -1,101 +1,23 @@
 //! The full loop — send, transmit, receive, deliver, commit, ack, Acked —
 //! for 64-byte messages, two endpoints back to back in memory on a fake
-//! clock. Reported per message (criterion's throughput in elements).
+//! clock, side by side with the peers the performance issue names: KCP
+//! (the `kcp` crate) and rumqttc's MQTT QoS 1 state machine (`MqttState`,
+//! publish -> puback), alone and with its v4 codec. Every peer sends the
+//! same 1,024 payloads per round and loses packets by the same RNG
+//! (`common::Loss`). Reported per message (criterion's throughput in
+//! elements).
 
-use ackwire::*;
-use bytes::Bytes;
+use common::{Loss, Pair, PAYLOAD};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::hint::black_box;
+
+mod common;
 
 const BATCH: u64 = 1024;
-
-struct Pair {
-    tx: Sender,
-    rx: Receiver,
-    next: [u64; 8],
-    now: u64,
-    payload: Bytes,
-    rng: u64,
-}
-
-impl Pair {
-    fn new() -> Pair {
-        let cfg = Config {
-            max_in_flight: 4096,
-            max_held_messages: 8192,
-            ..Config::default()
-        };
-        Pair {
-            tx: Sender::new(cfg.clone()),
-            rx: Receiver::new(cfg),
-            next: [0; 8],
-            now: 0,
-            payload: Bytes::from_static(&[0x5a; 64]),
-            rng: 1,
-        }
-    }
-
-    fn lost(&mut self, loss_pct: u64) -> bool {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng % 100 < loss_pct
-    }
-
-    /// Sends `BATCH` messages and runs until every one is acked.
-    fn round(&mut self, loss_pct: u64) {
-        let mut acked = 0;
-        for i in 0..BATCH {
-            let s = (i % 8) as usize;
-            let v = self.next[s];
-            self.next[s] += 1;
-            let m = Message::new(
-                StreamId(s as u64),
-                Version(v),
-                Version(v + 1),
-                self.payload.clone(),
-            );
-            self.tx.send(Instant::from_micros(self.now), m).unwrap();
-        }
-        while acked < BATCH {
-            let now = Instant::from_micros(self.now);
-            while let Some(p) = self.tx.poll_transmit(now) {
-                if !self.lost(loss_pct) {
-                    self.rx.handle_input(now, p).unwrap();
-                }
-            }
-            while let Some(ReceiverEvent::Deliver(m)) = self.rx.poll_event() {
-                black_box(&m.payload);
-                self.rx.commit(now, m.stream, m.version).unwrap();
-            }
-            self.rx
-                .handle_timeout(now + std::time::Duration::from_secs(1));
-            while let Some(a) = self.rx.poll_transmit(now) {
-                if !self.lost(loss_pct) {
-                    self.tx.handle_input(now, a).unwrap();
-                }
-            }
-            while let Some(e) = self.tx.poll_event() {
-                if let SenderEvent::Acked { .. } = e {
-                    acked += 1;
-                }
-            }
-            // Let the virtual clock run to the next deadline when stuck.
-            if acked < BATCH {
-                if let Some(t) = self.tx.poll_timeout() {
-                    self.now = self.now.max(t.as_micros());
-                    self.tx.handle_timeout(Instant::from_micros(self.now));
-                }
-            }
-            self.now += 1000;
-        }
-    }
-}
 
 /// KCP's side of the same loop: its output callback queues datagrams in
 /// reused buffers; "acked" means KCP's send buffer drained.
 mod kcp_side {
-    use super::BATCH;
+    use super::{Loss, BATCH, PAYLOAD};
     use std::cell::RefCell;
     use std::collections::VecDeque;
     use std::io::{self, Write};
@@ -130,7 +52,7 @@ mod kcp_side {
         a_out: Wire,
         b_out: Wire,
         now: u32,
-        rng: u64,
+        loss: Loss,
         payload: [u8; 64],
         buf: Vec<u8>,
     }
@@ -143,7 +65,7 @@ mod kcp_side {
     }
 
     impl Pair {
-        pub fn new() -> Pair {
+        pub fn new(loss_pct: u64) -> Pair {
             let (a_out, b_out) = (Wire::default(), Wire::default());
             Pair {
                 a: tuned(a_out.clone()),
@@ -151,20 +73,13 @@ mod kcp_side {
                 a_out,
                 b_out,
                 now: 0,
-                rng: 1,
-                payload: [0x5a; 64],
+                loss: Loss::new(loss_pct),
+                payload: PAYLOAD,
                 buf: vec![0; 4096],
             }
         }
 
-        fn lost(&mut self, loss_pct: u64) -> bool {
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            self.rng % 100 < loss_pct
-        }
-
-        fn deliver(&mut self, from_a: bool, loss_pct: u64) {
+        fn deliver(&mut self, from_a: bool) {
             let wire = if from_a {
                 self.a_out.clone()
             } else {
@@ -174,7 +89,7 @@ mod kcp_side {
                 let Some(p) = wire.queue.borrow_mut().0.pop_front() else {
                     break;
                 };
-                if !self.lost(loss_pct) {
+                if !self.loss.lost() {
                     let to = if from_a { &mut self.b } else { &mut self.a };
                     to.input(&p).unwrap();
                 }
@@ -182,24 +97,164 @@ mod kcp_side {
             }
         }
 
-        pub fn round(&mut self, loss_pct: u64) {
+        pub fn round(&mut self) {
             for _ in 0..BATCH {
                 self.a.send(&self.payload).unwrap();
             }
             let mut received = 0;
             loop {
                 self.a.update(self.now).unwrap();
-                self.deliver(true, loss_pct);
+                self.deliver(true);
                 while let Ok(n) = self.b.recv(&mut self.buf) {
                     std::hint::black_box(&self.buf[..n]);
                     received += 1;
                 }
                 self.b.update(self.now).unwrap();
-                self.deliver(false, loss_pct);
+                self.deliver(false);
                 if received == BATCH && self.a.wait_snd() == 0 {
                     break;
                 }
                 self.now += 10;
+            }
+        }
+    }
+}
+
+/// rumqttc's side: two `MqttState`s, a publisher and a subscriber, QoS 1.
+/// Publish goes over, the subscriber's state answers PubAck, the
+/// publisher's state frees the packet id. "Acked" means nothing is in
+/// flight. The states move `Packet`s directly (`codec: false`) or through
+/// their v4 codec into a reused byte buffer and back (`codec: true`).
+///
+/// MQTT leaves loss to TCP: `MqttState` has no retransmission timer and
+/// resends unacked publishes (DUP set, same packet id) only when a session
+/// resumes (`MqttState::clean`). A lost packet here is therefore recovered
+/// as the event loop would after a reconnect: once a flight is drained,
+/// `clean()` and resend. Duplicates reach the subscriber again (QoS 1 is at
+/// least once).
+mod mqtt_side {
+    use super::{Loss, BATCH, PAYLOAD};
+    use bytes::{Bytes, BytesMut};
+    use rumqttc::{Event, Incoming, MqttState, Packet, Publish, QoS, Request};
+    use std::hint::black_box;
+
+    const MAX: usize = 1 << 20;
+
+    pub struct Pair {
+        publisher: MqttState,
+        subscriber: MqttState,
+        codec: bool,
+        loss: Loss,
+        payload: Bytes,
+        topics: Vec<String>,
+        /// Encoded packets on their way, each direction (codec only).
+        to_sub: BytesMut,
+        to_pub: BytesMut,
+        /// Decoded or moved packets waiting for the other state.
+        acks: Vec<Packet>,
+        publishes: Vec<Packet>,
+    }
+
+    impl Pair {
+        pub fn new(loss_pct: u64, codec: bool) -> Pair {
+            Pair {
+                // 1,024 in flight, like ackwire and KCP's rounds.
+                publisher: MqttState::new(BATCH as u16, false),
+                subscriber: MqttState::new(BATCH as u16, false),
+                codec,
+                loss: Loss::new(loss_pct),
+                payload: Bytes::from_static(&PAYLOAD),
+                topics: (0..8).map(|s| format!("s/{s}")).collect(),
+                to_sub: BytesMut::with_capacity(1 << 17),
+                to_pub: BytesMut::with_capacity(1 << 14),
+                acks: Vec::new(),
+                publishes: Vec::new(),
+            }
+        }
+
+        /// A packet from one state to the other: encoded and decoded with
+        /// the codec, or moved; dropped when the loss RNG says so.
+        fn wire(
+            loss: &mut Loss,
+            codec: bool,
+            buf: &mut BytesMut,
+            out: &mut Vec<Packet>,
+            p: Packet,
+        ) {
+            if codec {
+                let at = buf.len();
+                p.write(buf, MAX).unwrap();
+                if loss.lost() {
+                    buf.truncate(at);
+                }
+            } else if !loss.lost() {
+                out.push(p);
+            }
+        }
+
+        fn decode(codec: bool, buf: &mut BytesMut, out: &mut Vec<Packet>) {
+            if codec {
+                while !buf.is_empty() {
+                    out.push(Packet::read(buf, MAX).unwrap());
+                }
+            }
+        }
+
+        fn publish(&mut self, p: Publish) {
+            let out = self
+                .publisher
+                .handle_outgoing_packet(Request::Publish(p))
+                .unwrap()
+                .unwrap();
+            Self::wire(
+                &mut self.loss,
+                self.codec,
+                &mut self.to_sub,
+                &mut self.publishes,
+                out,
+            );
+        }
+
+        pub fn round(&mut self) {
+            for i in 0..BATCH as usize {
+                let topic = self.topics[i % 8].clone();
+                let p = Publish::from_bytes(topic, QoS::AtLeastOnce, self.payload.clone());
+                self.publish(p);
+            }
+            loop {
+                Self::decode(self.codec, &mut self.to_sub, &mut self.publishes);
+                for p in self.publishes.drain(..) {
+                    if let Some(ack) = self.subscriber.handle_incoming_packet(p).unwrap() {
+                        Self::wire(
+                            &mut self.loss,
+                            self.codec,
+                            &mut self.to_pub,
+                            &mut self.acks,
+                            ack,
+                        );
+                    }
+                }
+                // The subscriber's app takes its messages.
+                for e in self.subscriber.events.drain(..) {
+                    if let Event::Incoming(Incoming::Publish(p)) = e {
+                        black_box(&p.payload);
+                    }
+                }
+                Self::decode(self.codec, &mut self.to_pub, &mut self.acks);
+                for a in self.acks.drain(..) {
+                    black_box(self.publisher.handle_incoming_packet(a).unwrap());
+                }
+                self.publisher.events.clear();
+                if self.publisher.inflight() == 0 {
+                    break;
+                }
+                // Lost packets: resend what is unacked, as after a reconnect.
+                for r in self.publisher.clean() {
+                    if let Request::Publish(mut p) = r {
+                        p.dup = true;
+                        self.publish(p);
+                    }
+                }
             }
         }
     }
@@ -212,25 +267,38 @@ fn full_loop(c: &mut Criterion) {
         g.bench_function(format!("ackwire_loss_{loss}pct"), |b| {
             b.iter_batched_ref(
                 || {
-                    let mut p = Pair::new();
-                    p.round(loss);
+                    let mut p = Pair::new(Pair::full_loop_config(), 8, loss);
+                    p.round(BATCH);
                     p
                 },
-                |p| p.round(loss),
+                |p| p.round(BATCH),
                 BatchSize::LargeInput,
             )
         });
         g.bench_function(format!("kcp_0.6_loss_{loss}pct"), |b| {
             b.iter_batched_ref(
                 || {
-                    let mut p = kcp_side::Pair::new();
-                    p.round(loss);
+                    let mut p = kcp_side::Pair::new(loss);
+                    p.round();
                     p
                 },
-                |p| p.round(loss),
+                |p| p.round(),
                 BatchSize::LargeInput,
             )
         });
+        for (codec, name) in [(false, "state"), (true, "codec")] {
+            g.bench_function(format!("rumqttc_0.25_{name}_loss_{loss}pct"), |b| {
+                b.iter_batched_ref(
+                    || {
+                        let mut p = mqtt_side::Pair::new(loss, codec);
+                        p.round();
+                        p
+                    },
+                    |p| p.round(),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
     }
     g.finish();
 }

@@ -30,6 +30,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is global: the tests here take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One round of the full loop for `batch` messages on 4 streams.
 fn round(
     tx: &mut Sender,
@@ -69,6 +72,7 @@ fn round(
 
 #[test]
 fn steady_state_full_loop_allocates_nothing_per_message() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = Config {
         ack_every: 8,
         ..Config::default()
@@ -109,4 +113,37 @@ fn steady_state_full_loop_allocates_nothing_per_message() {
         "{allocs} allocations for {messages} messages"
     );
     println!("{allocs} allocations for {messages} messages");
+}
+
+/// The side-by-side bench loop (benches/common: 1,024 messages a round on
+/// 8 streams, a window of 4,096), lossless and at 10 % loss, in steady
+/// state. What the few allocations are is in BENCHMARKS.md
+/// (`cargo run --example alloc_sites [-- LOSS]` lists them).
+#[path = "../benches/common/mod.rs"]
+mod bench_loop;
+
+fn bench_loop_allocations(loss: u64, rounds: u64) -> (u64, u64) {
+    let mut p = bench_loop::Pair::new(bench_loop::Pair::full_loop_config(), 8, loss);
+    for _ in 0..50 {
+        p.round(1024);
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
+        p.round(1024);
+    }
+    (ALLOCS.load(Ordering::Relaxed) - before, rounds * 1024)
+}
+
+#[test]
+fn steady_state_bench_loop_allocates_almost_nothing_per_message() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for loss in [0, 10] {
+        let (allocs, messages) = bench_loop_allocations(loss, 200);
+        println!("{loss}% loss: {allocs} allocations for {messages} messages");
+        // One packet-buffer refill per many packets, never one per message.
+        assert!(
+            allocs * 100 < messages,
+            "{loss}% loss: {allocs} allocations for {messages} messages"
+        );
+    }
 }
