@@ -643,12 +643,16 @@ impl Sender {
     fn on_ack(&mut self, now: Instant, a: &AckFrame) {
         self.last_heard = now;
         self.ping_count = 0;
+        // Everything below the floor an earlier ack reported was marked
+        // received then: start there, not at the window's base, so an ack
+        // costs what is new in it rather than the whole window.
+        let known = self.peer_recv_floor.max(self.base);
         self.peer_recv_floor = self.peer_recv_floor.max(a.received.floor);
         self.peer_commit_floor = self.peer_commit_floor.max(a.committed.floor);
 
         // "Received": stop retransmitting, keep waiting for the commit.
         let mut newest: Option<(u64, u32, Instant)> = None;
-        let floor_ranges = core::iter::once((self.base, a.received.floor.max(self.base)));
+        let floor_ranges = core::iter::once((known, a.received.floor.max(known)));
         for (start, end) in floor_ranges.chain(a.received.ranges()) {
             for sid in start.max(self.base)..end.min(self.next_sid()) {
                 self.mark_received(now, sid, &mut newest);
