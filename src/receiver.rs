@@ -1000,8 +1000,20 @@ impl Receiver {
     /// A message answering a history request: acknowledged on arrival (it
     /// needs no commit: the app can always ask again) and collected into
     /// its page.
-    fn on_history_data(&mut self, now: Instant, sid: u64, msg: Message) {
-        let Some(sid) = self.admit_sid(sid) else {
+    fn on_history_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
+        let room = (self.receipts_due.len() as u64) < self.config.max_in_flight;
+        if msg.wants_receipt
+            && room
+            && matches!(
+                self.received.membership(raw_sid),
+                Membership::In | Membership::Below
+            )
+        {
+            // A copy of a history message settled before: settle it again,
+            // its sender may still wait for the (empty) receipt.
+            self.receipts_due.push_back((raw_sid, Bytes::new()));
+        }
+        let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };
         if let Some(sid) = sid {
