@@ -181,6 +181,9 @@ pub struct Sender {
     next_datagram: u64,
     /// Entries in the window the peer does not hold yet (queued or outstanding).
     in_transit: usize,
+    /// When the peer last reported holding something new: a stall is
+    /// counted from there, not from when the pinned message arrived.
+    last_receipt: Instant,
     /// Sync answers waiting for the window: they go before the backlog,
     /// because the peer may hold later messages that wait for them.
     answers: VecDeque<(Message, bool)>,
@@ -235,6 +238,7 @@ impl Sender {
             backlog: VecDeque::new(),
             answers: VecDeque::new(),
             in_transit: 0,
+            last_receipt: Instant::ZERO,
             datagrams: VecDeque::new(),
             next_datagram: 0,
             tx_queue: VecDeque::new(),
@@ -622,6 +626,7 @@ impl Sender {
         e.state = State::Received;
         e.received_at = now;
         self.in_transit -= 1;
+        self.last_receipt = now;
         let info = (sid, e.tx_count, e.last_sent);
         // An ack for a resent message may be for the original copy: only
         // trust its send time if it came back no sooner than a round trip
@@ -791,8 +796,9 @@ impl Sender {
         }
         let e = self.ring.front()?.as_ref()?;
         let stall = self.config.window_stall_timeout;
-        let heard_since = self.last_heard >= e.received_at + stall / 2;
-        (e.state == State::Received && heard_since).then(|| e.received_at + stall)
+        let since = e.received_at.max(self.last_receipt);
+        let heard_since = self.last_heard >= since + stall / 2;
+        (e.state == State::Received && heard_since).then(|| since + stall)
     }
 
     fn rto_deadline(&self) -> Option<Instant> {
@@ -1099,6 +1105,7 @@ impl Sender {
             s.u(v);
         }
         s.instant(self.last_heard);
+        s.instant(self.last_receipt);
         s.instant(self.busy_since);
         s.b(self.ping_due);
         s.b(self.floor_due);
@@ -1212,6 +1219,7 @@ impl Sender {
         tx.peer_commit_floor = d.u()?;
         tx.backoff = d.u32()?;
         tx.last_heard = d.instant()?;
+        tx.last_receipt = d.instant()?;
         tx.busy_since = d.instant()?;
         tx.ping_due = d.b()?;
         tx.floor_due = d.b()?;
