@@ -6,7 +6,7 @@
 //!
 //! Artifacts named `known-bug-*` reproduce a bug not fixed yet; they are
 //! replayed by the ignored test of that bug instead, and move to the normal
-//! replay once it is fixed (rename them).
+//! replay once it is fixed (rename them `bug-*`, as bugs 1-3 were).
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -65,44 +65,68 @@ fn replay(target: &str, paths: &[PathBuf]) {
     );
 }
 
-/// Replays the `known-bug-<n>-*` artifacts of every target with the
-/// harness's workarounds off: each must break an invariant no more.
-fn replay_known_bug(n: u32) {
+/// Replays the artifacts of every target named `<prefix>*` with the
+/// harness's workarounds off: each must break no invariant.
+fn replay_bug(prefix: &str) {
     harness::set_avoiding_known_bugs(false);
-    let prefix = format!("known-bug-{n}-");
     let mut any = false;
     for (target, _) in harness::TARGETS {
         let paths: Vec<PathBuf> = inputs(target)
             .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(&prefix)
-            })
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .collect();
         any |= !paths.is_empty();
         replay(target, &paths);
     }
-    assert!(any, "no artifact for known bug {n}");
+    assert!(any, "no artifact named {prefix}*");
 }
 
+// Bugs 1-3, found by the first fuzzing round and fixed in src/ since: their
+// reproducers (`bug-<n>-*`) are also in the normal replay below.
+
 #[test]
-#[ignore = "bug: SidSet::insert and Receiver::on_data compute sid + 1; a DATA frame with SID u64::MAX after a FLOOR near u64::MAX overflows (panics with debug assertions)"]
 fn known_bug_1_sid_max_overflow() {
-    replay_known_bug(1);
+    replay_bug("bug-1-");
 }
 
 #[test]
-#[ignore = "bug: Sender escalation unlinks the entry twice (handle_timeout/fast retransmit, then settle), emptying the retransmission list; other outstanding messages are never resent or escalated"]
 fn known_bug_2_double_unlink() {
-    replay_known_bug(2);
+    replay_bug("bug-2-");
 }
 
 #[test]
-#[ignore = "bug: Receiver never evicts a buffered message whose prev fell below the stream head; it holds a slot for good and Gap reports waiting_after < after"]
 fn known_bug_3_stale_buffered() {
-    replay_known_bug(3);
+    replay_bug("bug-3-");
+}
+
+#[test]
+#[ignore = "bug: Receiver::on_datagram computes seq + 1 and seq - top + 1; a DATAGRAM frame with seq u64::MAX overflows (panics with debug assertions; without them top wraps to 0 and replays are delivered again)"]
+fn known_bug_4_datagram_seq_max() {
+    replay_bug("known-bug-4-");
+}
+
+#[test]
+#[ignore = "bug: Receiver::on_unordered_data takes a resend of an uncommitted at-least-once message with a receipt, below the received floor, for a resend of a committed one: ReceiptWanted before the commit (a provide_receipt answer would commit its SID)"]
+fn known_bug_6_unordered_receipt_before_commit() {
+    replay_bug("known-bug-6-");
+}
+
+#[test]
+#[ignore = "bug: a history answer (answer_sync for SyncRange::Before) holding a message with wants_receipt never settles: the receiver commits HISTORY data on arrival without a RECEIPT, so the sender resends it forever (never escalated) and it holds its window slot"]
+fn known_bug_5_history_receipt() {
+    replay_bug("known-bug-5-");
+}
+
+#[test]
+#[ignore = "bug: Sender::write_frames writes a page's SYNC_END once tx_queue is empty, while the page's messages may still wait in the answers queue beyond a full window: the end marker precedes its page (PROTOCOL.md 4.6, 5.1)"]
+fn known_bug_7_sync_end_before_page() {
+    replay_bug("known-bug-7-");
+}
+
+#[test]
+#[ignore = "bug: Receiver::on_history_data fills the open page with any HISTORY message below `before`; an answer to a replaced fetch_history request takes the new page's slot, the page never chains and is retried for ever"]
+fn known_bug_8_stale_history_page() {
+    replay_bug("known-bug-8-");
 }
 
 fn replay_target(target: &str) {
@@ -134,9 +158,9 @@ fn replay_pair_ops() {
     replay_target("pair_ops");
 }
 
-/// Where a seed lives: known bugs' reproducers among the artifacts.
+/// Where a seed lives: bugs' reproducers among the artifacts.
 fn seed_path(target: &str, name: &str) -> PathBuf {
-    if name.starts_with("known-bug-") {
+    if name.starts_with("known-bug-") || name.starts_with("bug-") {
         fuzz_dir().join("artifacts").join(target).join(name)
     } else {
         fuzz_dir()
@@ -181,4 +205,29 @@ fn write_seeds() {
             std::fs::rename(tmp, path).unwrap();
         }
     }
+}
+
+/// Prints an input as its operations:
+/// `FUZZ_TARGET=pair_ops FUZZ_INPUT=<file> cargo test --test fuzz_corpus -- --ignored --nocapture show_input`.
+#[test]
+#[ignore = "a tool: reads FUZZ_TARGET and FUZZ_INPUT"]
+fn show_input() {
+    let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
+    let data = std::fs::read(std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT")).unwrap();
+    print!("{}", harness::describe(&target, &data));
+}
+
+/// Runs one input through its target (with `FUZZ_TRACE=1`, `pair_ops`
+/// prints every event): `FUZZ_TARGET=.. FUZZ_INPUT=.. cargo test --test
+/// fuzz_corpus -- --ignored --nocapture run_input`.
+#[test]
+#[ignore = "a tool: reads FUZZ_TARGET and FUZZ_INPUT"]
+fn run_input() {
+    let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
+    let data = std::fs::read(std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT")).unwrap();
+    let (_, run) = harness::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .expect("a target of that name");
+    run(&data);
 }
