@@ -129,6 +129,18 @@ fn known_bug_8_stale_history_page() {
     replay_bug("known-bug-8-");
 }
 
+#[test]
+#[ignore = "bug: after resume moves the head onto the prev of a buffered member of an incomplete package, the gap timer armed before fires: Gap with waiting_after == after"]
+fn known_bug_10_gap_at_head_after_resume() {
+    replay_bug("known-bug-10-");
+}
+
+#[test]
+#[ignore = "bug: PackageExpired.received counts the chain walked from the head, messages after the package included: it can exceed count"]
+fn known_bug_11_package_received_above_count() {
+    replay_bug("known-bug-11-");
+}
+
 fn replay_target(target: &str) {
     let paths: Vec<PathBuf> = inputs(target)
         .into_iter()
