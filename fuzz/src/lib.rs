@@ -59,11 +59,13 @@ thread_local! {
 ///    `pair_ops`' store answers history requests without the receipt flag.
 /// 6. `Receiver::on_unordered_data`: a resend of an at-least-once message
 ///    sent `with_receipt` whose SID is below the received floor (the usual
-///    case once it was received) is taken for a resend of a committed
-///    message: `ReceiptWanted` is raised while the app has not committed it
-///    (and a `provide_receipt` answer would put its SID in the committed set:
-///    `Acked` before the app stored it). The targets do not answer such a
-///    `ReceiptWanted`.
+///    case once it was received, or after a FLOOR for its escalated SID) is
+///    taken for a resend of a committed message: `ReceiptWanted` is raised
+///    while the app has not committed it, or never got it (and a
+///    `provide_receipt` answer would put its SID in the committed set:
+///    `Acked` before the app stored it). Unanswered, the key's
+///    `receipts_wanted` entry swallows the next resends' requests. The
+///    targets answer it only once the app committed the message.
 /// 7. `Sender::write_frames` writes a page's SYNC_END once `tx_queue` is
 ///    empty, while the page's messages may still wait in the answers queue
 ///    beyond a full window: the end marker goes out before its page
@@ -73,8 +75,9 @@ thread_local! {
 ///    answers: after `fetch_history` replaced an unanswered request, the
 ///    old request's answer fills the new page, the new answer's messages are
 ///    dropped as "page full", the page never chains from `first_prev` and is
-///    retried for ever (the stale message is never evicted). `pair_ops`
-///    fetches history only when no request is open on the stream.
+///    retried for ever (the stale message is never evicted). A late copy of
+///    an earlier, finished request's answer does the same. `pair_ops`
+///    fetches history once per stream.
 /// 9. `Receiver::receipt_for_resend` keeps one SID per message in
 ///    `receipts_wanted`: when two resends of a committed message that wants
 ///    a receipt (say the live copy and a sync answer's copy) arrive before
@@ -3044,6 +3047,10 @@ struct Pair {
     healed: bool,
     /// `ReceiptWanted` events seen (known bug 9).
     receipts_wanted: usize,
+    /// `ReceiptWanted` before the app committed (known bug 6).
+    wanted_early: HashSet<Key>,
+    /// Streams history was asked for (known bug 8).
+    history_asked: HashSet<u64>,
 }
 
 impl Pair {
@@ -3079,6 +3086,8 @@ impl Pair {
             to_tx: Vec::new(),
             healed: false,
             receipts_wanted: 0,
+            wanted_early: HashSet::new(),
+            history_asked: HashSet::new(),
         }
     }
 
@@ -3163,8 +3172,13 @@ impl Pair {
             .or_insert_with(|| if receipt { receipt_of(k) } else { Bytes::new() })
             .clone();
         self.rx
-            .commit_with_receipt(self.now, k.0, k.1, r)
+            .commit_with_receipt(self.now, k.0, k.1, r.clone())
             .expect("commit of a delivered message");
+        if self.wanted_early.remove(&k) {
+            self.rx
+                .provide_receipt(k.0, k.1, r)
+                .expect("provide_receipt after ReceiptWanted");
+        }
     }
 
     fn timeout(&mut self) {
@@ -3278,11 +3292,11 @@ impl Pair {
             ReceiverEvent::ReceiptWanted { stream, version }
                 if avoiding_known_bugs()
                     && !self.committed.contains_key(&(stream, version))
-                    && self.uncommitted.contains(&(stream, version))
                     && self.sent[&(stream, version)].qos == Qos::AtLeastOnce =>
             {
-                // Known bug 6 (see `avoiding_known_bugs`): not answered; the
-                // commit sends the receipt.
+                // Known bug 6 (see `avoiding_known_bugs`): the app has no
+                // receipt yet; it answers once it commits the message.
+                self.wanted_early.insert((stream, version));
             }
             ReceiverEvent::ReceiptWanted { stream, version } => {
                 self.receipts_wanted += 1;
@@ -3531,9 +3545,10 @@ impl Pair {
                     .flatten()
                     .map(|m| m.version.0)
                     .collect();
-                // Known bug 8: a second request while one is open.
-                let open = avoiding_known_bugs() && self.history.contains_key(&s);
-                if !versions.is_empty() && !open {
+                // Known bug 8: a second request while answers to an earlier
+                // one may still be on the link.
+                let again = avoiding_known_bugs() && !self.history_asked.insert(s);
+                if !versions.is_empty() && !again {
                     // A stored version: newer sends never fall below it.
                     let before = versions[versions.len() - 1 - usize::from(back) % versions.len()];
                     let limit = u32::from(limit % 6) + 1;
