@@ -1,102 +1,98 @@
-//! The demo: an IM server pushes messages on many conversations to a client
-//! over a lossy, duplicating, reordering in-memory link, on a virtual clock.
-//! The client app stores each delivered message and commits it after a
-//! random delay. At the end an independent checker compares what the client
-//! stored against what the server sent.
+//! The demo: an IM server and many clients exchange messages over a hostile
+//! network — loss, duplication, reordering, partitions — while clients and
+//! the server crash and restart, all on a virtual clock. At the end an
+//! independent checker compares every client's database and every
+//! author's acknowledgements with the server's store.
 //!
 //! `cargo run --release --example simulate -- --help`
 
-use ackwire::*;
-use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use ackwire::sim::{Report, SimConfig, Simulation};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+const USAGE: &str = "\
+simulate [FLAGS]: an IM server and many clients over a hostile network
+
+  --clients N          client devices                         (default 30)
+  --conversations N    group conversations (alias --streams)  (default 12)
+  --members N          members per conversation               (default 5)
+  --messages N         messages the users send                (default 5000)
+  --duration S         virtual seconds of sending and faults  (default 60)
+  --loss PCT           packets lost, per link                 (default 10)
+  --dup PCT            packets duplicated                     (default 2)
+  --reorder PCT        packets held back so later ones pass   (default 5)
+  --latency MS         one-way latency                        (default 30)
+  --jitter MS          extra random delay, up to              (default 20)
+  --crashes N          client crashes                         (default 6)
+  --server-crashes N   server crashes                         (default 1)
+  --partitions N       links down for a while                 (default 6)
+  --downtime MS        longest crash or partition             (default 3000)
+  --commit-delay MS    longest client database write          (default 20)
+  --seed S             the run's seed: same seed, same run    (default 1)
+  --plot FILE.svg      draw delivery latency and retransmits over time
+
+Exits non-zero if the checker finds a message lost, duplicated or out of
+order, or the run fails to finish.";
+
 struct Args {
-    messages: u64,
-    streams: u64,
-    loss: u64,
-    dup: u64,
-    latency: u64,
-    jitter: u64,
-    commit_delay: u64,
-    seed: u64,
+    cfg: SimConfig,
+    plot: Option<String>,
 }
 
-const USAGE: &str = "simulate [--messages N] [--streams N] [--loss PCT] [--dup PCT] \
-[--latency MS] [--jitter MS] [--commit-delay MS] [--seed S]";
-
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        messages: 20_000,
-        streams: 16,
-        loss: 20,
-        dup: 5,
-        latency: 30,
-        jitter: 40,
-        commit_delay: 20,
-        seed: 1,
-    };
+    let mut cfg = SimConfig::default();
+    let mut plot = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.into());
         }
-        let value = it.next().ok_or(format!("{flag} needs a value\n{USAGE}"))?;
-        let v: u64 = value
+        let value = it
+            .next()
+            .ok_or(format!("{flag} needs a value\n\n{USAGE}"))?;
+        if flag == "--plot" {
+            plot = Some(value);
+            continue;
+        }
+        let v: f64 = value
             .parse()
-            .map_err(|_| format!("{flag}: not a number: {value}"))?;
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or(format!("{flag}: not a number: {value}"))?;
+        let n = v as u64;
+        let count = u32::try_from(n).map_err(|_| format!("{flag}: too large"))?;
+        let ms = Duration::from_millis(n);
+        let pct = || -> Result<f64, String> {
+            if v <= 100.0 {
+                Ok(v / 100.0)
+            } else {
+                Err(format!("{flag}: a percentage is at most 100"))
+            }
+        };
         match flag.as_str() {
-            "--messages" => a.messages = v,
-            "--streams" => a.streams = v.max(1),
-            "--loss" => a.loss = v.min(90),
-            "--dup" => a.dup = v.min(100),
-            "--latency" => a.latency = v,
-            "--jitter" => a.jitter = v,
-            "--commit-delay" => a.commit_delay = v,
-            "--seed" => a.seed = v,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+            "--clients" => cfg.clients = count,
+            "--conversations" | "--streams" => cfg.conversations = count,
+            "--members" => cfg.members = count,
+            "--messages" => cfg.messages = count,
+            "--duration" => cfg.duration = Duration::from_secs(n),
+            "--loss" => cfg.link.loss = pct()?.min(0.9),
+            "--dup" => cfg.link.duplicate = pct()?,
+            "--reorder" => cfg.link.reorder = pct()?,
+            "--latency" => cfg.link.latency = ms,
+            "--jitter" => cfg.link.jitter = ms,
+            "--crashes" => cfg.client_crashes = count,
+            "--server-crashes" => cfg.server_crashes = count,
+            "--partitions" => cfg.partitions = count,
+            "--downtime" => cfg.max_downtime = ms,
+            "--commit-delay" => cfg.commit_delay = ms,
+            "--seed" => cfg.seed = n,
+            _ => return Err(format!("unknown flag {flag}\n\n{USAGE}")),
         }
     }
-    Ok(a)
-}
-
-/// splitmix64: a tiny seeded generator, so a seed always gives the same run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
-
-/// Something scheduled on the virtual clock.
-enum Due {
-    ToClient(Bytes),
-    ToServer(Bytes),
-    Commit(StreamId, Version),
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
+    cfg.members = cfg.members.min(cfg.clients);
+    Ok(Args { cfg, plot })
 }
 
 fn main() -> ExitCode {
@@ -107,198 +103,167 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = Config {
-        max_packet_size: 1200,
-        max_retransmits: 30,
-        max_rto: Duration::from_secs(2),
-        peer_dead_after: Duration::from_secs(24 * 3600),
-        ..Config::default()
+    let sim = match Simulation::new(args.cfg.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
     };
-    let mut rng = Rng(args.seed);
-    let mut server = Sender::new(config.clone());
-    let mut client = Receiver::new(config);
-
-    // The server's store: what it sent, per stream, in order.
-    let mut heads: HashMap<u64, u64> = HashMap::new();
-    let mut sent: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    let mut sent_at: HashMap<(u64, u64), u64> = HashMap::new();
-    let mut next_to_send = 0u64;
-    let mut pending_send: Option<Message> = None;
-    // The client's store: what it committed, per stream, in order of delivery.
-    let mut stored: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    let mut latencies: Vec<u64> = Vec::with_capacity(args.messages as usize);
-    let (mut acked, mut escalated, mut packets_down, mut packets_up) = (0u64, 0u64, 0u64, 0u64);
-
-    let mut queue: BTreeMap<(u64, u64), Due> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut now_us = 0u64;
-    let mut steps = 0u64;
-    let step_limit = 50_000_000u64;
-
-    while acked + escalated < args.messages {
-        steps += 1;
-        if steps > step_limit {
-            eprintln!("no progress after {step_limit} steps: stopping (this is a bug)");
+    // A bar on the terminal only: piped or redirected output stays clean.
+    let bar = if std::io::stdout().is_terminal() {
+        let bar = ProgressBar::with_draw_target(
+            Some(u64::from(args.cfg.messages)),
+            ProgressDrawTarget::stdout(),
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{bar:40}] {pos}/{len} messages confirmed  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let result = sim.run_with_progress(|p| {
+        bar.set_position(p.acked);
+        let phase = if p.now <= p.duration {
+            "sending"
+        } else {
+            "healing"
+        };
+        bar.set_message(format!(
+            "virtual {:.1} s ({phase}), {} deliveries",
+            p.now.as_secs_f64(),
+            p.delivered
+        ));
+    });
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("FAILED: {e}");
             return ExitCode::FAILURE;
         }
-        let now = Instant::from_micros(now_us);
-        // The server app sends one message per virtual millisecond.
-        while next_to_send < args.messages && now_us >= next_to_send * 1000 {
-            let m = pending_send.take().unwrap_or_else(|| {
-                let s = rng.below(args.streams);
-                let prev = *heads.get(&s).unwrap_or(&0);
-                let version = prev + 1 + rng.below(3);
-                heads.insert(s, version);
-                sent.entry(s).or_default().push(version);
-                sent_at.insert((s, version), now_us);
-                let payload = Bytes::from(format!("message {next_to_send} on stream {s}"));
-                Message::new(StreamId(s), Version(prev), Version(version), payload)
-            });
-            match server.send(now, m.clone()) {
-                Ok(()) => next_to_send += 1,
-                Err(SendError::Backpressure) => {
-                    pending_send = Some(m);
-                    break;
-                }
-                Err(e) => panic!("send failed: {e}"),
-            }
-        }
-        // Both directions through the faulty link.
-        for down in [true, false] {
-            loop {
-                let p = if down {
-                    server.poll_transmit(now)
-                } else {
-                    client.poll_transmit(now)
-                };
-                let Some(p) = p else { break };
-                if down {
-                    packets_down += 1;
-                } else {
-                    packets_up += 1;
-                }
-                let copies = if rng.chance(args.dup) { 2 } else { 1 };
-                for _ in 0..copies {
-                    if rng.chance(args.loss) {
-                        continue;
-                    }
-                    let at = now_us + (args.latency + rng.below(args.jitter + 1)) * 1000;
-                    seq += 1;
-                    let due = if down {
-                        Due::ToClient(p.clone())
-                    } else {
-                        Due::ToServer(p.clone())
-                    };
-                    queue.insert((at, seq), due);
-                }
-            }
-        }
-        while let Some(e) = client.poll_event() {
-            if let ReceiverEvent::Deliver(m) = e {
-                let key = (m.stream.0, m.version.0);
-                latencies.push((now_us - sent_at[&key]) / 1000);
-                stored.entry(m.stream.0).or_default().push(m.version.0);
-                let at = now_us + rng.below(args.commit_delay + 1) * 1000;
-                seq += 1;
-                queue.insert((at, seq), Due::Commit(m.stream, m.version));
-            }
-        }
-        while let Some(e) = server.poll_event() {
-            match e {
-                SenderEvent::Acked { .. } => acked += 1,
-                SenderEvent::Escalated(_) => escalated += 1,
-                SenderEvent::PeerDead { .. } => {
-                    eprintln!("peer declared dead");
-                    return ExitCode::FAILURE;
-                }
-                _ => {}
-            }
-        }
-        // Advance the clock to the next thing that happens.
-        let next_send =
-            (next_to_send < args.messages && pending_send.is_none()).then_some(next_to_send * 1000);
-        let next = [
-            queue.keys().next().map(|k| k.0),
-            server.poll_timeout().map(Instant::as_micros),
-            client.poll_timeout().map(Instant::as_micros),
-            next_send,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(next) = next else { break };
-        now_us = now_us.max(next);
-        let now = Instant::from_micros(now_us);
-        while let Some(entry) = queue.first_entry() {
-            if entry.key().0 > now_us {
-                break;
-            }
-            match entry.remove() {
-                Due::ToClient(p) => client.handle_input(now, p).expect("valid packet"),
-                Due::ToServer(p) => server.handle_input(now, p).expect("valid packet"),
-                Due::Commit(s, v) => client.commit(now, s, v).expect("commit"),
-            }
-        }
-        server.handle_timeout(now);
-        client.handle_timeout(now);
-    }
-
-    // The checker: knows only what was sent and what the client stored.
-    let (mut lost, mut duplicated, mut out_of_order) = (0u64, 0u64, 0u64);
-    for (stream, versions) in &sent {
-        let got = stored.get(stream).map(Vec::as_slice).unwrap_or(&[]);
-        let mut seen = std::collections::HashSet::new();
-        for v in got {
-            if !seen.insert(*v) {
-                duplicated += 1;
-            }
-        }
-        lost += versions.iter().filter(|v| !seen.contains(v)).count() as u64;
-        out_of_order += got.windows(2).filter(|w| w[0] >= w[1]).count() as u64;
-    }
-    latencies.sort_unstable();
-    let s = server.stats();
-    let r = client.stats();
-    let row = |k: &str, v: String| println!("  {k:<34} {v:>14}");
+    };
+    print!("{}", outcome.report);
     println!(
-        "ackwire simulate: {} messages on {} streams, loss {}%, dup {}%, latency {}+{} ms, seed {}",
-        args.messages, args.streams, args.loss, args.dup, args.latency, args.jitter, args.seed
+        "  {:<44} {:>12}",
+        "wall-clock time",
+        format!("{:.2} s", wall.as_secs_f64())
     );
-    row("sent (first transmissions)", s.sent.to_string());
-    row("delivered to the app", r.delivered.to_string());
-    row("acked after commit", acked.to_string());
-    row("retransmits", s.retransmits.to_string());
-    row(
-        "  of which fast retransmits",
-        s.fast_retransmits.to_string(),
-    );
-    row("duplicates dropped by receiver", r.duplicates.to_string());
-    row("escalated to offline storage", escalated.to_string());
-    row("packets server -> client", packets_down.to_string());
-    row("packets client -> server (acks)", packets_up.to_string());
-    row(
-        "virtual time elapsed",
-        format!("{:.1} s", now_us as f64 / 1e6),
-    );
-    row(
-        "delivery latency p50",
-        format!("{} ms", percentile(&latencies, 0.50)),
-    );
-    row(
-        "delivery latency p99",
-        format!("{} ms", percentile(&latencies, 0.99)),
-    );
-    row(
-        "delivery latency max",
-        format!("{} ms", latencies.last().copied().unwrap_or(0)),
-    );
-    row("checker: lost", lost.to_string());
-    row("checker: duplicated", duplicated.to_string());
-    row("checker: out of order", out_of_order.to_string());
-    if lost + duplicated + out_of_order > 0 || acked != args.messages {
-        println!("FAILED: the checker found problems or not every message was acked");
+    if let Some(path) = &args.plot {
+        match plot(&outcome.report, path) {
+            Ok(()) => println!("plot written to {path}"),
+            Err(e) => {
+                eprintln!("could not draw {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if !outcome.is_clean() {
+        println!("FAILED: the checker found problems:");
+        for v in outcome.violations.iter().take(20) {
+            println!("  {v}");
+        }
+        if outcome.violations.len() > 20 {
+            println!("  ... and {} more", outcome.violations.len() - 20);
+        }
         return ExitCode::FAILURE;
     }
-    println!("OK: every message delivered exactly once, in order, and acked after commit");
+    println!(
+        "OK: every message stored once, delivered to every member exactly once and in order, \
+         and confirmed to its author"
+    );
     ExitCode::SUCCESS
+}
+
+/// Two panels over virtual time: delivery latency (p50, p99 and max per
+/// second) and retransmits per second.
+fn plot(report: &Report, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    let seconds = (report.virtual_time.as_secs() + 1) as usize;
+    let mut per_second: Vec<Vec<f64>> = vec![Vec::new(); seconds];
+    for d in &report.deliveries {
+        let s = (d.at.as_secs() as usize).min(seconds - 1);
+        per_second[s].push(d.latency.as_secs_f64() * 1000.0);
+    }
+    let mut lines: [Vec<(f64, f64)>; 3] = Default::default();
+    for (s, l) in per_second.iter_mut().enumerate() {
+        if l.is_empty() {
+            continue;
+        }
+        l.sort_by(f64::total_cmp);
+        let at = |p: usize| l[((l.len() * p).div_ceil(100)).max(1) - 1];
+        let x = s as f64 + 0.5;
+        lines[0].push((x, at(50)));
+        lines[1].push((x, at(99)));
+        lines[2].push((x, *l.last().unwrap()));
+    }
+    let max_latency = lines[2].iter().map(|p| p.1).fold(1.0, f64::max);
+    let retransmits: Vec<(f64, f64)> = report
+        .retransmits_per_second
+        .iter()
+        .enumerate()
+        .map(|(s, &n)| (s as f64 + 0.5, n as f64))
+        .collect();
+    let max_rtx = retransmits.iter().map(|p| p.1).fold(1.0, f64::max);
+    let x_end = seconds as f64;
+
+    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(400);
+    let title = format!(
+        "ackwire sim, seed {}: {} clients, loss {:.0}%, dup {:.0}%, reorder {:.0}%, \
+         {} client / {} server crashes, {} partitions",
+        report.seed,
+        report.clients,
+        report.link.loss * 100.0,
+        report.link.duplicate * 100.0,
+        report.link.reorder * 100.0,
+        report.client_crashes,
+        report.server_crashes,
+        report.partitions
+    );
+    let mut chart = ChartBuilder::on(&top)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_end, 0.0..max_latency * 1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("virtual time (s)")
+        .y_desc("delivery latency (ms)")
+        .draw()?;
+    let styles = [("p50", BLUE), ("p99", RED), ("max", BLACK)];
+    for (points, (name, color)) in lines.iter().zip(styles) {
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_end, 0.0..max_rtx * 1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("virtual time (s)")
+        .y_desc("retransmits per second")
+        .draw()?;
+    chart.draw_series(LineSeries::new(retransmits, MAGENTA))?;
+    root.present()?;
+    Ok(())
 }

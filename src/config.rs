@@ -27,7 +27,8 @@ pub struct Config {
     pub peer_dead_after: Duration,
     /// Window of sequence ids (SIDs) in flight: the sender never has more than
     /// this many SIDs between its oldest unacknowledged message and its next;
-    /// the receiver tracks exactly this many SIDs above its floor.
+    /// the receiver tracks this many SIDs above its floor (rounded up to a
+    /// power of two).
     pub max_in_flight: u64,
     /// A full window whose oldest message the peer holds but has not
     /// committed for this long, while more messages wait to be sent, gives

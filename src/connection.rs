@@ -8,6 +8,7 @@ use crate::message::{Message, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::receiver::{Receiver, ReceiverEvent};
 use crate::sender::{Sender, SenderEvent};
+use crate::snapshot::SnapshotError;
 use crate::sync::SyncRequest;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -103,6 +104,12 @@ impl Connection {
         self.receiver.provide_receipt(stream, version, receipt)
     }
 
+    /// The configuration both halves run with (`max_packet_size` for a
+    /// stream codec, say).
+    pub fn config(&self) -> &Config {
+        self.sender.config()
+    }
+
     /// [`Receiver::resume_latest`] on the receiving half.
     pub fn resume_latest(&mut self, stream: StreamId, latest: u32) {
         self.receiver.resume_latest(stream, latest)
@@ -129,12 +136,32 @@ impl Connection {
         self.sender.answer_sync(now, request, page, more)
     }
 
+    /// Both halves' snapshots (sender, receiver); see [`Sender::snapshot`].
+    pub fn snapshot(&self) -> Result<(Bytes, Bytes), SnapshotError> {
+        Ok((self.sender.snapshot()?, self.receiver.snapshot()?))
+    }
+
+    /// A connection restored from [`snapshot`](Self::snapshot)'s two parts.
+    pub fn restore(
+        config: Config,
+        sender: Bytes,
+        receiver: Bytes,
+    ) -> Result<Connection, SnapshotError> {
+        let mut c = Connection::new(config.clone());
+        c.sender = Sender::restore(config.clone(), sender)?;
+        c.receiver = Receiver::restore(config, receiver)?;
+        Ok(c)
+    }
+
     /// Takes one packet from the peer. A rejected packet changes nothing.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
         let body = packet::open(&packet, self.max_packet_size)?;
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
+        // A closed sending half ignores its frames, so the receiving half
+        // still gets the data that shares their packet.
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } if sender.is_closed() => Ok(()),
             Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => sender.check_frame(f),
             _ => Receiver::check_frame(f),
         });
@@ -145,7 +172,9 @@ impl Connection {
         for f in frames.drain(..) {
             match f {
                 Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {
-                    self.sender.on_frame(now, f)
+                    if !self.sender.is_closed() {
+                        self.sender.on_frame(now, f)
+                    }
                 }
                 _ => self.receiver.on_frame(now, f),
             }

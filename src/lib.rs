@@ -29,7 +29,10 @@
 //! ## Continuity across reconnects and crashes
 //! A connection is one [`Sender`]/[`Receiver`] pair: SIDs start at 0 on each,
 //! so a new connection (after a drop, a server restart or a client crash)
-//! always gets a new pair. What carries over is the app's store.
+//! always gets a new pair. What carries over is the app's store: a message
+//! delivered on the old connection and stored after it dropped needs no
+//! commit (there is nobody to ack); the next connection's `resume` starts
+//! after it, and a resend of it is a duplicate.
 //! - **Gaps.** A message whose `prev` is not the stream's head waits
 //!   `Config::gap_wait` in the reorder buffer (it may just be late); then
 //!   [`ReceiverEvent::Gap`] is reported and the receiver syncs.
@@ -90,6 +93,16 @@
 //!   never repeats; [`Qos::AtLeastOnce`] never loses but a resend after a
 //!   reconnect may reach the app again (no chain state); [`Qos::AtMostOnce`]
 //!   may lose and never repeats (no ack, no resend: typing, presence).
+//!
+//! ## Restarts and hostile peers
+//! - **Snapshots.** [`Sender::snapshot`] / [`Receiver::snapshot`] write the
+//!   whole state as versioned, checksummed bytes; `restore` continues exactly
+//!   where the snapshot was taken (a property test compares every packet and
+//!   event with an uninterrupted run). Restoring decodes defensively and
+//!   checks every invariant and bound first ([`SnapshotError`]).
+//! - **Bounds.** [`Receiver::usage`] and [`Sender::usage`] report every
+//!   structure a peer can grow; each has a bound in [`Config`] (the table is
+//!   in `PROTOCOL.md` §9, the hostile-input catalogue in §8).
 //!
 //! ## Sans-IO
 //! The core never reads a clock, touches a socket or spawns: every entry
@@ -160,9 +173,15 @@ mod receiver;
 mod rtt;
 mod sender;
 mod sid_set;
+mod snapshot;
+#[cfg(feature = "store")]
+pub mod store;
 mod sync;
 mod time;
 mod varint;
+
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use allocator::{
     AllocError, AllocatorConfigError, AllocatorStats, ConfirmError, LoadError, PersistBound,
@@ -175,7 +194,8 @@ pub use error::{CodecError, CommitError, InputError, SendError};
 pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
 pub use message::{Message, Package, Qos, StreamId, Version};
 pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
-pub use receiver::{Receiver, ReceiverEvent, ReceiverStats};
-pub use sender::{Sender, SenderEvent, SenderStats, Unacked, UnackedState};
+pub use receiver::{Receiver, ReceiverEvent, ReceiverStats, ReceiverUsage};
+pub use sender::{Sender, SenderEvent, SenderStats, SenderUsage, Unacked, UnackedState};
+pub use snapshot::SnapshotError;
 pub use sync::{SyncRange, SyncRequest};
 pub use time::Instant;

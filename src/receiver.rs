@@ -12,6 +12,7 @@ use crate::frame::{self, Frame};
 use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::sid_set::{Membership, SidSet};
+use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -87,6 +88,30 @@ pub enum ReceiverEvent {
         /// message's version as `before`.
         more: bool,
     },
+}
+
+/// What a receiver holds right now, structure by structure: each is
+/// bounded by the configuration (see the bounds table in `PROTOCOL.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverUsage {
+    /// Streams tracked (`max_streams` for peer-created ones).
+    pub streams: usize,
+    /// Messages held in all (`max_held_messages`).
+    pub held: usize,
+    /// Messages waiting in reorder buffers (`max_reorder_per_stream` each).
+    pub buffered: usize,
+    /// Packages open at a stream's head (one per stream at most).
+    pub open_packages: usize,
+    /// History messages being collected (a page each, `max_reorder_per_stream`).
+    pub history_messages: usize,
+    /// Receipts remembered for resends (`max_receipts`).
+    pub receipts_remembered: usize,
+    /// Resends waiting for the app's receipt (`max_streams`).
+    pub receipts_wanted: usize,
+    /// At-least-once messages delivered and not committed (`max_held_messages`).
+    pub unordered: usize,
+    /// Receipts and requests waiting to be written.
+    pub queued_frames: usize,
 }
 
 /// Counters for reports and tests.
@@ -251,7 +276,7 @@ pub struct Receiver {
     receipt_cache: HashMap<(StreamId, Version), Bytes>,
     receipt_order: VecDeque<(StreamId, Version)>,
     /// Resends waiting for the app to provide a forgotten receipt.
-    receipts_wanted: HashMap<(StreamId, Version), u64>,
+    receipts_wanted: HashMap<(StreamId, Version), Vec<u64>>,
     /// At-least-once messages delivered and not yet committed: their SID
     /// and whether the sender wants a receipt.
     unordered: HashMap<(StreamId, Version), (u64, bool)>,
@@ -327,7 +352,12 @@ impl Receiver {
         }
         if last_committed > st.head {
             st.head = last_committed;
-            self.held -= skip_buffered(st, last_committed, &mut self.committed);
+            self.held -= skip_buffered(
+                st,
+                last_committed,
+                &mut self.committed,
+                &mut self.receipts_due,
+            );
             st.package = None;
             disarm(&mut self.timers, st, stream, Timer::Package);
         }
@@ -502,10 +532,14 @@ impl Receiver {
         }
         // Bounded: beyond it the resend goes unanswered and comes again.
         let room = self.receipts_wanted.len() < self.config.max_streams;
-        if let Some(s) = self.receipts_wanted.get_mut(&key) {
-            *s = sid;
+        if let Some(sids) = self.receipts_wanted.get_mut(&key) {
+            // Every copy waits for the same answer (SIDs are unique within
+            // the window, so this stays within it).
+            if !sids.contains(&sid) {
+                sids.push(sid);
+            }
         } else if room {
-            self.receipts_wanted.insert(key, sid);
+            self.receipts_wanted.insert(key, alloc::vec![sid]);
             self.events.push_back(ReceiverEvent::ReceiptWanted {
                 stream: key.0,
                 version: key.1,
@@ -525,12 +559,14 @@ impl Receiver {
             return Err(CommitError::ReceiptTooLarge);
         }
         let key = (stream, version);
-        let sid = self
+        let sids = self
             .receipts_wanted
             .remove(&key)
             .ok_or(CommitError::NotDelivered)?;
         self.remember_receipt(key, receipt.clone());
-        self.receipts_due.push_back((sid, receipt));
+        for sid in sids {
+            self.receipts_due.push_back((sid, receipt.clone()));
+        }
         self.ack_now();
         Ok(())
     }
@@ -549,6 +585,30 @@ impl Receiver {
     /// Streams tracked.
     pub fn streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// The configuration this receiver runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What this receiver holds now, structure by structure.
+    pub fn usage(&self) -> ReceiverUsage {
+        let mut u = ReceiverUsage {
+            streams: self.streams.len(),
+            held: self.held,
+            receipts_remembered: self.receipt_cache.len(),
+            receipts_wanted: self.receipts_wanted.len(),
+            unordered: self.unordered.len(),
+            queued_frames: self.receipts_due.len() + self.requests_due.len(),
+            ..ReceiverUsage::default()
+        };
+        for st in self.streams.values() {
+            u.buffered += st.buffered.len();
+            u.open_packages += usize::from(st.package.is_some());
+            u.history_messages += st.history.as_ref().map_or(0, |h| h.messages.len());
+        }
+        u
     }
 
     /// The last version delivered (or resumed) on `stream`.
@@ -614,6 +674,11 @@ impl Receiver {
     /// is too old to tell, which may lose it but never repeats it).
     fn on_datagram(&mut self, seq: u64, msg: Message) {
         const WINDOW: u64 = 128;
+        if seq == u64::MAX {
+            // One past it does not exist: the window could not move past it.
+            self.stats.datagrams_dropped += 1;
+            return;
+        }
         if seq >= self.datagram_top {
             let shift = seq - self.datagram_top + 1;
             self.datagram_seen = if shift >= WINDOW {
@@ -644,9 +709,10 @@ impl Receiver {
         };
         let key = (msg.stream, msg.version);
         let Some(sid) = sid else {
-            // Below the floor: received (or given up) before.
+            // Below the floor: received (or given up) before. If it still
+            // waits for its commit, the receipt comes with that.
             self.stats.duplicates += 1;
-            if msg.wants_receipt {
+            if msg.wants_receipt && !self.unordered.contains_key(&key) {
                 self.receipt_for_resend(raw_sid, key);
             }
             self.ack_now();
@@ -678,6 +744,11 @@ impl Receiver {
         if let SyncRange::Before(before) = end.range {
             if let Some(h) = st.history.as_mut().filter(|h| h.before == before) {
                 h.end = Some(end);
+                // Drop what a replaced request's answer left here.
+                let n = h.messages.len();
+                h.messages
+                    .retain(|&v, _| v > end.first_prev && v <= end.through);
+                self.held -= n - h.messages.len();
                 self.try_finish_history(stream);
             }
             return;
@@ -701,7 +772,12 @@ impl Receiver {
                 {
                     // The empty stream starts where the page starts.
                     st.head = end.first_prev;
-                    self.held -= skip_buffered(st, end.first_prev, &mut self.committed);
+                    self.held -= skip_buffered(
+                        st,
+                        end.first_prev,
+                        &mut self.committed,
+                        &mut self.receipts_due,
+                    );
                     self.ack_later(now, false);
                 }
                 self.advance(stream, Some(now));
@@ -752,6 +828,19 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
+        let Some(sync) = st.sync.as_mut() else {
+            return;
+        };
+        if st.head > sync.asked_after && sync.latest.is_none() && !sync.due {
+            // The page is arriving: its end marker may be what was lost, so
+            // the next retry comes one plain `sync_retry` after the last
+            // progress, not after a long backoff.
+            sync.attempts = 0;
+            let soon = now + self.config.sync_retry;
+            if st.deadlines[Timer::Sync as usize] != Some(soon) {
+                arm(&mut self.timers, st, stream, Timer::Sync, soon);
+            }
+        }
         let Some(sync) = st.sync else {
             return;
         };
@@ -910,7 +999,13 @@ impl Receiver {
         };
         if let Some(sid) = sid {
             self.note_received(now, sid);
-            self.committed.insert(sid);
+            // History needs no commit; a wanted receipt is settled empty.
+            settle_skipped(
+                Some(sid),
+                msg.wants_receipt,
+                &mut self.committed,
+                &mut self.receipts_due,
+            );
         }
         self.ack_later(now, false);
         let stream = msg.stream;
@@ -922,7 +1017,13 @@ impl Receiver {
         else {
             return;
         };
-        let fits = msg.version < h.before && h.messages.len() < h.limit as usize;
+        // A replaced request's answer may still arrive: once the page's end
+        // is known, only its range counts; before, the buffer's bound does.
+        let in_page = h
+            .end
+            .is_none_or(|e| msg.version > e.first_prev && msg.version <= e.through);
+        let cap = self.config.max_reorder_per_stream.max(h.limit as usize);
+        let fits = msg.version < h.before && in_page && h.messages.len() < cap;
         if !fits || h.messages.contains_key(&msg.version) {
             self.stats.duplicates += 1;
             return;
@@ -1105,7 +1206,7 @@ impl Receiver {
         }
         if st.contiguous {
             // Arithmetic proves the hole: no need to wait for a late message.
-            self.report_gap(stream);
+            self.report_gap(now, stream);
             return;
         }
         st.gap_armed_for = st.head;
@@ -1118,7 +1219,7 @@ impl Receiver {
         );
     }
 
-    fn report_gap(&mut self, stream: StreamId) {
+    fn report_gap(&mut self, now: Instant, stream: StreamId) {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
@@ -1129,19 +1230,23 @@ impl Receiver {
         // it, settling its SID so the sender stops waiting for it.
         let head = st.head;
         let before = st.buffered.len();
-        let committed = &mut self.committed;
-        st.buffered.retain(|&prev, (_, sid)| {
+        let (committed, receipts_due) = (&mut self.committed, &mut self.receipts_due);
+        st.buffered.retain(|&prev, (m, sid)| {
             if prev >= head {
                 return true;
             }
-            if let Some(sid) = sid {
-                committed.insert(*sid);
-            }
+            settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
             false
         });
         let forked = before - st.buffered.len();
         self.held -= forked;
         self.stats.chain_conflicts += forked as u64;
+        if st.buffered.contains_key(&st.head) {
+            // What follows the head is here (a package waiting for the rest
+            // of its members, after a resume moved the head): no hole.
+            self.advance(stream, Some(now));
+            return;
+        }
         let Some(waiting_after) = st.buffered.keys().min().copied() else {
             return;
         };
@@ -1173,9 +1278,16 @@ impl Receiver {
         let open = *open;
         st.package = None;
         let after = st.head;
-        let before = st.buffered.len();
-        self.held -= skip_buffered(st, open.last, &mut self.committed);
-        let received = clamp_u32(before - st.buffered.len());
+        let members = st
+            .buffered
+            .values()
+            .filter(|(m, _)| {
+                m.package
+                    .is_some_and(|p| p.id == open.id && p.last == open.last)
+            })
+            .count();
+        self.held -= skip_buffered(st, open.last, &mut self.committed, &mut self.receipts_due);
+        let received = clamp_u32(members).min(open.count);
         st.head = open.last;
         self.stats.packages_expired += 1;
         self.events.push_back(ReceiverEvent::PackageExpired {
@@ -1221,7 +1333,7 @@ impl Receiver {
             };
             st.deadlines[timer as usize] = None;
             match timer {
-                Timer::Gap => self.report_gap(stream),
+                Timer::Gap => self.report_gap(now, stream),
                 Timer::Sync => {
                     if st.sync.is_some() {
                         self.start_sync(stream, SyncKind::Gap);
@@ -1416,21 +1528,41 @@ fn disarm(
 }
 
 /// Drops buffered messages that follow a version below `through` (the
-/// stream moves past them without delivering them) and settles their SIDs, so the sender stops
-/// waiting for them. Returns how many were dropped.
-fn skip_buffered(st: &mut StreamState, through: Version, committed: &mut SidSet) -> usize {
+/// stream moves past them without delivering them) and settles their SIDs,
+/// so the sender stops waiting for them — with an empty receipt where one
+/// was asked for. Returns how many were dropped.
+fn skip_buffered(
+    st: &mut StreamState,
+    through: Version,
+    committed: &mut SidSet,
+    receipts_due: &mut VecDeque<(u64, Bytes)>,
+) -> usize {
     let before = st.buffered.len();
     // What follows a version below `through` can never chain on again.
-    st.buffered.retain(|&prev, (_, sid)| {
+    st.buffered.retain(|&prev, (m, sid)| {
         if prev >= through {
             return true;
         }
-        if let Some(sid) = sid {
-            committed.insert(*sid);
-        }
+        settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
         false
     });
     before - st.buffered.len()
+}
+
+/// Settles the SID of a message the receiver will never deliver.
+fn settle_skipped(
+    sid: Option<u64>,
+    wants_receipt: bool,
+    committed: &mut SidSet,
+    receipts_due: &mut VecDeque<(u64, Bytes)>,
+) {
+    match sid {
+        Some(sid) if wants_receipt => receipts_due.push_back((sid, Bytes::new())),
+        Some(sid) => {
+            committed.insert(sid);
+        }
+        None => {}
+    }
 }
 
 /// Whether the package starting at the head is held without a hole up to
@@ -1477,4 +1609,357 @@ fn deliver(
     });
     stats.delivered += 1;
     events.push_back(ReceiverEvent::Deliver(msg));
+}
+
+/// Snapshots (see `SnapshotError` for the format's guarantees).
+impl Receiver {
+    /// The receiver's whole state as bytes, for [`restore`](Self::restore)
+    /// after a process restart. Take it after `poll_event` returned `None`.
+    /// Commits the app made after the snapshot must be made again after
+    /// restoring (the messages are still delivered and uncommitted there).
+    pub fn snapshot(&self) -> Result<Bytes, SnapshotError> {
+        if !self.events.is_empty() {
+            return Err(SnapshotError::EventsPending);
+        }
+        let mut s = Enc::new(snapshot::RECEIVER);
+        let mut streams: Vec<_> = self.streams.iter().collect();
+        streams.sort_unstable_by_key(|(id, _)| **id);
+        s.usize(streams.len());
+        for (id, st) in streams {
+            s.u(id.0);
+            s.u(st.head.0);
+            s.usize(st.uncommitted.len());
+            for h in &st.uncommitted {
+                s.u(h.version.0);
+                s.opt_u(h.sid);
+                s.b(h.committed);
+                s.b(h.wants_receipt);
+            }
+            let mut buffered: Vec<_> = st.buffered.iter().collect();
+            buffered.sort_unstable_by_key(|(prev, _)| **prev);
+            s.usize(buffered.len());
+            for (_, (m, sid)) in buffered {
+                s.message(m);
+                s.opt_u(*sid);
+            }
+            s.b(st.contiguous);
+            for d in st.deadlines {
+                s.opt_instant(d);
+            }
+            s.u(st.gap_armed_for.0);
+            s.opt_u(st.gap_reported.map(|v| v.0));
+            s.b(st.sync.is_some());
+            if let Some(y) = st.sync {
+                s.b(y.due);
+                s.b(y.for_gap);
+                s.opt_u(y.latest.map(u64::from));
+                s.u(y.asked_after.0);
+                s.u(u64::from(y.attempts));
+                s.b(y.end.is_some());
+                if let Some((v, more)) = y.end {
+                    s.u(v.0);
+                    s.b(more);
+                }
+            }
+            s.b(st.package.is_some());
+            if let Some(p) = st.package {
+                s.u(p.id);
+                s.u(u64::from(p.count));
+                s.u(p.last.0);
+                s.u(p.reached.0);
+                s.u(u64::from(p.attempts));
+            }
+            s.b(st.history.is_some());
+            if let Some(h) = &st.history {
+                s.u(h.before.0);
+                s.u(u64::from(h.limit));
+                s.b(h.due);
+                s.u(u64::from(h.attempts));
+                s.usize(h.messages.len());
+                for m in h.messages.values() {
+                    s.message(m);
+                }
+                s.b(h.end.is_some());
+                if let Some(e) = &h.end {
+                    s.page_end(e);
+                }
+            }
+        }
+        s.usize(self.requests_due.len());
+        for (id, r) in &self.requests_due {
+            s.u(id.0);
+            s.b(*r == Request::History);
+        }
+        s.sid_set(&self.received);
+        s.sid_set(&self.committed);
+        s.instant(self.highest_arrival);
+        s.b(self.ack_pending);
+        s.b(self.ack_immediate);
+        s.opt_instant(self.ack_deadline);
+        s.u(u64::from(self.ack_count));
+        s.opt_instant(self.sparse_deadline);
+        s.u(u64::from(self.sparse_count));
+        s.usize(self.receipts_due.len());
+        for (sid, r) in &self.receipts_due {
+            s.u(*sid);
+            s.bytes(r);
+        }
+        s.usize(self.receipt_order.len());
+        for key in &self.receipt_order {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.bytes(self.receipt_cache.get(key).map_or(&[][..], |r| &r[..]));
+        }
+        let mut wanted: Vec<_> = self.receipts_wanted.iter().collect();
+        wanted.sort_unstable();
+        s.usize(wanted.len());
+        for (key, sids) in wanted {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.usize(sids.len());
+            for &sid in sids {
+                s.u(sid);
+            }
+        }
+        let mut unordered: Vec<_> = self.unordered.iter().collect();
+        unordered.sort_unstable();
+        s.usize(unordered.len());
+        for (key, (sid, wants)) in unordered {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.u(*sid);
+            s.b(*wants);
+        }
+        s.u(self.datagram_top);
+        s.u(self.datagram_seen as u64);
+        s.u((self.datagram_seen >> 64) as u64);
+        let st = &self.stats;
+        for v in [
+            st.delivered,
+            st.duplicates,
+            st.dropped_full,
+            st.chain_conflicts,
+            st.acks_sent,
+            st.sync_requests,
+            st.gaps,
+            st.packages_expired,
+            st.datagrams,
+            st.datagrams_dropped,
+            st.receipts_sent,
+        ] {
+            s.u(v);
+        }
+        Ok(s.finish())
+    }
+
+    /// A receiver that continues exactly where the one that wrote
+    /// `snapshot` stopped. `config` must bound the snapshot's state;
+    /// anything malformed, inconsistent or out of bounds is an error and
+    /// nothing is returned.
+    pub fn restore(config: Config, snapshot: Bytes) -> Result<Receiver, SnapshotError> {
+        let bad = SnapshotError::Inconsistent;
+        let mut d = Dec::open(snapshot, snapshot::RECEIVER)?;
+        let mut rx = Receiver::new(config);
+        let n = d.count()?;
+        let mut held = 0usize;
+        for _ in 0..n {
+            let id = StreamId(d.u()?);
+            let mut st = StreamState {
+                head: Version(d.u()?),
+                ..StreamState::default()
+            };
+            let k = d.count()?;
+            for _ in 0..k {
+                let h = Held {
+                    version: Version(d.u()?),
+                    sid: d.opt_u()?,
+                    committed: d.b()?,
+                    wants_receipt: d.b()?,
+                };
+                let ascending = st.uncommitted.back().is_none_or(|b| b.version < h.version);
+                if !ascending || h.version > st.head {
+                    return Err(bad("delivered versions"));
+                }
+                st.uncommitted.push_back(h);
+            }
+            if st.uncommitted.front().is_some_and(|h| h.committed) {
+                return Err(bad("committed message still held"));
+            }
+            let k = d.count()?;
+            for _ in 0..k {
+                let m = d.message()?;
+                let sid = d.opt_u()?;
+                if m.stream != id || st.buffered.contains_key(&m.prev) {
+                    return Err(bad("buffered message"));
+                }
+                st.buffered.insert(m.prev, (m, sid));
+            }
+            st.contiguous = d.b()?;
+            for i in 0..4 {
+                st.deadlines[i] = d.opt_instant()?;
+            }
+            st.gap_armed_for = Version(d.u()?);
+            st.gap_reported = d.opt_u()?.map(Version);
+            if d.b()? {
+                let due = d.b()?;
+                let for_gap = d.b()?;
+                let latest = d
+                    .opt_u()?
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|_| bad("latest"))?;
+                let asked_after = Version(d.u()?);
+                let attempts = d.u32()?;
+                let end = if d.b()? {
+                    Some((Version(d.u()?), d.b()?))
+                } else {
+                    None
+                };
+                st.sync = Some(SyncState {
+                    due,
+                    for_gap,
+                    latest,
+                    asked_after,
+                    attempts,
+                    end,
+                });
+            }
+            if d.b()? {
+                st.package = Some(OpenPackage {
+                    id: d.u()?,
+                    count: d.u32()?,
+                    last: Version(d.u()?),
+                    reached: Version(d.u()?),
+                    attempts: d.u32()?,
+                });
+            }
+            if d.b()? {
+                let before = Version(d.u()?);
+                let limit = d.u32()?;
+                let due = d.b()?;
+                let attempts = d.u32()?;
+                let k = d.count()?;
+                let mut messages = BTreeMap::new();
+                for _ in 0..k {
+                    let m = d.message()?;
+                    if m.stream != id || m.version >= before || messages.contains_key(&m.version) {
+                        return Err(bad("history message"));
+                    }
+                    messages.insert(m.version, m);
+                }
+                if messages.len() > limit as usize {
+                    return Err(bad("history page past its limit"));
+                }
+                let end = if d.b()? { Some(d.page_end()?) } else { None };
+                held += messages.len();
+                st.history = Some(alloc::boxed::Box::new(HistoryState {
+                    before,
+                    limit,
+                    due,
+                    attempts,
+                    messages,
+                    end,
+                }));
+            }
+            held += st.uncommitted.len() + st.buffered.len();
+            for (i, timer) in [Timer::Gap, Timer::Sync, Timer::Package, Timer::History]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(at) = st.deadlines[i] {
+                    rx.timers.insert((at, id, timer));
+                }
+            }
+            if rx.streams.insert(id, st).is_some() {
+                return Err(bad("stream twice"));
+            }
+        }
+        let n = d.count()?;
+        for _ in 0..n {
+            let id = StreamId(d.u()?);
+            let r = if d.b()? {
+                Request::History
+            } else {
+                Request::Sync
+            };
+            rx.requests_due.push_back((id, r));
+        }
+        let received = core::mem::replace(&mut rx.received, SidSet::new(0));
+        rx.received = d.sid_set(received)?;
+        let committed = core::mem::replace(&mut rx.committed, SidSet::new(0));
+        rx.committed = d.sid_set(committed)?;
+        rx.highest_arrival = d.instant()?;
+        rx.ack_pending = d.b()?;
+        rx.ack_immediate = d.b()?;
+        rx.ack_deadline = d.opt_instant()?;
+        rx.ack_count = d.u32()?;
+        rx.sparse_deadline = d.opt_instant()?;
+        rx.sparse_count = d.u32()?;
+        let n = d.count()?;
+        for _ in 0..n {
+            let sid = d.u()?;
+            let r = d.bytes()?;
+            rx.receipts_due.push_back((sid, r));
+        }
+        let n = d.count()?;
+        if n > rx.config.max_receipts {
+            return Err(bad("receipt memory past its bound"));
+        }
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let r = d.bytes()?;
+            if rx.receipt_cache.insert(key, r).is_some() {
+                return Err(bad("receipt twice"));
+            }
+            rx.receipt_order.push_back(key);
+        }
+        let n = d.count()?;
+        if n > rx.config.max_streams {
+            return Err(bad("receipt requests past their bound"));
+        }
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let k = d.count()?;
+            let mut sids = Vec::with_capacity(k);
+            for _ in 0..k {
+                sids.push(d.u()?);
+            }
+            if sids.is_empty() || rx.receipts_wanted.insert(key, sids).is_some() {
+                return Err(bad("receipt request"));
+            }
+        }
+        let n = d.count()?;
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let v = (d.u()?, d.b()?);
+            if rx.unordered.insert(key, v).is_some() {
+                return Err(bad("unordered message twice"));
+            }
+        }
+        held += rx.unordered.len();
+        rx.datagram_top = d.u()?;
+        rx.datagram_seen = u128::from(d.u()?) | (u128::from(d.u()?) << 64);
+        let st = &mut rx.stats;
+        for v in [
+            &mut st.delivered,
+            &mut st.duplicates,
+            &mut st.dropped_full,
+            &mut st.chain_conflicts,
+            &mut st.acks_sent,
+            &mut st.sync_requests,
+            &mut st.gaps,
+            &mut st.packages_expired,
+            &mut st.datagrams,
+            &mut st.datagrams_dropped,
+            &mut st.receipts_sent,
+        ] {
+            *v = d.u()?;
+        }
+        d.close()?;
+        if held > rx.config.max_held_messages {
+            return Err(bad("held messages past their bound"));
+        }
+        rx.held = held;
+        Ok(rx)
+    }
 }

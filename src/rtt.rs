@@ -39,6 +39,12 @@ impl RttEstimator {
         }
     }
 
+    /// Puts back a snapshot's estimate.
+    pub(crate) fn restore(&mut self, srtt: Option<Duration>, rttvar: Duration) {
+        self.srtt = srtt;
+        self.rttvar = rttvar;
+    }
+
     /// The smoothed RTT, if any sample was taken.
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt

@@ -12,6 +12,7 @@ use crate::frame::{self, AckFrame, Frame};
 use crate::message::{Message, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
 use crate::rtt::RttEstimator;
+use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::collections::VecDeque;
@@ -51,7 +52,9 @@ impl Unacked {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SenderEvent {
-    /// The peer's app durably committed this message.
+    /// The peer's app durably committed this message. If the app sent the
+    /// same message more than once (a resend and a sync answer, say), each
+    /// copy is acked: treat `Acked` as idempotent.
     Acked {
         /// The message's stream.
         stream: StreamId,
@@ -71,14 +74,31 @@ pub enum SenderEvent {
         unacked: Vec<Unacked>,
     },
     /// The peer asks for a page of a stream's stored messages: read it from
-    /// the store and hand it to [`Sender::answer_sync`]. Repeated or
-    /// overlapping answers are harmless: the peer drops what it already has.
+    /// the store and hand it to [`Sender::answer_sync`] — an empty page if
+    /// there is nothing (or the peer may not read the stream), or the peer
+    /// keeps asking. Repeated or overlapping answers are harmless: the peer
+    /// drops what it already has.
     SyncRequested(SyncRequest),
     /// [`Sender::close`] was called; every unconfirmed message is here.
     Closed {
         /// Messages not acked, in send order.
         unacked: Vec<Unacked>,
     },
+}
+
+/// What a sender holds right now, structure by structure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderUsage {
+    /// SIDs between the oldest unsettled one and the next (`max_in_flight`).
+    pub window: usize,
+    /// Messages waiting beyond the window, live and sync answers (`max_queued`).
+    pub queued: usize,
+    /// At-most-once messages waiting to be written (`max_queued`).
+    pub datagrams: usize,
+    /// Sync requests the app has not taken yet (`max_streams`).
+    pub sync_requests_unread: usize,
+    /// Page end markers waiting to be written (`max_streams`).
+    pub page_ends: usize,
 }
 
 /// Counters for reports and tests.
@@ -387,6 +407,22 @@ impl Sender {
     /// Messages sent or queued and not yet acked or escalated.
     pub fn pending(&self) -> usize {
         self.ring.iter().filter(|e| e.is_some()).count() + self.backlog.len() + self.answers.len()
+    }
+
+    /// The configuration this sender runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What this sender holds now, structure by structure.
+    pub fn usage(&self) -> SenderUsage {
+        SenderUsage {
+            window: self.ring.len(),
+            queued: self.backlog.len() + self.answers.len(),
+            datagrams: self.datagrams.len(),
+            sync_requests_unread: self.sync_requests_queued,
+            page_ends: self.sync_ends.len(),
+        }
     }
 
     /// Counters since creation.
@@ -807,17 +843,6 @@ impl Sender {
             self.events.push_back(SenderEvent::PeerDead { unacked });
             return;
         }
-        while self.stall_deadline().is_some_and(|d| d <= now) {
-            let sid = self.base;
-            if let Some(e) = self.settle(sid) {
-                self.stats.escalated += 1;
-                self.stats.stall_escalations += 1;
-                self.escalated_end = self.escalated_end.max(sid + 1);
-                self.events.push_back(SenderEvent::Escalated(e.msg));
-                self.floor_due = true;
-            }
-            self.fill_window();
-        }
         let rto = self.rtt.backed_off(self.backoff);
         let mut fired = false;
         while self.list_head != NIL {
@@ -832,6 +857,18 @@ impl Sender {
         }
         if fired {
             self.backoff = self.backoff.saturating_add(1);
+        }
+        // After the timer: an escalation there may leave nothing in transit.
+        while self.stall_deadline().is_some_and(|d| d <= now) {
+            let sid = self.base;
+            if let Some(e) = self.settle(sid) {
+                self.stats.escalated += 1;
+                self.stats.stall_escalations += 1;
+                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.events.push_back(SenderEvent::Escalated(e.msg));
+                self.floor_due = true;
+            }
+            self.fill_window();
         }
         if self.ping_deadline().is_some_and(|d| d <= now) {
             self.ping_due = true;
@@ -930,8 +967,9 @@ impl Sender {
             self.tx_queue.pop_front();
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages.
-        if self.tx_queue.is_empty() {
+        // A page's end marker follows the page's messages, which may still
+        // wait for the window in the answers queue.
+        if self.tx_queue.is_empty() && self.answers.is_empty() {
             while let Some(end) = self.sync_ends.front() {
                 if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;
@@ -979,5 +1017,304 @@ impl Sender {
             self.sync_requests_queued -= 1;
         }
         e
+    }
+}
+
+/// Snapshots (see `SnapshotError` for the format's guarantees).
+impl Sender {
+    /// The sender's whole state as bytes, for [`restore`](Self::restore)
+    /// after a process restart. Take it after `poll_event` returned `None`
+    /// (pending events are not part of a snapshot), and send any packet
+    /// written after it only once the snapshot is stored, or the restored
+    /// sender will repeat it (harmless: the peer dedups).
+    pub fn snapshot(&self) -> Result<Bytes, SnapshotError> {
+        if !self.events.is_empty() {
+            return Err(SnapshotError::EventsPending);
+        }
+        let mut s = Enc::new(snapshot::SENDER);
+        s.opt_u(self.rtt.srtt().map(crate::time::duration_micros));
+        s.duration(self.rtt.rttvar());
+        s.u(self.base);
+        s.u(self.sent_end);
+        s.usize(self.ring.len());
+        for slot in &self.ring {
+            s.b(slot.is_some());
+            let Some(e) = slot else { continue };
+            s.message(&e.msg);
+            s.u(match e.state {
+                State::Queued => 0,
+                State::Outstanding => 1,
+                State::Received => 2,
+            });
+            s.u(u64::from(e.tx_count));
+            s.instant(e.last_sent);
+            s.u(e.last_pn);
+            s.b(e.fast);
+            s.b(e.history);
+            s.instant(e.received_at);
+            s.b(e.receipt.is_some());
+            if let Some(r) = &e.receipt {
+                s.bytes(r);
+            }
+            s.b(e.committed);
+            s.u(e.prev);
+            s.u(e.next);
+        }
+        for queue in [&self.backlog, &self.answers] {
+            s.usize(queue.len());
+            for (m, history) in queue {
+                s.message(m);
+                s.b(*history);
+            }
+        }
+        s.usize(self.datagrams.len());
+        for m in &self.datagrams {
+            s.message(m);
+        }
+        s.u(self.next_datagram);
+        s.usize(self.tx_queue.len());
+        for &sid in &self.tx_queue {
+            s.u(sid);
+        }
+        for v in [self.list_head, self.list_tail, self.next_pn] {
+            s.u(v);
+        }
+        s.opt_u(self.largest_received_pn);
+        s.instant(self.largest_received_sent);
+        for v in [
+            self.resend_floor,
+            self.escalated_end,
+            self.peer_recv_floor,
+            self.peer_commit_floor,
+            u64::from(self.backoff),
+        ] {
+            s.u(v);
+        }
+        s.instant(self.last_heard);
+        s.instant(self.busy_since);
+        s.b(self.ping_due);
+        s.b(self.floor_due);
+        s.instant(self.last_ping);
+        s.u(u64::from(self.ping_count));
+        s.b(self.closed);
+        s.usize(self.sync_ends.len());
+        for end in &self.sync_ends {
+            s.page_end(end);
+        }
+        let st = &self.stats;
+        for v in [
+            st.sent,
+            st.retransmits,
+            st.fast_retransmits,
+            st.escalated,
+            st.stall_escalations,
+            st.acked,
+            st.packets,
+            st.datagrams,
+        ] {
+            s.u(v);
+        }
+        Ok(s.finish())
+    }
+
+    /// A sender that continues exactly where the one that wrote `snapshot`
+    /// stopped. `config` must bound the snapshot's state (its window, queue
+    /// and packet size); anything malformed, inconsistent or out of bounds
+    /// is an error and nothing is returned.
+    pub fn restore(config: Config, snapshot: Bytes) -> Result<Sender, SnapshotError> {
+        let mut d = Dec::open(snapshot, snapshot::SENDER)?;
+        let mut tx = Sender::new(config);
+        let srtt = d.opt_u()?.map(Duration::from_micros);
+        let rttvar = d.duration()?;
+        tx.rtt.restore(srtt, rttvar);
+        tx.base = d.u()?;
+        tx.sent_end = d.u()?;
+        let ring_len = d.count()?;
+        if ring_len as u64 > tx.config.max_in_flight
+            || tx.base.checked_add(ring_len as u64).is_none()
+        {
+            return Err(SnapshotError::Inconsistent("window"));
+        }
+        for _ in 0..ring_len {
+            if !d.b()? {
+                tx.ring.push_back(None);
+                continue;
+            }
+            let msg = d.message()?;
+            let state = match d.u()? {
+                0 => State::Queued,
+                1 => State::Outstanding,
+                2 => State::Received,
+                _ => return Err(SnapshotError::Inconsistent("entry state")),
+            };
+            let tx_count = d.u32()?;
+            let last_sent = d.instant()?;
+            let last_pn = d.u()?;
+            let fast = d.b()?;
+            let history = d.b()?;
+            let received_at = d.instant()?;
+            let receipt = if d.b()? { Some(d.bytes()?) } else { None };
+            let committed = d.b()?;
+            let prev = d.u()?;
+            let next = d.u()?;
+            tx.ring.push_back(Some(Entry {
+                msg,
+                state,
+                tx_count,
+                last_sent,
+                last_pn,
+                fast,
+                history,
+                received_at,
+                receipt,
+                committed,
+                prev,
+                next,
+            }));
+        }
+        for answers in [false, true] {
+            let n = d.count()?;
+            for _ in 0..n {
+                let m = d.message()?;
+                let history = d.b()?;
+                if answers {
+                    tx.answers.push_back((m, history));
+                } else {
+                    tx.backlog.push_back((m, history));
+                }
+            }
+        }
+        let n = d.count()?;
+        for _ in 0..n {
+            tx.datagrams.push_back(d.message()?);
+        }
+        tx.next_datagram = d.u()?;
+        let n = d.count()?;
+        for _ in 0..n {
+            tx.tx_queue.push_back(d.u()?);
+        }
+        tx.list_head = d.u()?;
+        tx.list_tail = d.u()?;
+        tx.next_pn = d.u()?;
+        tx.largest_received_pn = d.opt_u()?;
+        tx.largest_received_sent = d.instant()?;
+        tx.resend_floor = d.u()?;
+        tx.escalated_end = d.u()?;
+        tx.peer_recv_floor = d.u()?;
+        tx.peer_commit_floor = d.u()?;
+        tx.backoff = d.u32()?;
+        tx.last_heard = d.instant()?;
+        tx.busy_since = d.instant()?;
+        tx.ping_due = d.b()?;
+        tx.floor_due = d.b()?;
+        tx.last_ping = d.instant()?;
+        tx.ping_count = d.u32()?;
+        tx.closed = d.b()?;
+        let n = d.count()?;
+        for _ in 0..n {
+            tx.sync_ends.push_back(d.page_end()?);
+        }
+        let st = &mut tx.stats;
+        for v in [
+            &mut st.sent,
+            &mut st.retransmits,
+            &mut st.fast_retransmits,
+            &mut st.escalated,
+            &mut st.stall_escalations,
+            &mut st.acked,
+            &mut st.packets,
+            &mut st.datagrams,
+        ] {
+            *v = d.u()?;
+        }
+        d.close()?;
+        tx.check_restored()?;
+        Ok(tx)
+    }
+
+    /// The invariants the sender's own operations keep, checked on a
+    /// restored state so that no snapshot can make it misbehave.
+    fn check_restored(&mut self) -> Result<(), SnapshotError> {
+        let bad = SnapshotError::Inconsistent;
+        if matches!(self.ring.front(), Some(None)) {
+            return Err(bad("settled entry at the window's base"));
+        }
+        let next = self.next_sid();
+        let marks_past = self.sent_end > next || self.resend_floor > next;
+        // (A closed sender handed its window back and keeps its marks.)
+        if (marks_past && !self.closed) || self.escalated_end > self.sent_end {
+            return Err(bad("SID marks past the window"));
+        }
+        let queued = self.backlog.len() + self.answers.len();
+        if queued
+            > self
+                .config
+                .max_queued
+                .saturating_add(self.config.max_in_flight as usize)
+            || self.datagrams.len() > self.config.max_queued
+            || self.sync_ends.len() > self.config.max_streams
+        {
+            return Err(bad("queues past their bounds"));
+        }
+        let all = self.ring.iter().flatten().map(|e| &e.msg);
+        let waiting = self
+            .backlog
+            .iter()
+            .chain(self.answers.iter())
+            .map(|(m, _)| m);
+        for m in all.chain(waiting).chain(self.datagrams.iter()) {
+            let closed = core::mem::replace(&mut self.closed, false);
+            let ok = self.check_sendable(m);
+            self.closed = closed;
+            ok.map_err(|_| bad("a message this configuration can not send"))?;
+        }
+        // The retransmission list holds exactly the outstanding entries,
+        // linked both ways, in a chain that ends.
+        let outstanding = self
+            .ring
+            .iter()
+            .flatten()
+            .filter(|e| e.state == State::Outstanding)
+            .count();
+        let mut seen = 0;
+        let mut prev = NIL;
+        let mut at = self.list_head;
+        while at != NIL {
+            seen += 1;
+            if seen > outstanding {
+                return Err(bad("retransmission list"));
+            }
+            let e = self.entry(at).ok_or(bad("retransmission list"))?;
+            if e.state != State::Outstanding || e.prev != prev {
+                return Err(bad("retransmission list"));
+            }
+            prev = at;
+            at = e.next;
+        }
+        if seen != outstanding || self.list_tail != prev {
+            return Err(bad("retransmission list"));
+        }
+        // Every queued entry is in the transmit queue.
+        let mut in_queue = alloc::vec![false; self.ring.len()];
+        for &sid in &self.tx_queue {
+            if let Some(i) = sid
+                .checked_sub(self.base)
+                .filter(|&i| i < self.ring.len() as u64)
+            {
+                in_queue[i as usize] = true;
+            }
+        }
+        for (i, e) in self.ring.iter().enumerate() {
+            if e.as_ref().is_some_and(|e| e.state == State::Queued) && !in_queue[i] {
+                return Err(bad("queued entry not in the transmit queue"));
+            }
+        }
+        self.in_transit = self
+            .ring
+            .iter()
+            .flatten()
+            .filter(|e| e.state != State::Received)
+            .count();
+        Ok(())
     }
 }

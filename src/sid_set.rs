@@ -30,9 +30,11 @@ pub(crate) struct SidSet {
 }
 
 impl SidSet {
-    /// A set covering `window` SIDs above the floor (rounded up to 64).
+    /// A set covering `window` SIDs above the floor (rounded up to a power
+    /// of two, at least 64, so a SID's bit is found with a mask, not a
+    /// division).
     pub(crate) fn new(window: u64) -> SidSet {
-        let words = window.div_ceil(64).clamp(1, 1 << 20);
+        let words = window.div_ceil(64).clamp(1, 1 << 20).next_power_of_two();
         SidSet {
             floor: 0,
             end: 0,
@@ -45,18 +47,48 @@ impl SidSet {
         self.floor
     }
 
+    /// The raw state, for snapshots.
+    pub(crate) fn parts(&self) -> (u64, u64, &[u64]) {
+        (self.floor, self.end, &self.words)
+    }
+
+    /// This set's shape with a snapshot's state, if it is one this set
+    /// could have reached: the same size, `floor <= end` within the
+    /// window, no bit outside `[floor, end)`, the floor itself not set.
+    pub(crate) fn with_parts(mut self, floor: u64, end: u64, words: Vec<u64>) -> Option<SidSet> {
+        if words.len() != self.words.len() || end < floor || end - floor > self.cap {
+            return None;
+        }
+        self.floor = floor;
+        self.end = end;
+        self.words = words;
+        let mut check = SidSet {
+            floor,
+            end,
+            words: vec![0; self.words.len()],
+            cap: self.cap,
+        };
+        let mut sid = floor;
+        while sid < end {
+            check.set_bit(sid, self.bit(sid));
+            sid += 1;
+        }
+        let floor_set = floor < end && self.bit(floor);
+        (check.words == self.words && !floor_set).then_some(self)
+    }
+
     /// One past the highest SID in the set.
     pub(crate) fn end(&self) -> u64 {
         self.end
     }
 
     fn bit(&self, sid: u64) -> bool {
-        let i = sid % self.cap;
+        let i = sid & (self.cap - 1);
         self.words[(i / 64) as usize] & (1 << (i % 64)) != 0
     }
 
     fn set_bit(&mut self, sid: u64, on: bool) {
-        let i = sid % self.cap;
+        let i = sid & (self.cap - 1);
         let w = &mut self.words[(i / 64) as usize];
         if on {
             *w |= 1 << (i % 64);
@@ -118,7 +150,7 @@ impl SidSet {
     /// The first SID at or after `from` (below `self.end`) whose bit is `on`.
     fn next_with(&self, mut from: u64, on: bool) -> Option<u64> {
         while from < self.end {
-            let i = from % self.cap;
+            let i = from & (self.cap - 1);
             let word = self.words[(i / 64) as usize];
             let word = if on { word } else { !word };
             let shifted = word >> (i % 64);

@@ -406,6 +406,8 @@ fn window_then_queue_then_backpressure() {
     }
     assert_eq!(tx.send(ms(0), msg(6, 7)), Err(SendError::Backpressure));
     assert_eq!(tx.send(ms(0), msg(7, 7)), Err(SendError::BadChain));
+    let bad_package = msg(7, 8).with_package(Package::new(1, 0, 2, Version(8)));
+    assert_eq!(tx.send(ms(0), bad_package), Err(SendError::BadPackage));
     let big = Message::new(S, Version(7), Version(8), Bytes::from(vec![0u8; 20_000]));
     assert!(matches!(
         tx.send(ms(0), big),
@@ -1006,4 +1008,30 @@ fn full_window_waiting_on_a_queued_answer_is_unblocked() {
     assert_eq!(tx.stats().stall_escalations, 1);
     exchange(&mut tx, &mut rx, now);
     assert_eq!(deliveries(&mut rx), vec![1, 2, 3, 4, 5]);
+}
+
+/// A connection whose sending half was closed still receives: the acks
+/// riding in the peer's packets are ignored, not a reason to drop them.
+#[test]
+fn a_closed_sending_half_does_not_block_the_receiving_half() {
+    let mut a = Connection::new(cfg());
+    let mut b = Connection::new(cfg());
+    a.send(ms(0), msg(0, 1)).unwrap();
+    b.send(ms(0), msg(0, 2)).unwrap();
+    while let Some(p) = a.poll_transmit(ms(0)) {
+        b.handle_input(ms(0), p).unwrap();
+    }
+    a.close();
+    while a.poll_event().is_some() {}
+    // b's packet carries its ack for a's message and its own DATA.
+    b.commit(ms(1), S, Version(1)).unwrap();
+    let p = b.poll_transmit(ms(1)).expect("ack and data");
+    a.handle_input(ms(1), p).unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(
+        got.iter().any(
+            |e| matches!(e, Event::Receiver(ReceiverEvent::Deliver(m)) if m.version == Version(2))
+        ),
+        "{got:?}"
+    );
 }

@@ -87,8 +87,8 @@ fn replay_bug(prefix: &str) {
     assert!(any, "no artifact named {prefix}*");
 }
 
-// Bugs 1-3, found by the first fuzzing round and fixed in src/ since: their
-// reproducers (`bug-<n>-*`) are also in the normal replay below.
+// Bugs 1-3 (first fuzzing round) and 4-12 (second round), fixed in src/
+// since: their reproducers (`bug-<n>-*`) are also in the normal replay below.
 
 #[test]
 fn known_bug_1_sid_max_overflow() {
@@ -106,57 +106,61 @@ fn known_bug_3_stale_buffered() {
 }
 
 #[test]
-#[ignore = "bug: Receiver::on_datagram computes seq + 1 and seq - top + 1; a DATAGRAM frame with seq u64::MAX overflows (panics with debug assertions; without them top wraps to 0 and replays are delivered again)"]
 fn known_bug_4_datagram_seq_max() {
-    replay_bug("known-bug-4-");
+    replay_bug("bug-4-");
 }
 
 #[test]
-#[ignore = "bug: Receiver::on_unordered_data takes a resend of an uncommitted at-least-once message with a receipt, below the received floor, for a resend of a committed one: ReceiptWanted before the commit (a provide_receipt answer would commit its SID)"]
 fn known_bug_6_unordered_receipt_before_commit() {
-    replay_bug("known-bug-6-");
+    replay_bug("bug-6-");
 }
 
 #[test]
-#[ignore = "bug: a history answer (answer_sync for SyncRange::Before) holding a message with wants_receipt never settles: the receiver commits HISTORY data on arrival without a RECEIPT, so the sender resends it forever (never escalated) and it holds its window slot"]
 fn known_bug_5_history_receipt() {
-    replay_bug("known-bug-5-");
+    replay_bug("bug-5-");
 }
 
 #[test]
-#[ignore = "bug: Sender::write_frames writes a page's SYNC_END once tx_queue is empty, while the page's messages may still wait in the answers queue beyond a full window: the end marker precedes its page (PROTOCOL.md 4.6, 5.1)"]
 fn known_bug_7_sync_end_before_page() {
-    replay_bug("known-bug-7-");
+    replay_bug("bug-7-");
 }
 
 #[test]
-#[ignore = "bug: Receiver::on_history_data fills the open page with any HISTORY message below `before`; an answer to a replaced fetch_history request takes the new page's slot, the page never chains and is retried for ever"]
 fn known_bug_8_stale_history_page() {
-    replay_bug("known-bug-8-");
+    replay_bug("bug-8-");
 }
 
 #[test]
-#[ignore = "bug: after resume moves the head onto the prev of a buffered member of an incomplete package, the gap timer armed before fires: Gap with waiting_after == after"]
 fn known_bug_10_gap_at_head_after_resume() {
-    replay_bug("known-bug-10-");
+    replay_bug("bug-10-");
 }
 
 #[test]
-#[ignore = "bug: PackageExpired.received counts the chain walked from the head, messages after the package included: it can exceed count"]
 fn known_bug_11_package_received_above_count() {
-    replay_bug("known-bug-11-");
+    replay_bug("bug-11-");
 }
 
 #[test]
-#[ignore = "bug: Sender::handle_timeout runs the stall escape before the retransmission timer, whose escalations can leave the stall deadline already due (poll_timeout() <= now) when it returns"]
 fn known_bug_12_stall_due_after_timeout() {
-    replay_bug("known-bug-12-");
+    replay_bug("bug-12-");
 }
 
 #[test]
 #[ignore = "bug: a window pinned below an escalated SID makes the sender send a FLOOR after every ACK and the receiver ack every FLOOR: a FLOOR/ACK exchange every ack_delay until each 5 s stall escape"]
 fn known_bug_13_floor_ack_storm() {
     replay_bug("known-bug-13-");
+}
+
+#[test]
+#[ignore = "bug: a resend of an at-least-once message with a receipt, below the floors because the sender escalated it, raises ReceiptWanted for a message the app never got (what 326a1bf left of bug 6)"]
+fn known_bug_14_receipt_wanted_after_floor() {
+    replay_bug("known-bug-14-");
+}
+
+#[test]
+#[ignore = "bug: a latest start's jump leaves the package opened at the old head open; its expiry reports last below the head and moves the head back (st.head = open.last)"]
+fn known_bug_15_stale_package_moves_head_back() {
+    replay_bug("known-bug-15-");
 }
 
 fn replay_target(target: &str) {

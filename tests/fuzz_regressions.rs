@@ -1,4 +1,4 @@
-//! Bugs the fuzz targets found, as plain API scenarios. Bugs 1-3 are fixed;
+//! Bugs the fuzz targets found, as plain API scenarios. Bugs 1-11 are fixed;
 //! a bug not fixed yet stays `#[ignore]`d until the fix in `src/` lands. The
 //! reproducers are also under `fuzz/artifacts/<target>/` (`bug-*` fixed,
 //! `known-bug-*` not yet; see `tests/fuzz_corpus.rs`).
@@ -134,8 +134,8 @@ fn buffered_message_behind_the_head_is_evicted() {
 }
 
 // ---------------------------------------------------------------------------
-// Bugs 4-9, found by the second fuzzing round (against the receipt, QoS,
-// package and history wire format); not fixed yet.
+// Bugs 4-11, found by the second fuzzing round (against the receipt, QoS,
+// package and history wire format); fixed in src/ by 326a1bf.
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -147,12 +147,11 @@ fn frames_of(p: &Bytes) -> Vec<WireFrame> {
     decode_packet(p, usize::MAX).expect("a packet PROTOCOL.md accepts")
 }
 
-/// Known bug 4. `Receiver::on_datagram` computes `seq - top + 1` and
+/// Bug 4 (fixed). `Receiver::on_datagram` computes `seq - top + 1` and
 /// `seq + 1`: a DATAGRAM with seq `u64::MAX` overflows (a panic with debug
 /// assertions); without them `top` wraps to 0 and a replay of a seq already
 /// seen is delivered again.
 #[test]
-#[ignore = "bug: a DATAGRAM with seq u64::MAX overflows the replay window"]
 fn datagram_with_seq_u64_max_neither_panics_nor_reopens_the_window() {
     let mut rx = Receiver::new(Config::default());
     let now = Instant::from_millis(1);
@@ -177,12 +176,11 @@ fn datagram_with_seq_u64_max_neither_panics_nor_reopens_the_window() {
     );
 }
 
-/// Known bug 5. A history answer holding a message sent `with_receipt`:
+/// Bug 5 (fixed). A history answer holding a message sent `with_receipt`:
 /// the receiver commits HISTORY data on arrival and writes no RECEIPT, so
 /// the sender takes the entry for committed-without-receipt, resends it on
 /// every timer (never escalates it) and it is never settled.
 #[test]
-#[ignore = "bug: a history answer with wants_receipt is resent for ever"]
 fn history_answer_with_a_receipt_flag_settles() {
     let cfg = Config::default();
     let mut tx = Sender::new(cfg.clone());
@@ -236,13 +234,12 @@ fn history_answer_with_a_receipt_flag_settles() {
     );
 }
 
-/// Known bug 6. An at-least-once message with a receipt is delivered; a
+/// Bug 6 (fixed). An at-least-once message with a receipt is delivered; a
 /// retransmission of it arrives before the app commits. Its SID is below the
 /// received floor, so `on_unordered_data` takes it for a resend of a
 /// committed message and raises `ReceiptWanted` for a message the app has
 /// not stored (and a `provide_receipt` answer would commit its SID).
 #[test]
-#[ignore = "bug: ReceiptWanted for an uncommitted at-least-once message"]
 fn resend_of_an_uncommitted_at_least_once_message_wants_no_receipt() {
     let mut rx = Receiver::new(Config::default());
     let now = Instant::from_millis(1);
@@ -270,13 +267,12 @@ fn resend_of_an_uncommitted_at_least_once_message_wants_no_receipt() {
     );
 }
 
-/// Known bug 7. With the window full, `answer_sync` queues the page's
+/// Bug 7 (fixed). With the window full, `answer_sync` queues the page's
 /// messages in the answers queue, but `write_frames` writes the page's
 /// SYNC_END as soon as `tx_queue` is empty: the end marker goes out before
 /// its page (PROTOCOL.md §4.6: the page's DATA frames are written before
 /// the SYNC_END).
 #[test]
-#[ignore = "bug: SYNC_END written before its page when the window is full"]
 fn sync_end_waits_for_its_page_when_the_window_is_full() {
     let cfg = Config {
         max_in_flight: 2,
@@ -317,13 +313,12 @@ fn sync_end_waits_for_its_page_when_the_window_is_full() {
     }
 }
 
-/// Known bug 8. `fetch_history` replaces an unanswered request; the old
+/// Bug 8 (fixed). `fetch_history` replaces an unanswered request; the old
 /// request's answer (a HISTORY message below the new `before`) is collected
 /// into the new page, which then holds `limit` messages, so the new answer's
 /// message is dropped as "page full" and the page never chains from its
 /// SYNC_END's `first_prev`: no `History`, retried for ever.
 #[test]
-#[ignore = "bug: a replaced history request's answer fills the new page"]
 fn replaced_history_request_gets_its_own_page() {
     let mut rx = Receiver::new(Config::default());
     let now = Instant::from_millis(1);
@@ -350,7 +345,7 @@ fn replaced_history_request_gets_its_own_page() {
     assert_eq!(pages, vec![(Version(5), vec![v3])]);
 }
 
-/// Known bug 9. Two resends of a committed message that wants a receipt
+/// Bug 9 (fixed). Two resends of a committed message that wants a receipt
 /// (the receiver no longer remembers it) arrive under two SIDs before the
 /// app answers `ReceiptWanted`: `receipts_wanted` keeps the later SID only,
 /// so `provide_receipt` commits that one, and the earlier SID stays
@@ -358,7 +353,6 @@ fn replaced_history_request_gets_its_own_page() {
 /// escalated: received; not peer dead: acks keep coming) and pings for it
 /// for good. Found by `pair_ops` (a live resend and a sync answer's copy).
 #[test]
-#[ignore = "bug: provide_receipt answers only the last SID that wanted the receipt"]
 fn provide_receipt_answers_every_resend_that_wanted_it() {
     let cfg = Config {
         max_receipts: 0,
@@ -406,13 +400,12 @@ fn provide_receipt_answers_every_resend_that_wanted_it() {
     assert_eq!(committed_floor, 3, "SID 1 or 2 never committed");
 }
 
-/// Known bug 10. A package member waits beyond a hole (the gap timer is
+/// Bug 10 (fixed). A package member waits beyond a hole (the gap timer is
 /// armed); `resume` then moves the head onto the member's `prev`, so nothing
 /// is missing any more, only the rest of the package. The old gap timer
 /// still fires: `Gap { after: 5, waiting_after: 5 }`, which says a hole
 /// after the head that is not there (and starts a needless sync).
 #[test]
-#[ignore = "bug: a stale gap timer reports Gap with waiting_after == after after a resume"]
 fn no_gap_at_the_head_after_resume_onto_a_waiting_package() {
     let mut rx = Receiver::new(Config::default());
     let now = Instant::from_millis(1);
@@ -441,12 +434,11 @@ fn no_gap_at_the_head_after_resume_onto_a_waiting_package() {
     }
 }
 
-/// Known bug 11. `PackageExpired.received` ("members that had arrived, of
+/// Bug 11 (fixed). `PackageExpired.received` ("members that had arrived, of
 /// `count`") counts the buffered chain walked from the head: with a member
 /// that names a later `last` than the package's, the message after the
 /// package is counted too, and `received` exceeds `count`.
 #[test]
-#[ignore = "bug: PackageExpired.received can exceed count"]
 fn package_expired_counts_members_only() {
     let mut rx = Receiver::new(Config::default());
     let mut now = Instant::from_millis(1);

@@ -111,3 +111,120 @@ proptest! {
         prop_assert!(rx.handle_input(Instant::ZERO, Bytes::from(raw)).is_err());
     }
 }
+
+fn varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn frame(kind: u8, fields: &[u64], tail: &[u8]) -> Vec<u8> {
+    let mut b = vec![kind];
+    for &f in fields {
+        varint(&mut b, f);
+    }
+    b.extend_from_slice(tail);
+    b
+}
+
+/// DATA sid, stream 1, prev -> version, no flags, payload "x".
+fn data(sid: u64, prev: u64, version: u64) -> Bytes {
+    seal(&frame(0x01, &[sid, 1, prev, version], &[0, 1, b'x']))
+}
+
+#[test]
+fn chain_conflicts_are_dropped_unacknowledged() {
+    let mut rx = Receiver::new(Config::default());
+    let t = Instant::from_millis(1);
+    rx.handle_input(t, data(0, 0, 5)).unwrap();
+    rx.handle_input(t, data(1, 9, 12)).unwrap(); // buffered after 9
+    let before = rx.usage();
+    // Same predecessor, another version: a fork.
+    rx.handle_input(t, data(2, 9, 13)).unwrap();
+    // A predecessor below the head.
+    rx.handle_input(t, data(3, 2, 7)).unwrap();
+    assert_eq!(rx.stats().chain_conflicts, 2);
+    assert_eq!(rx.usage(), before, "nothing held");
+    // A message that forks below the head after it was buffered is
+    // dropped when the gap timer looks at the stream.
+    rx.handle_input(t, data(4, 5, 9)).unwrap(); // delivers 9, then 12
+    rx.handle_input(t, data(5, 6, 20)).unwrap(); // follows 6 < head 12: a conflict now
+    assert_eq!(rx.stats().chain_conflicts, 3);
+}
+
+#[test]
+fn stale_or_foreign_sync_ends_are_ignored() {
+    let mut rx = Receiver::new(Config::default());
+    let t = Instant::from_millis(1);
+    rx.resume(StreamId(1), Version(10));
+    while rx.poll_transmit(t).is_some() {}
+    let before = (rx.usage(), rx.stats(), rx.poll_timeout());
+    // An end for a stream nobody syncs, and one for a request never made.
+    let unknown = frame(0x06, &[77], &[0, 0, 0, 0, 0, 0]);
+    let stale = frame(0x06, &[1], &[0, 3, 3, 5, 2, 1]);
+    for body in [unknown, stale] {
+        rx.handle_input(t, seal(&body)).unwrap();
+    }
+    assert_eq!((rx.usage(), rx.stats(), rx.poll_timeout()), before);
+    assert_eq!(rx.poll_event(), None);
+}
+
+#[test]
+fn receipts_for_unknown_or_unsent_sids() {
+    let mut tx = Sender::new(Config::default());
+    let t = Instant::from_millis(1);
+    let m = Message::new(StreamId(1), Version(0), Version(1), Bytes::new()).with_receipt();
+    tx.send(t, m).unwrap();
+    tx.poll_transmit(t).unwrap();
+    // SID 0 was sent: a receipt for it is kept; SID 5 was not: rejected.
+    let unsent = seal(&frame(0x07, &[5, 1], b"r"));
+    assert_eq!(
+        tx.handle_input(t, unsent),
+        Err(InputError::AckForUnsentSid(5))
+    );
+    let before = (tx.usage(), tx.stats(), tx.poll_timeout());
+    let ok = seal(&frame(0x07, &[0, 1], b"r"));
+    tx.handle_input(t, ok).unwrap();
+    assert_eq!(
+        (tx.usage(), tx.stats(), tx.poll_timeout()),
+        before,
+        "no event until the ack"
+    );
+    assert_eq!(tx.poll_event(), None);
+}
+
+#[test]
+fn frames_for_the_other_endpoint_are_typed_errors() {
+    let t = Instant::from_millis(1);
+    let (mut tx, mut rx) = busy_pair();
+    let sync = seal(&frame(0x05, &[1], &[0, 0, 5]));
+    let receipt = seal(&frame(0x07, &[0, 0], &[]));
+    let datagram = seal(&frame(0x08, &[0, 1, 1, 0], &[]));
+    let ping = seal(&[0x04]);
+    let before = rx_state(&rx);
+    assert_eq!(
+        rx.handle_input(t, sync),
+        Err(InputError::UnexpectedFrame(0x05))
+    );
+    assert_eq!(
+        rx.handle_input(t, receipt),
+        Err(InputError::UnexpectedFrame(0x07))
+    );
+    assert_eq!(rx_state(&rx), before);
+    let before = tx_state(&tx);
+    assert_eq!(
+        tx.handle_input(t, datagram),
+        Err(InputError::UnexpectedFrame(0x08))
+    );
+    assert_eq!(
+        tx.handle_input(t, ping.clone()),
+        Err(InputError::UnexpectedFrame(0x04))
+    );
+    assert_eq!(tx_state(&tx), before);
+    // A PING to the receiver asks for an ack now.
+    while rx.poll_transmit(t).is_some() {}
+    rx.handle_input(t, ping).unwrap();
+    assert!(rx.poll_transmit(t).is_some());
+}

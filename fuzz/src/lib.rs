@@ -108,6 +108,16 @@ thread_local! {
 ///     the stall escape (`window_stall_timeout`, 5 s) slides the window,
 ///     one base at a time. `pair_ops` stops without failing when healing
 ///     does not end and a stall escape happened.
+/// 14. (What 326a1bf left of bug 6.) A resend of an at-least-once message
+///     with a receipt whose SID is below the floors because the sender
+///     escalated it (a FLOOR came first) raises `ReceiptWanted` for a
+///     message the app never got. `pair_ops` answers it once the app has
+///     the message and committed it.
+/// 15. A latest start's jump (the head moves to the page's `first_prev`)
+///     leaves the package opened at the old head open; when it expires,
+///     `PackageExpired { after: head, last: <below the head> }` is reported
+///     and `st.head = open.last` moves the head back: versions already
+///     delivered can come again. `receiver_hostile` stops the input there.
 ///
 /// (Bugs 1–3, found by the first fuzzing round, are fixed; their
 /// reproducers are `fuzz/artifacts/*/bug-<n>-*`.)
@@ -129,15 +139,6 @@ pub fn avoiding(n: u32) -> bool {
 /// then shows it, and no other bug gets in the way.
 pub fn expose_known_bug(n: u32) {
     EXPOSED_BUGS.with(|b| b.set(b.get() | 1 << n));
-}
-
-/// Known bug 4: a DATAGRAM frame with seq `u64::MAX`.
-fn has_max_datagram_seq(packet: &[u8]) -> bool {
-    decode_packet(packet, usize::MAX).is_some_and(|frames| {
-        frames
-            .iter()
-            .any(|f| matches!(f, WireFrame::Datagram { seq: u64::MAX, .. }))
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -659,9 +660,6 @@ fn assert_deadline_after(deadline: Option<Instant>, now: Instant, who: &str) {
 /// `tx.handle_timeout(now)`, then the deadline check (see known bug 12).
 fn sender_timeout(tx: &mut Sender, now: Instant) {
     tx.handle_timeout(now);
-    if avoiding(12) && tx.poll_timeout().is_some_and(|t| t <= now) {
-        tx.handle_timeout(now);
-    }
     assert_deadline_after(tx.poll_timeout(), now, "Sender");
 }
 
@@ -937,9 +935,6 @@ pub fn packet_decode(data: &[u8]) {
     } else {
         seal(rest)
     };
-    if avoiding(4) && has_max_datagram_seq(&packet) {
-        return;
-    }
     // A valid packet of receiver frames only: the receiving halves must
     // take it (§5.1 lets them refuse nothing else).
     let rx_only = decode_packet(&packet, busy_config().max_packet_size)
@@ -1305,10 +1300,11 @@ struct RxModel {
     unordered_keys: HashSet<Key>,
     /// Whether some SID carried two different messages.
     sid_reused: bool,
+    /// Known bug 15 seen: the input stops.
+    stopped: bool,
     /// The lowest `prev` a frame gave each message.
     lowest_prev: HashMap<Key, Version>,
-    /// Streams the app resumed (known bug 10).
-    resumed: HashSet<StreamId>,
+
     sid_keys: HashMap<u64, (Key, bool)>,
     /// Every message some live (non-HISTORY) DATA frame carried.
     sent: HashSet<MsgKey>,
@@ -1353,6 +1349,9 @@ impl RxModel {
     /// Checks one event; `rx_head` is the receiver's position of a stream
     /// now (at or past where it stood at the event).
     fn on_event(&mut self, e: ReceiverEvent, rx_head: impl Fn(StreamId) -> Version) {
+        if self.stopped {
+            return;
+        }
         if let Some((s, id, last)) = self.pkg_run {
             let next = matches!(&e, ReceiverEvent::Deliver(m)
                 if m.stream == s && m.package.is_some_and(|p| p.id == id && p.last == last));
@@ -1405,11 +1404,15 @@ impl RxModel {
                     "gap on {stream:?} reported after {after:?}, head is {:?}",
                     self.head(stream)
                 );
-                // Known bug 10: after a resume onto a waiting package member.
                 assert!(
-                    waiting_after > after || (avoiding(10) && self.resumed.contains(&stream)),
+                    waiting_after > after,
                     "gap on {stream:?}: waiting after {waiting_after:?} <= head {after:?}"
                 );
+            }
+            ReceiverEvent::PackageExpired { after, last, .. } if avoiding(15) && last <= after => {
+                // Known bug 15: a stale package moves the head back; the
+                // input stops here.
+                self.stopped = true;
             }
             ReceiverEvent::PackageExpired {
                 stream,
@@ -1430,11 +1433,7 @@ impl RxModel {
                 );
                 // `received` counts members that arrived, agreeing or not
                 // (a member with another id or last is counted).
-                // Known bug 11: messages after the package are counted.
-                assert!(
-                    received <= count || avoiding(11),
-                    "package expired with {received}/{count}"
-                );
+                assert!(received <= count, "package expired with {received}/{count}");
                 self.latest.remove(&stream);
                 self.head.insert(stream, last);
             }
@@ -1470,12 +1469,12 @@ impl RxModel {
                 );
             }
             ReceiverEvent::ReceiptWanted { stream, version }
-                if avoiding(6)
+                if avoiding(14)
                     && self.unordered_keys.contains(&(stream, version))
                     && !self.committed.contains(&(stream, version)) =>
             {
-                // Known bug 6: a resend of an uncommitted at-least-once
-                // message below the SID floor asks for its receipt.
+                // Known bug 14: an at-least-once resend below the floors
+                // (a FLOOR passed its SID) asks for a receipt never given.
             }
             ReceiverEvent::ReceiptWanted { stream, version } => {
                 let k = (stream, version);
@@ -1594,9 +1593,6 @@ impl RxHarness {
     }
 
     fn datagram(&mut self, seq: u64, stream: StreamId, version: u64, payload: Bytes) {
-        if avoiding(4) && seq == u64::MAX {
-            return; // known bug 4
-        }
         let mut f = Vec::new();
         put_datagram(&mut f, seq, stream.0, version, &payload);
         self.dgram_written = self.dgram_written.max(seq.saturating_add(1));
@@ -1620,9 +1616,11 @@ impl RxHarness {
                     version,
                     payload,
                 } => {
-                    // §5.2: a replay window of 128 below `top`.
-                    let fresh = seq >= self.dgram_top
-                        || (self.dgram_top - seq <= 128 && !self.dgram_seen.contains(&seq));
+                    // §5.2: a replay window of 128 below `top`. Seq
+                    // `u64::MAX` is dropped: one past it does not exist.
+                    let fresh = seq != u64::MAX
+                        && (seq >= self.dgram_top
+                            || (self.dgram_top - seq <= 128 && !self.dgram_seen.contains(&seq)));
                     if fresh {
                         self.dgram_seen.insert(seq);
                         self.dgram_top = self.dgram_top.max(seq + 1);
@@ -1918,7 +1916,6 @@ impl RxHarness {
                 // at any version at or above what it committed.
                 let v = Version(version.get());
                 self.rx.resume(s, v);
-                self.model.resumed.insert(s);
                 self.app_streams.insert(s);
                 self.model
                     .uncommitted
@@ -1997,6 +1994,9 @@ impl RxHarness {
             tracked <= cfg.max_streams,
             "{tracked} streams tracked > bound"
         );
+        if self.model.stopped {
+            return;
+        }
         // A stream's position moves only by delivery, package expiry, resume
         // or a latest start.
         let streams: BTreeSet<StreamId> = (self.model.head.keys())
@@ -2053,12 +2053,13 @@ impl RxHarness {
             }
             WireFrame::Receipt { sid, receipt } => {
                 let keys = self.receipt_sids.get(&sid);
+                // A receipt the app gave; or, for a message the app never
+                // committed (skipped by version, history), an empty one:
+                // the receiver settles those itself.
                 let given = keys.is_some_and(|ks| {
-                    ks.iter().any(|k| {
-                        self.model
-                            .receipts
-                            .get(k)
-                            .is_some_and(|rs| rs.contains(&receipt))
+                    ks.iter().any(|k| match self.model.receipts.get(k) {
+                        Some(rs) => rs.contains(&receipt),
+                        None => receipt.is_empty(),
                     })
                 });
                 assert!(
@@ -2088,6 +2089,9 @@ pub fn receiver_hostile(data: &[u8]) {
     for (i, op) in ops.iter().chain([RxOp::Flush].iter()).enumerate() {
         h.apply(i, *op);
         h.check();
+        if h.model.stopped {
+            break;
+        }
     }
 }
 
@@ -2465,9 +2469,8 @@ impl TxModel {
                     .pop_front()
                     .unwrap_or_else(|| panic!("{end:?} answers nothing"));
                 assert_eq!(end, owed, "SYNC_END differs from the answer");
-                // Known bug 7: skipped while avoiding known bugs.
                 assert!(
-                    unwritten.is_empty() || avoiding(7),
+                    unwritten.is_empty(),
                     "SYNC_END written before its page's {unwritten:?}"
                 );
             }
@@ -3054,18 +3057,15 @@ struct Pair {
     uncommitted: Vec<Key>,
     /// The receipt the receiving app committed each message with.
     committed: HashMap<Key, Bytes>,
-    /// Open history requests: before, limit.
+    /// Open history requests: before, limit; the largest limit asked.
     history: HashMap<u64, (u64, u32)>,
+    history_limit_max: u32,
     /// Packets in flight: data towards the receiver, acks towards the sender.
     to_rx: Vec<Bytes>,
     to_tx: Vec<Bytes>,
     healed: bool,
-    /// `ReceiptWanted` events seen (known bug 9).
-    receipts_wanted: usize,
-    /// `ReceiptWanted` before the app committed (known bug 6).
+    /// `ReceiptWanted` before the app committed (known bug 14).
     wanted_early: HashSet<Key>,
-    /// Streams history was asked for (known bug 8).
-    history_asked: HashSet<u64>,
 }
 
 impl Pair {
@@ -3097,12 +3097,11 @@ impl Pair {
             uncommitted: Vec::new(),
             committed: HashMap::new(),
             history: HashMap::new(),
+            history_limit_max: 0,
             to_rx: Vec::new(),
             to_tx: Vec::new(),
             healed: false,
-            receipts_wanted: 0,
             wanted_early: HashSet::new(),
-            history_asked: HashSet::new(),
         }
     }
 
@@ -3292,7 +3291,16 @@ impl Pair {
                     .flatten()
                     .filter(|m| m.version < before)
                     .collect();
-                let want = &older[older.len().saturating_sub(limit as usize)..];
+                // The newest messages before `before`, as many as some
+                // request for this `before` asked (a replaced request's
+                // answer may finish the page: same `before`).
+                let n = messages.len();
+                assert!(n <= limit.max(self.history_limit_max) as usize);
+                assert!(
+                    n > 0 || older.is_empty(),
+                    "empty history page, older stored"
+                );
+                let want = &older[older.len() - n.min(older.len())..];
                 let got: Vec<_> = messages
                     .iter()
                     .map(|m| (m.prev, m.version, &m.payload))
@@ -3302,19 +3310,18 @@ impl Pair {
                     .map(|m| (m.prev, m.version, &m.payload))
                     .collect();
                 assert_eq!(got, want_, "history page differs from the store");
-                assert_eq!(more, older.len() > want.len(), "history `more`");
+                assert_eq!(more, older.len() > n, "history `more`");
             }
             ReceiverEvent::ReceiptWanted { stream, version }
-                if avoiding(6)
+                if avoiding(14)
                     && !self.committed.contains_key(&(stream, version))
                     && self.sent[&(stream, version)].qos == Qos::AtLeastOnce =>
             {
-                // Known bug 6 (see `avoiding_known_bugs`): the app has no
+                // Known bug 14 (see `avoiding_known_bugs`): the app has no
                 // receipt yet; it answers once it commits the message.
                 self.wanted_early.insert((stream, version));
             }
             ReceiverEvent::ReceiptWanted { stream, version } => {
-                self.receipts_wanted += 1;
                 let k = (stream, version);
                 let r = self
                     .committed
@@ -3360,10 +3367,10 @@ impl Pair {
                         "{k:?} acked with another receipt than committed"
                     );
                 } else if m.wants_receipt {
-                    // A history copy (its receipt stripped, known bug 5) or
-                    // the live message: either answer.
+                    // A history copy is settled with an empty receipt (it
+                    // needs no commit); the live message with the committed.
                     assert!(
-                        receipt.is_none() || receipt == committed,
+                        receipt == Some(Bytes::new()) || receipt == committed,
                         "{k:?} acked with receipt {receipt:?}, committed {committed:?}"
                     );
                 } else {
@@ -3417,7 +3424,7 @@ impl Pair {
         }
         let stored = self.store.get(&req.stream.0).cloned().unwrap_or_default();
         let limit = req.limit as usize;
-        let (mut page, more): (Vec<Message>, bool) = match req.range {
+        let (page, more): (Vec<Message>, bool) = match req.range {
             SyncRange::After(a) => {
                 let after: Vec<_> = stored.into_iter().filter(|m| m.version > a).collect();
                 (
@@ -3436,12 +3443,6 @@ impl Pair {
             }
         };
         let history = matches!(req.range, SyncRange::Before(_));
-        if history && avoiding(5) {
-            // Known bug 5: a history copy that wants a receipt never settles.
-            for m in &mut page {
-                m.wants_receipt = false;
-            }
-        }
         match self.tx.answer_sync(self.now, &req, &page, more) {
             Ok(()) => {
                 for m in &page {
@@ -3560,14 +3561,12 @@ impl Pair {
                     .flatten()
                     .map(|m| m.version.0)
                     .collect();
-                // Known bug 8: a second request while answers to an earlier
-                // one may still be on the link.
-                let again = avoiding(8) && !self.history_asked.insert(s);
-                if !versions.is_empty() && !again {
+                if !versions.is_empty() {
                     // A stored version: newer sends never fall below it.
                     let before = versions[versions.len() - 1 - usize::from(back) % versions.len()];
                     let limit = u32::from(limit % 6) + 1;
                     self.history.insert(s, (before, limit));
+                    self.history_limit_max = self.history_limit_max.max(limit);
                     self.rx.fetch_history(StreamId(s), Version(before), limit);
                 }
             }
@@ -3607,12 +3606,6 @@ impl Pair {
         }
         for round in 0.. {
             if round == HEAL_ROUNDS {
-                // Known bug 9: a SID whose receipt was wanted while a later
-                // SID of the same message was too is never committed; the
-                // sender pings for it for good.
-                if avoiding(9) && self.receipts_wanted > 0 && self.rx.held() == 0 {
-                    return false;
-                }
                 // Known bug 13: a stalled window drains one stall escape
                 // (5 s) at a time, through a FLOOR/ACK exchange every
                 // `ack_delay`: too slow for the round budget.
@@ -3957,10 +3950,10 @@ pub fn packet_seeds() -> Seeds {
     put_varint(&mut b, 0);
     put_data(&mut b, u64::MAX, &msg(0, 0, 1, b""), false);
     out.push(("bug-1-sid-max-overflow".into(), b));
-    // Known bug 4 (see `avoiding_known_bugs`), minimized.
+    // Bug 4 (fixed), minimized.
     let mut b = vec![1u8];
     put_datagram(&mut b, u64::MAX, 7, 9, b"");
-    out.push(("known-bug-4-datagram-seq-max".into(), b));
+    out.push(("bug-4-datagram-seq-max".into(), b));
     out
 }
 
@@ -4246,8 +4239,8 @@ pub fn receiver_seeds() -> Seeds {
             enc(&[data(0, 1, 0), data(1, 0, 1), Flush, Advance { ms: 400 }]),
         ),
         (
-            // Known bug 4, minimized.
-            "known-bug-4-datagram-seq-max".into(),
+            // Bug 4 (fixed), minimized.
+            "bug-4-datagram-seq-max".into(),
             enc(&[Datagram {
                 seq: Seq::Any(Num::Top(0)),
                 stream: 0,
@@ -4255,9 +4248,9 @@ pub fn receiver_seeds() -> Seeds {
             }]),
         ),
         (
-            // Known bug 6, minimized: a resend of an uncommitted at-least-once
+            // Bug 6 (fixed), minimized: a resend of an uncommitted at-least-once
             // message with a receipt raises ReceiptWanted.
-            "known-bug-6-unordered-receipt-before-commit".into(),
+            "bug-6-unordered-receipt-before-commit".into(),
             enc(&[
                 Unordered {
                     stream: 3,
@@ -4268,9 +4261,9 @@ pub fn receiver_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 10, minimized: resume onto the prev of a waiting
+            // Bug 10 (fixed), minimized: resume onto the prev of a waiting
             // member of an incomplete package; the old gap timer fires.
-            "known-bug-10-gap-at-head-after-resume".into(),
+            "bug-10-gap-at-head-after-resume".into(),
             enc(&[
                 next(3, 2),
                 next(3, 0),
@@ -4289,9 +4282,9 @@ pub fn receiver_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 11, minimized: member 0 names a later last; the walk
+            // Bug 11 (fixed), minimized: member 0 names a later last; the walk
             // counts the message after the package too.
-            "known-bug-11-package-received-above-count".into(),
+            "bug-11-package-received-above-count".into(),
             enc(&[
                 Data {
                     sid: Num::Small(0),
@@ -4543,9 +4536,9 @@ pub fn sender_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 7, minimized: the window is full, the page waits,
+            // Bug 7 (fixed), minimized: the window is full, the page waits,
             // its SYNC_END does not.
-            "known-bug-7-sync-end-before-page".into(),
+            "bug-7-sync-end-before-page".into(),
             enc(&[
                 Send {
                     stream: 1,
@@ -4902,9 +4895,9 @@ pub fn pair_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 5, minimized: a history page holding a message sent
+            // Bug 5 (fixed), minimized: a history page holding a message sent
             // with a receipt never settles.
-            "known-bug-5-history-receipt".into(),
+            "bug-5-history-receipt".into(),
             enc(&[
                 Send {
                     stream: 0,
@@ -4920,9 +4913,9 @@ pub fn pair_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 6 (found by pair_ops): the at-least-once message's
+            // Bug 6 (fixed) (found by pair_ops): the at-least-once message's
             // retransmission reaches the receiver before the app commits.
-            "known-bug-6-unordered-receipt-before-commit".into(),
+            "bug-6-unordered-receipt-before-commit".into(),
             enc(&[
                 Send {
                     stream: 0,
@@ -4934,9 +4927,9 @@ pub fn pair_seeds() -> Seeds {
             ]),
         ),
         (
-            // Known bug 8: the answer to the replaced request (before 3)
+            // Bug 8 (fixed): the answer to the replaced request (before 3)
             // fills the page of the new one (before 5).
-            "known-bug-8-stale-history-page".into(),
+            "bug-8-stale-history-page".into(),
             enc(&[
                 send(0),
                 Send {

@@ -1,0 +1,1647 @@
+//! The simulated world: one server, many clients, their links, and the
+//! virtual clock that drives them all.
+//!
+//! Everything that happens is an event in one time-ordered queue (ties in
+//! the order they were scheduled) or a connection's timer; nothing iterates
+//! a hash map, so a seed fixes the run.
+
+use super::check::{Checker, ClientId, Origin, Tally, Violation};
+use super::report::{Delivery, Latency, Report};
+use super::rng::SimRng;
+use super::scenario::{
+    conversation_stream, outbox_stream, Action, SimConfig, SimError, OUTBOX_BASE,
+};
+use crate::allocator::{AllocError, PersistBound, VersionAllocator};
+use crate::connection::{Connection, Event};
+use crate::error::SendError;
+use crate::message::{Message, StreamId, Version};
+use crate::receiver::{ReceiverEvent, ReceiverStats};
+use crate::sender::{SenderEvent, SenderStats};
+use crate::sync::{SyncRange, SyncRequest};
+use crate::time::Instant;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::time::Duration;
+
+/// Where a running simulation stands, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Virtual time.
+    pub now: Duration,
+    /// The period of sending and faults; after it the run drains.
+    pub duration: Duration,
+    /// Messages the script will send in all.
+    pub messages: u64,
+    /// Messages sent so far.
+    pub sent: u64,
+    /// Messages confirmed to their authors so far.
+    pub acked: u64,
+    /// Deliveries to member apps so far.
+    pub delivered: u64,
+}
+
+/// A finished run: the report and what the checker found.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The numbers.
+    pub report: Report,
+    /// Every violation the checker found (empty on a correct run).
+    pub violations: Vec<Violation>,
+    /// The checker, loaded with the run's histories.
+    pub checker: Checker,
+    /// Why the run did not settle (empty if it did): it ended because
+    /// nothing more could happen, with this still outstanding.
+    pub unsettled: String,
+}
+
+impl Outcome {
+    /// Whether nothing was lost, duplicated or reordered, and every sent
+    /// message was confirmed.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && self.report.is_clean()
+    }
+}
+
+/// A simulation: an IM server with a store and many clients with their own
+/// databases, exchanging messages over faulty links on a virtual clock.
+///
+/// Build it from a [`SimConfig`] (which generates a random workload and
+/// fault schedule from its seed), optionally add your own
+/// [`Action`]s with [`schedule`](Simulation::schedule), then
+/// [`run`](Simulation::run) it.
+///
+/// ```
+/// use ackwire::sim::{Simulation, SimConfig};
+///
+/// let cfg = SimConfig { clients: 3, conversations: 2, members: 2, messages: 20, ..SimConfig::default() };
+/// let outcome = Simulation::new(cfg).unwrap().run().unwrap();
+/// assert!(outcome.is_clean(), "{}", outcome.report);
+/// assert_eq!(outcome.report.stored, 20);
+/// ```
+pub struct Simulation {
+    cfg: SimConfig,
+    members: Vec<Vec<ClientId>>,
+    script: Vec<(Duration, Action)>,
+    rng: SimRng,
+}
+
+impl Simulation {
+    /// A simulation of `cfg`: its conversations' members and its random
+    /// workload and faults are drawn from `cfg.seed`.
+    pub fn new(cfg: SimConfig) -> Result<Simulation, SimError> {
+        if cfg.clients == 0 || cfg.conversations == 0 {
+            return Err(SimError::Config("needs a client and a conversation".into()));
+        }
+        if cfg.members == 0 || cfg.members > cfg.clients {
+            return Err(SimError::Config(format!(
+                "members must be between 1 and the {} clients",
+                cfg.clients
+            )));
+        }
+        if cfg.alloc_step == 0 {
+            return Err(SimError::Config("alloc_step must be at least 1".into()));
+        }
+        for p in [cfg.link.loss, cfg.link.duplicate, cfg.link.reorder] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(SimError::Config(format!("probability {p} is not in 0..=1")));
+            }
+        }
+        if cfg.link.loss >= 1.0 {
+            return Err(SimError::Config("a link that loses everything".into()));
+        }
+        let mut rng = SimRng::new(cfg.seed);
+        let n = cfg.clients as usize;
+        // Members: a random subset per conversation, then anyone left out
+        // joins a random conversation.
+        let mut members: Vec<Vec<ClientId>> = Vec::new();
+        let mut all: Vec<u32> = (0..cfg.clients).collect();
+        for _ in 0..cfg.conversations {
+            for i in 0..cfg.members as usize {
+                let j = i + rng.below((n - i) as u64) as usize;
+                all.swap(i, j);
+            }
+            let mut m: Vec<ClientId> = all[..cfg.members as usize]
+                .iter()
+                .map(|&c| ClientId(c))
+                .collect();
+            m.sort_unstable();
+            members.push(m);
+        }
+        for c in 0..cfg.clients {
+            if !members.iter().any(|m| m.contains(&ClientId(c))) {
+                let k = rng.below(u64::from(cfg.conversations)) as usize;
+                members[k].push(ClientId(c));
+                members[k].sort_unstable();
+            }
+        }
+        let mut sim = Simulation {
+            members,
+            script: Vec::new(),
+            rng,
+            cfg,
+        };
+        sim.generate();
+        Ok(sim)
+    }
+
+    /// The random workload and faults of the config.
+    fn generate(&mut self) {
+        let cfg = &self.cfg;
+        let rng = &mut self.rng;
+        let at = |rng: &mut SimRng| rng.duration_upto(cfg.duration);
+        let down = |rng: &mut SimRng| rng.duration_between(cfg.max_downtime / 10, cfg.max_downtime);
+        for _ in 0..cfg.messages {
+            let t = at(rng);
+            let k = rng.below(self.members.len() as u64) as usize;
+            let m = &self.members[k];
+            let client = m[rng.below(m.len() as u64) as usize];
+            let conversation = conversation_stream(k as u32);
+            self.script.push((
+                t,
+                Action::Send {
+                    client,
+                    conversation,
+                },
+            ));
+        }
+        for _ in 0..cfg.client_crashes {
+            let t = at(rng);
+            let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
+            let down_for = down(rng);
+            self.script
+                .push((t, Action::CrashClient { client, down_for }));
+        }
+        for _ in 0..cfg.server_crashes {
+            let t = at(rng);
+            let down_for = down(rng);
+            self.script.push((t, Action::CrashServer { down_for }));
+        }
+        for _ in 0..cfg.partitions {
+            let t = at(rng);
+            let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
+            let down_for = down(rng);
+            self.script
+                .push((t, Action::Partition { client, down_for }));
+        }
+    }
+
+    /// The members of each conversation, by stream.
+    pub fn conversations(&self) -> impl Iterator<Item = (StreamId, &[ClientId])> {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(k, m)| (conversation_stream(k as u32), m.as_slice()))
+    }
+
+    /// Replaces the members of `conversation` (for scripted scenarios).
+    pub fn set_members(
+        &mut self,
+        conversation: StreamId,
+        members: &[ClientId],
+    ) -> Result<(), SimError> {
+        let k = self.conversation_index(conversation)?;
+        if let Some(c) = members.iter().find(|c| c.0 >= self.cfg.clients) {
+            return Err(SimError::Config(format!("no {c}")));
+        }
+        let mut m = members.to_vec();
+        m.sort_unstable();
+        m.dedup();
+        self.members[k] = m;
+        Ok(())
+    }
+
+    /// Adds `action` at virtual time `at` (after any action already
+    /// scheduled for the same time).
+    pub fn schedule(&mut self, at: Duration, action: Action) {
+        self.script.push((at, action));
+    }
+
+    /// Removes the random workload and faults drawn from the config,
+    /// keeping the members: for fully scripted scenarios.
+    pub fn clear_script(&mut self) {
+        self.script.clear();
+    }
+
+    fn conversation_index(&self, s: StreamId) -> Result<usize, SimError> {
+        let k = s.0.wrapping_sub(1);
+        if k < self.members.len() as u64 {
+            Ok(k as usize)
+        } else {
+            Err(SimError::Config(format!("no conversation {}", s.0)))
+        }
+    }
+
+    fn validate(&self) -> Result<(), SimError> {
+        for (_, a) in &self.script {
+            let client = match *a {
+                Action::Send {
+                    client,
+                    conversation,
+                } => {
+                    let k = self.conversation_index(conversation)?;
+                    if !self.members[k].contains(&client) {
+                        return Err(SimError::Config(format!(
+                            "{client} is not a member of conversation {}",
+                            conversation.0
+                        )));
+                    }
+                    Some(client)
+                }
+                Action::CrashClient { client, .. } | Action::Partition { client, .. } => {
+                    Some(client)
+                }
+                Action::CrashServer { .. } => None,
+            };
+            if client.is_some_and(|c| c.0 >= self.cfg.clients) {
+                return Err(SimError::Config(format!(
+                    "no {}",
+                    client.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to the end: every scripted action, then every fault healed and
+    /// the service left to settle until every client holds every message of
+    /// its conversations (or nothing more can happen). Then the checker
+    /// compares the clients' databases and acknowledgements with the
+    /// server's store.
+    pub fn run(self) -> Result<Outcome, SimError> {
+        self.run_with_progress(|_| {})
+    }
+
+    /// [`run`](Simulation::run), calling `progress` now and then (it cannot
+    /// change the run).
+    pub fn run_with_progress(self, progress: impl FnMut(&Progress)) -> Result<Outcome, SimError> {
+        self.validate()?;
+        let mut world = World::new(self);
+        world.run(progress)
+    }
+}
+
+/// One side's half of a connection: the client's.
+struct ClientConn {
+    conn: Connection,
+    epoch: u64,
+    /// The highest outbox version handed to `conn` (or skipped as acked).
+    handed: u64,
+}
+
+/// The server's half of a client's connection.
+struct ServerConn {
+    conn: Connection,
+    epoch: u64,
+    /// Pushes refused for backpressure, in order.
+    backlog: VecDeque<Message>,
+}
+
+/// What a client keeps across crashes.
+#[derive(Default)]
+struct ClientDb {
+    /// Committed messages per conversation, in the order written.
+    streams: BTreeMap<StreamId, Vec<Version>>,
+    /// The read position saved at delivery (only with the
+    /// `cursor_before_store` bug).
+    cursor: BTreeMap<StreamId, Version>,
+    /// Every message the user sent: outbox version `i + 1` at index `i`.
+    outbox: Vec<(StreamId, Bytes)>,
+    /// Outbox versions the server confirmed.
+    acked: BTreeSet<u64>,
+    /// What each confirmation said: the conversation and version the
+    /// server stored the message under (its receipt, M14).
+    receipts: BTreeMap<u64, (StreamId, Version)>,
+}
+
+impl ClientDb {
+    fn last(&self, stream: StreamId) -> Version {
+        self.streams
+            .get(&stream)
+            .and_then(|v| v.last())
+            .copied()
+            .unwrap_or(Version::ZERO)
+    }
+}
+
+struct Client {
+    up: bool,
+    /// Bumped by every crash: work scheduled by an earlier life is void.
+    life: u64,
+    db: ClientDb,
+    conn: Option<ClientConn>,
+    conversations: Vec<StreamId>,
+    writes_pending: usize,
+    write_tail: Instant,
+    /// Messages the user sent while the app was down: sent on restart.
+    deferred: VecDeque<StreamId>,
+    reconnect_scheduled: bool,
+}
+
+/// One stored conversation message.
+struct Stored {
+    prev: Version,
+    version: Version,
+    payload: Bytes,
+    origin: Origin,
+}
+
+/// What the server keeps across crashes.
+#[derive(Default)]
+struct Store {
+    streams: BTreeMap<StreamId, Vec<Stored>>,
+    /// The allocator's persisted bound per conversation.
+    bounds: BTreeMap<StreamId, Version>,
+    /// Upstream messages stored, by (client, outbox version): the dedup key,
+    /// and where each was stored (its receipt).
+    upstream: BTreeMap<(u32, u64), (StreamId, Version)>,
+    /// Per client, the outbox version up to which everything is stored.
+    outbox_head: BTreeMap<u32, u64>,
+}
+
+/// An upstream message waiting for its conversation version.
+struct Upstream {
+    client: usize,
+    epoch: u64,
+    outbox: Version,
+    conversation: StreamId,
+    payload: Bytes,
+}
+
+enum Write {
+    Message(Upstream, Version),
+    Bound(PersistBound),
+}
+
+struct Server {
+    up: bool,
+    life: u64,
+    store: Store,
+    alloc: VersionAllocator,
+    conns: Vec<Option<ServerConn>>,
+    /// Upstream messages waiting for a version, in arrival order.
+    waiting: VecDeque<Upstream>,
+    writes_pending: usize,
+    write_tail: Instant,
+}
+
+enum Ev {
+    Packet {
+        client: usize,
+        to_server: bool,
+        epoch: u64,
+        bytes: Bytes,
+    },
+    DbWrite {
+        client: usize,
+        life: u64,
+        epoch: u64,
+        stream: StreamId,
+        version: Version,
+    },
+    StoreWrite {
+        life: u64,
+        write: Write,
+    },
+    Script(Action),
+    ClientRestart(usize),
+    ServerRestart,
+    Heal(usize),
+    Reconnect {
+        client: usize,
+        life: u64,
+    },
+}
+
+/// Stats of closed connections, plus the driver's own counters.
+#[derive(Default)]
+struct Counters {
+    down: SenderStats,
+    up: SenderStats,
+    client_rx: ReceiverStats,
+    server_rx: ReceiverStats,
+    sent: u64,
+    acked: u64,
+    stored: u64,
+    delivered: u64,
+    committed: u64,
+    deduped: u64,
+    sync_pages: u64,
+    sync_messages: u64,
+    connections: u64,
+    disconnects: u64,
+    client_crashes: u64,
+    server_crashes: u64,
+    partitions: u64,
+    bounds: u64,
+    packets: u64,
+    lost: u64,
+    duplicated: u64,
+}
+
+fn add_sender(a: &mut SenderStats, b: SenderStats) {
+    a.sent += b.sent;
+    a.retransmits += b.retransmits;
+    a.fast_retransmits += b.fast_retransmits;
+    a.escalated += b.escalated;
+    a.stall_escalations += b.stall_escalations;
+    a.acked += b.acked;
+    a.packets += b.packets;
+}
+
+fn add_receiver(a: &mut ReceiverStats, b: ReceiverStats) {
+    a.delivered += b.delivered;
+    a.duplicates += b.duplicates;
+    a.dropped_full += b.dropped_full;
+    a.chain_conflicts += b.chain_conflicts;
+    a.acks_sent += b.acks_sent;
+    a.sync_requests += b.sync_requests;
+    a.gaps += b.gaps;
+    a.packages_expired += b.packages_expired;
+}
+
+/// FNV-1a, 64 bits: the trace hash.
+struct Trace(u64);
+
+impl Trace {
+    fn mix(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x100_0000_01B3);
+        }
+    }
+    fn num(&mut self, n: u64) {
+        self.mix(&n.to_le_bytes());
+    }
+}
+
+/// A conversation message's payload: the conversation, the author, when
+/// the author sent it (for latency), and text.
+const HEADER: usize = 8 + 4 + 8;
+
+/// A receipt: the conversation and version an upstream message was stored under.
+fn encode_receipt(conversation: StreamId, version: Version) -> Bytes {
+    let mut b = Vec::with_capacity(16);
+    b.extend_from_slice(&conversation.0.to_be_bytes());
+    b.extend_from_slice(&version.0.to_be_bytes());
+    Bytes::from(b)
+}
+
+fn decode_receipt(b: &[u8]) -> Option<(StreamId, Version)> {
+    let k = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    let v = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+    (b.len() == 16).then_some((StreamId(k), Version(v)))
+}
+
+fn encode_payload(conv: StreamId, author: u32, at: Instant, outbox: u64) -> Bytes {
+    let mut p = Vec::with_capacity(HEADER + 16);
+    p.extend_from_slice(&conv.0.to_be_bytes());
+    p.extend_from_slice(&author.to_be_bytes());
+    p.extend_from_slice(&at.as_micros().to_be_bytes());
+    p.extend_from_slice(format!("msg {author}.{outbox}").as_bytes());
+    Bytes::from(p)
+}
+
+fn decode_payload(p: &[u8]) -> Option<(StreamId, u32, Instant)> {
+    let conv = u64::from_be_bytes(p.get(0..8)?.try_into().ok()?);
+    let author = u32::from_be_bytes(p.get(8..12)?.try_into().ok()?);
+    let at = u64::from_be_bytes(p.get(12..20)?.try_into().ok()?);
+    Some((StreamId(conv), author, Instant::from_micros(at)))
+}
+
+struct World {
+    cfg: SimConfig,
+    rng: SimRng,
+    members: Vec<Vec<ClientId>>,
+    now: Instant,
+    queue: BTreeMap<(Instant, u64), Ev>,
+    seq: u64,
+    server: Server,
+    clients: Vec<Client>,
+    link_down: Vec<u32>,
+    in_flight: u64,
+    next_epoch: u64,
+    script_left: u64,
+    script_messages: u64,
+    steps: u64,
+    last_progress: Instant,
+    failure: Option<SimError>,
+    counters: Counters,
+    trace: Trace,
+    deliveries: Vec<Delivery>,
+    retransmits_per_second: Vec<u64>,
+    retransmits_sampled: u64,
+}
+
+impl World {
+    fn new(sim: Simulation) -> World {
+        let cfg = sim.cfg;
+        let n = cfg.clients as usize;
+        let mut clients: Vec<Client> = (0..n)
+            .map(|_| Client {
+                up: true,
+                life: 0,
+                db: ClientDb::default(),
+                conn: None,
+                conversations: Vec::new(),
+                writes_pending: 0,
+                write_tail: Instant::ZERO,
+                deferred: VecDeque::new(),
+                reconnect_scheduled: false,
+            })
+            .collect();
+        for (k, m) in sim.members.iter().enumerate() {
+            for c in m {
+                clients[c.0 as usize]
+                    .conversations
+                    .push(conversation_stream(k as u32));
+            }
+        }
+        let mut w = World {
+            rng: sim.rng,
+            members: sim.members,
+            now: Instant::ZERO,
+            queue: BTreeMap::new(),
+            seq: 0,
+            server: Server {
+                up: true,
+                life: 0,
+                store: Store::default(),
+                alloc: new_allocator(cfg.alloc_step),
+                conns: (0..n).map(|_| None).collect(),
+                waiting: VecDeque::new(),
+                writes_pending: 0,
+                write_tail: Instant::ZERO,
+            },
+            clients,
+            link_down: alloc::vec![0; n],
+            in_flight: 0,
+            next_epoch: 0,
+            script_left: 0,
+            script_messages: 0,
+            steps: 0,
+            last_progress: Instant::ZERO,
+            failure: None,
+            counters: Counters::default(),
+            trace: Trace(0xCBF2_9CE4_8422_2325),
+            deliveries: Vec::new(),
+            retransmits_per_second: Vec::new(),
+            retransmits_sampled: 0,
+            cfg,
+        };
+        for (t, a) in sim.script {
+            w.script_left += 1;
+            if matches!(a, Action::Send { .. }) {
+                w.script_messages += 1;
+            }
+            w.at(Instant::ZERO + t, Ev::Script(a));
+        }
+        for c in 0..n {
+            w.schedule_reconnect(c, Duration::ZERO);
+        }
+        w
+    }
+
+    fn at(&mut self, t: Instant, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((t, self.seq), ev);
+    }
+
+    fn fail(&mut self, e: SimError) {
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now - Instant::ZERO
+    }
+
+    fn progress_made(&mut self) {
+        self.last_progress = self.now;
+    }
+
+    fn run(&mut self, mut progress: impl FnMut(&Progress)) -> Result<Outcome, SimError> {
+        loop {
+            self.steps += 1;
+            if self.steps > self.cfg.max_steps {
+                return Err(SimError::StepLimit { at: self.elapsed() });
+            }
+            self.pump();
+            if let Some(e) = self.failure.take() {
+                return Err(e);
+            }
+            if self.steps % 1024 == 0 {
+                progress(&self.progress());
+            }
+            if self.script_left == 0 && self.settled() {
+                break;
+            }
+            if self.now - self.last_progress > self.cfg.stall_timeout {
+                let remaining = self.remaining();
+                if remaining.is_empty() {
+                    self.last_progress = self.now;
+                } else {
+                    return Err(SimError::Stalled {
+                        at: self.elapsed(),
+                        remaining,
+                    });
+                }
+            }
+            let Some(next) = self.next_deadline() else {
+                // Nothing can happen any more: let the checker judge.
+                break;
+            };
+            self.now = self.now.max(next);
+            self.sample_retransmits(false);
+            while let Some(e) = self.queue.first_entry() {
+                if e.key().0 > self.now {
+                    break;
+                }
+                let ev = e.remove();
+                self.handle(ev);
+            }
+            self.handle_timeouts();
+        }
+        progress(&self.progress());
+        let unsettled = if self.settled() {
+            String::new()
+        } else {
+            self.remaining()
+        };
+        Ok(self.finish(unsettled))
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            now: self.elapsed(),
+            duration: self.cfg.duration,
+            messages: self.script_messages,
+            sent: self.counters.sent,
+            acked: self.counters.acked,
+            delivered: self.counters.delivered,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next = self.queue.keys().next().map(|k| k.0);
+        let timers = self
+            .clients
+            .iter()
+            .filter_map(|c| c.conn.as_ref().and_then(|cc| cc.conn.poll_timeout()))
+            .chain(
+                self.server
+                    .conns
+                    .iter()
+                    .filter_map(|s| s.as_ref().and_then(|sc| sc.conn.poll_timeout())),
+            );
+        for t in timers {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        next
+    }
+
+    fn handle_timeouts(&mut self) {
+        let now = self.now;
+        for c in &mut self.clients {
+            if let Some(cc) = c.conn.as_mut() {
+                if cc.conn.poll_timeout().is_some_and(|t| t <= now) {
+                    cc.conn.handle_timeout(now);
+                }
+            }
+        }
+        for sc in self.server.conns.iter_mut().flatten() {
+            if sc.conn.poll_timeout().is_some_and(|t| t <= now) {
+                sc.conn.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Retransmits per virtual second, for the timeline.
+    fn sample_retransmits(&mut self, last: bool) {
+        let second = self.elapsed().as_secs() as usize;
+        if !last && second <= self.retransmits_per_second.len() {
+            return;
+        }
+        let total = self.retransmits_total();
+        let delta = total - self.retransmits_sampled;
+        self.retransmits_sampled = total;
+        // The whole delta goes to the last second passed; skipped seconds
+        // were quiet (nothing ran in between).
+        while self.retransmits_per_second.len() + 1 < second.max(1) {
+            self.retransmits_per_second.push(0);
+        }
+        self.retransmits_per_second.push(delta);
+    }
+
+    fn retransmits_total(&self) -> u64 {
+        let live: u64 = self
+            .clients
+            .iter()
+            .filter_map(|c| c.conn.as_ref())
+            .map(|cc| cc.conn.sender().stats().retransmits)
+            .chain(
+                self.server
+                    .conns
+                    .iter()
+                    .flatten()
+                    .map(|sc| sc.conn.sender().stats().retransmits),
+            )
+            .sum();
+        live + self.counters.down.retransmits + self.counters.up.retransmits
+    }
+
+    /// Everything delivered, written and confirmed, with every process up
+    /// and connected.
+    fn settled(&self) -> bool {
+        let s = &self.server;
+        if !s.up || !s.waiting.is_empty() || s.writes_pending > 0 {
+            return false;
+        }
+        self.clients.iter().all(|c| {
+            c.up && c.conn.is_some()
+                && c.writes_pending == 0
+                && c.deferred.is_empty()
+                && c.db.acked.len() == c.db.outbox.len()
+                && c.conversations.iter().all(|k| {
+                    let stored = s.store.streams.get(k).map_or(0, Vec::len);
+                    c.db.streams.get(k).map_or(0, Vec::len) >= stored
+                })
+        })
+    }
+
+    /// What is still outstanding, for a stall report (empty if nothing).
+    fn remaining(&self) -> String {
+        let mut out = String::new();
+        if self.script_left > 0 {
+            out += &format!("{} scripted actions; ", self.script_left);
+        }
+        let s = &self.server;
+        if !s.up {
+            out += "server down; ";
+        }
+        if !s.waiting.is_empty() || s.writes_pending > 0 {
+            out += &format!(
+                "server: {} messages wait for a version, {} store writes; ",
+                s.waiting.len(),
+                s.writes_pending
+            );
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            let unacked = c.db.outbox.len() - c.db.acked.len();
+            let missing: usize = c
+                .conversations
+                .iter()
+                .map(|k| {
+                    let stored = s.store.streams.get(k).map_or(0, Vec::len);
+                    stored.saturating_sub(c.db.streams.get(k).map_or(0, Vec::len))
+                })
+                .sum();
+            if !c.up || c.conn.is_none() || unacked > 0 || missing > 0 {
+                out += &format!(
+                    "client {i}: {}{} unconfirmed sent, {missing} stored messages missing; ",
+                    if !c.up {
+                        "down, "
+                    } else if c.conn.is_none() {
+                        "disconnected, "
+                    } else {
+                        ""
+                    },
+                    unacked
+                );
+            }
+        }
+        out
+    }
+
+    // ---- the events ----
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Packet {
+                client,
+                to_server,
+                epoch,
+                bytes,
+            } => self.arrive(client, to_server, epoch, bytes),
+            Ev::DbWrite {
+                client,
+                life,
+                epoch,
+                stream,
+                version,
+            } => self.db_write(client, life, epoch, stream, version),
+            Ev::StoreWrite { life, write } => self.store_write(life, write),
+            Ev::Script(a) => {
+                self.script_left -= 1;
+                self.act(a);
+            }
+            Ev::ClientRestart(c) => {
+                let cl = &mut self.clients[c];
+                cl.up = true;
+                while let Some(k) = self.clients[c].deferred.pop_front() {
+                    self.app_send(c, k);
+                }
+                self.schedule_reconnect(c, Duration::ZERO);
+            }
+            Ev::ServerRestart => self.server.up = true,
+            Ev::Heal(c) => self.link_down[c] -= 1,
+            Ev::Reconnect { client, life } => self.reconnect(client, life),
+        }
+    }
+
+    fn act(&mut self, a: Action) {
+        match a {
+            Action::Send {
+                client,
+                conversation,
+            } => {
+                let c = client.0 as usize;
+                if self.clients[c].up {
+                    self.app_send(c, conversation);
+                } else {
+                    self.clients[c].deferred.push_back(conversation);
+                }
+            }
+            Action::CrashClient { client, down_for } => {
+                let c = client.0 as usize;
+                if !self.clients[c].up {
+                    return;
+                }
+                self.counters.client_crashes += 1;
+                self.trace.num(0xC0 + client.0 as u64);
+                let cl = &mut self.clients[c];
+                cl.up = false;
+                cl.life += 1;
+                // A reconnect scheduled by the earlier life is void.
+                cl.reconnect_scheduled = false;
+                cl.writes_pending = 0;
+                cl.write_tail = self.now;
+                self.disconnect(c);
+                self.at(self.now + down_for, Ev::ClientRestart(c));
+            }
+            Action::CrashServer { down_for } => {
+                if !self.server.up {
+                    return;
+                }
+                self.counters.server_crashes += 1;
+                self.trace.num(0x5E);
+                let s = &mut self.server;
+                s.up = false;
+                s.life += 1;
+                s.alloc = new_allocator(self.cfg.alloc_step);
+                s.waiting.clear();
+                s.writes_pending = 0;
+                s.write_tail = self.now;
+                for c in 0..self.clients.len() {
+                    self.disconnect(c);
+                }
+                self.at(self.now + down_for, Ev::ServerRestart);
+            }
+            Action::Partition { client, down_for } => {
+                let c = client.0 as usize;
+                self.counters.partitions += 1;
+                self.link_down[c] += 1;
+                self.at(self.now + down_for, Ev::Heal(c));
+            }
+        }
+    }
+
+    /// The user sends a message: the app writes it to its outbox (durable)
+    /// first; the connection picks it up from there.
+    fn app_send(&mut self, c: usize, conversation: StreamId) {
+        let db = &mut self.clients[c].db;
+        let ov = db.outbox.len() as u64 + 1;
+        let payload = encode_payload(conversation, c as u32, self.now, ov);
+        db.outbox.push((conversation, payload));
+        self.counters.sent += 1;
+        self.trace.num(0x5E4D);
+        self.trace.num(c as u64);
+        self.trace.num(ov);
+    }
+
+    fn schedule_reconnect(&mut self, c: usize, min: Duration) {
+        let cl = &mut self.clients[c];
+        if cl.reconnect_scheduled || !cl.up {
+            return;
+        }
+        cl.reconnect_scheduled = true;
+        let life = cl.life;
+        let delay = min + self.rng.duration_upto(self.cfg.reconnect_delay);
+        self.at(self.now + delay, Ev::Reconnect { client: c, life });
+    }
+
+    fn reconnect(&mut self, c: usize, life: u64) {
+        let cl = &mut self.clients[c];
+        if cl.life != life {
+            return;
+        }
+        cl.reconnect_scheduled = false;
+        if !cl.up || cl.conn.is_some() {
+            return;
+        }
+        // The client app resumes from its database, so it finishes its
+        // writes first; the server must be up and the link working.
+        if !self.server.up || self.link_down[c] > 0 || cl.writes_pending > 0 {
+            let wait = self.cfg.reconnect_delay / 2;
+            self.schedule_reconnect(c, wait);
+            return;
+        }
+        self.connect(c);
+    }
+
+    /// A new connection: a fresh pair on both ends (SIDs start at 0), the
+    /// client resuming every conversation from its database and handing
+    /// over its unconfirmed outbox, the server resuming the client's outbox
+    /// stream from its store.
+    fn connect(&mut self, c: usize) {
+        self.next_epoch += 1;
+        let epoch = self.next_epoch;
+        self.counters.connections += 1;
+        self.trace.num(0xC022);
+        self.trace.num(c as u64);
+        let bugs = self.cfg.app_bugs;
+        let mut client = Connection::new(self.cfg.protocol.clone());
+        let cl = &mut self.clients[c];
+        if !bugs.skip_resume {
+            for &k in &cl.conversations {
+                let pos = if bugs.cursor_before_store {
+                    cl.db.cursor.get(&k).copied().unwrap_or_default()
+                } else {
+                    cl.db.last(k)
+                };
+                client.resume(k, pos);
+            }
+        }
+        cl.conn = Some(ClientConn {
+            conn: client,
+            epoch,
+            handed: 0,
+        });
+        let mut server = Connection::new(self.cfg.protocol.clone());
+        let outbox = outbox_stream(ClientId(c as u32));
+        if self.cfg.contiguous_outbox {
+            server.set_contiguous(outbox, true);
+        }
+        let head = self
+            .server
+            .store
+            .outbox_head
+            .get(&(c as u32))
+            .copied()
+            .unwrap_or(0);
+        server.resume(outbox, Version(head));
+        self.server.conns[c] = Some(ServerConn {
+            conn: server,
+            epoch,
+            backlog: VecDeque::new(),
+        });
+    }
+
+    /// Both ends drop the connection (as after a reset); a client that is
+    /// up tries to connect again.
+    fn disconnect(&mut self, c: usize) {
+        let mut any = false;
+        if let Some(cc) = self.clients[c].conn.take() {
+            add_sender(&mut self.counters.up, cc.conn.sender().stats());
+            add_receiver(&mut self.counters.client_rx, cc.conn.receiver().stats());
+            any = true;
+        }
+        if let Some(sc) = self.server.conns[c].take() {
+            add_sender(&mut self.counters.down, sc.conn.sender().stats());
+            add_receiver(&mut self.counters.server_rx, sc.conn.receiver().stats());
+            any = true;
+        }
+        if any {
+            self.counters.disconnects += 1;
+            self.trace.num(0xD15C);
+            self.trace.num(c as u64);
+        }
+        self.schedule_reconnect(c, Duration::ZERO);
+    }
+
+    // ---- the network ----
+
+    fn put_on_link(&mut self, c: usize, to_server: bool, epoch: u64, bytes: Bytes) {
+        self.counters.packets += 1;
+        self.trace.num(self.now.as_micros());
+        self.trace.num(((c as u64) << 1) | u64::from(to_server));
+        self.trace.mix(&bytes);
+        if self.link_down[c] > 0 {
+            self.counters.lost += 1;
+            return;
+        }
+        let copies = self.cfg.link.transmit(&mut self.rng);
+        match copies.delays().len() {
+            0 => self.counters.lost += 1,
+            2 => self.counters.duplicated += 1,
+            _ => {}
+        }
+        for &d in copies.delays() {
+            self.in_flight += 1;
+            let ev = Ev::Packet {
+                client: c,
+                to_server,
+                epoch,
+                bytes: bytes.clone(),
+            };
+            self.at(self.now + d, ev);
+        }
+    }
+
+    fn arrive(&mut self, c: usize, to_server: bool, epoch: u64, bytes: Bytes) {
+        self.in_flight -= 1;
+        if self.link_down[c] > 0 {
+            // A partition also cuts what was on the way.
+            self.counters.lost += 1;
+            return;
+        }
+        let now = self.now;
+        let result = if to_server {
+            match self.server.conns[c].as_mut() {
+                Some(sc) if self.server.up && sc.epoch == epoch => sc.conn.handle_input(now, bytes),
+                _ => return,
+            }
+        } else {
+            match self.clients[c].conn.as_mut() {
+                Some(cc) if cc.epoch == epoch => cc.conn.handle_input(now, bytes),
+                _ => return,
+            }
+        };
+        if let Err(error) = result {
+            self.fail(SimError::InputRejected {
+                at: self.elapsed(),
+                client: ClientId(c as u32),
+                at_server: to_server,
+                error,
+            });
+        }
+    }
+
+    // ---- the apps ----
+
+    fn pump(&mut self) {
+        for c in 0..self.clients.len() {
+            self.pump_client(c);
+            self.pump_server(c);
+        }
+    }
+
+    fn pump_client(&mut self, c: usize) {
+        let now = self.now;
+        let outbox = outbox_stream(ClientId(c as u32));
+        let cl = &mut self.clients[c];
+        let Some(cc) = cl.conn.as_mut() else { return };
+        // Hand the outbox over, oldest first: unconfirmed messages again
+        // after a reconnect (same stream and version: the server dedups).
+        while (cc.handed as usize) < cl.db.outbox.len() {
+            let ov = cc.handed + 1;
+            if cl.db.acked.contains(&ov) {
+                cc.handed = ov;
+                continue;
+            }
+            let payload = cl.db.outbox[ov as usize - 1].1.clone();
+            let m = Message::new(outbox, Version(ov - 1), Version(ov), payload).with_receipt();
+            match cc.conn.send(now, m) {
+                Ok(()) => cc.handed = ov,
+                Err(SendError::Backpressure) => break,
+                Err(e) => {
+                    let e = SimError::Driver(format!("client {c} send: {e}"));
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(e) = cc.conn.poll_event() {
+            events.push(e);
+        }
+        let epoch = cc.epoch;
+        for e in events {
+            self.client_event(c, epoch, e);
+        }
+        while let Some(cc) = self.clients[c].conn.as_mut() {
+            let epoch = cc.epoch;
+            let Some(p) = cc.conn.poll_transmit(now) else {
+                break;
+            };
+            self.put_on_link(c, true, epoch, p);
+        }
+    }
+
+    fn client_event(&mut self, c: usize, epoch: u64, e: Event) {
+        if self.clients[c].conn.as_ref().map(|cc| cc.epoch) != Some(epoch) {
+            return; // the connection went away while handling earlier events
+        }
+        let outbox = outbox_stream(ClientId(c as u32));
+        match e {
+            Event::Sender(SenderEvent::Acked {
+                stream,
+                version,
+                receipt,
+            }) if stream == outbox => self.outbox_acked(c, version, receipt),
+            Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_outbox(c, req),
+            Event::Sender(
+                SenderEvent::Escalated(_)
+                | SenderEvent::PeerDead { .. }
+                | SenderEvent::Closed { .. },
+            ) => {
+                // A connection that gave up on a message is torn down; the
+                // next one hands the outbox over again.
+                self.disconnect(c);
+            }
+            Event::Receiver(ReceiverEvent::Deliver(m)) => self.client_deliver(c, epoch, m),
+            _ => {}
+        }
+    }
+
+    /// The server stored outbox message `version`: the client records it
+    /// (durably: the user sees it as sent).
+    fn outbox_acked(&mut self, c: usize, version: Version, receipt: Option<Bytes>) {
+        // The receipt says where the server stored it (M14); the outbox
+        // keeps it with the confirmation.
+        let Some(stored) = receipt.as_deref().and_then(decode_receipt) else {
+            let e = format!("client {c}: outbox {version:?} acked without a receipt");
+            self.fail(SimError::Driver(e));
+            return;
+        };
+        self.clients[c].db.receipts.insert(version.0, stored);
+        if self.clients[c].db.acked.insert(version.0) {
+            self.counters.acked += 1;
+            self.progress_made();
+        }
+    }
+
+    /// The server asks for the client's outbox after `after`.
+    fn answer_outbox(&mut self, c: usize, req: SyncRequest) {
+        let now = self.now;
+        let cl = &mut self.clients[c];
+        let len = cl.db.outbox.len() as u64;
+        let limit = u64::from(req.limit);
+        let (from, to, more) = match req.range {
+            SyncRange::After(a) => {
+                let from = a.0.min(len) + 1;
+                let to = (from + limit).min(len + 1);
+                (from, to, to <= len)
+            }
+            SyncRange::Latest => {
+                let from = len.saturating_sub(limit) + 1;
+                (from, len + 1, from > 1)
+            }
+            SyncRange::Before(b) => {
+                let to = b.0.min(len + 1).max(1);
+                let from = to.saturating_sub(limit).max(1);
+                (from, to, from > 1)
+            }
+        };
+        let page: Vec<Message> = (from..to)
+            .map(|ov| {
+                let payload = cl.db.outbox[ov as usize - 1].1.clone();
+                Message::new(req.stream, Version(ov - 1), Version(ov), payload).with_receipt()
+            })
+            .collect();
+        let Some(cc) = cl.conn.as_mut() else { return };
+        match cc.conn.answer_sync(now, &req, &page, more) {
+            Ok(()) => {
+                self.counters.sync_pages += 1;
+                self.counters.sync_messages += page.len() as u64;
+            }
+            Err(SendError::Backpressure) => {} // asked again after sync_retry
+            Err(e) => self.fail(SimError::Driver(format!("client {c} answer_sync: {e}"))),
+        }
+    }
+
+    fn client_deliver(&mut self, c: usize, epoch: u64, m: Message) {
+        self.counters.delivered += 1;
+        self.trace.num(0xDE1);
+        self.trace.num(c as u64);
+        self.trace.num(m.stream.0);
+        self.trace.num(m.version.0);
+        if let Some((_, author, sent_at)) = decode_payload(&m.payload) {
+            if author as usize != c {
+                self.deliveries.push(Delivery {
+                    at: self.elapsed(),
+                    latency: self.now - sent_at,
+                });
+            }
+        }
+        let bugs = self.cfg.app_bugs;
+        let now = self.now;
+        let delay = self.rng.duration_upto(self.cfg.commit_delay);
+        let cl = &mut self.clients[c];
+        if bugs.cursor_before_store {
+            cl.db.cursor.insert(m.stream, m.version);
+        }
+        let mut at = now + delay;
+        if !bugs.unordered_writes {
+            // The app's database writes complete in the order they began.
+            at = at.max(cl.write_tail);
+            cl.write_tail = at;
+        }
+        cl.writes_pending += 1;
+        let ev = Ev::DbWrite {
+            client: c,
+            life: cl.life,
+            epoch,
+            stream: m.stream,
+            version: m.version,
+        };
+        self.at(at, ev);
+    }
+
+    fn db_write(&mut self, c: usize, life: u64, epoch: u64, stream: StreamId, version: Version) {
+        let now = self.now;
+        let cl = &mut self.clients[c];
+        if cl.life != life {
+            return; // the write died with the process
+        }
+        cl.writes_pending -= 1;
+        cl.db.streams.entry(stream).or_default().push(version);
+        self.counters.committed += 1;
+        self.trace.num(0xDB);
+        self.trace.num(c as u64);
+        self.trace.num(stream.0);
+        self.trace.num(version.0);
+        self.progress_made();
+        let cl = &mut self.clients[c];
+        if let Some(cc) = cl.conn.as_mut().filter(|cc| cc.epoch == epoch) {
+            if let Err(e) = cc.conn.commit(now, stream, version) {
+                let e = SimError::Driver(format!("client {c} commit {stream:?}/{version:?}: {e}"));
+                self.fail(e);
+            }
+        }
+    }
+
+    fn pump_server(&mut self, c: usize) {
+        let now = self.now;
+        let Some(sc) = self.server.conns[c].as_mut() else {
+            return;
+        };
+        while let Some(m) = sc.backlog.front() {
+            match sc.conn.send(now, m.clone()) {
+                Ok(()) => {
+                    sc.backlog.pop_front();
+                }
+                Err(SendError::Backpressure) => break,
+                Err(e) => {
+                    let e = SimError::Driver(format!("server push to client {c}: {e}"));
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(e) = sc.conn.poll_event() {
+            events.push(e);
+        }
+        let epoch = sc.epoch;
+        for e in events {
+            self.server_event(c, epoch, e);
+        }
+        while let Some(sc) = self.server.conns[c].as_mut() {
+            let epoch = sc.epoch;
+            let Some(p) = sc.conn.poll_transmit(now) else {
+                break;
+            };
+            self.put_on_link(c, false, epoch, p);
+        }
+    }
+
+    fn server_event(&mut self, c: usize, epoch: u64, e: Event) {
+        if self.server.conns[c].as_ref().map(|sc| sc.epoch) != Some(epoch) {
+            return;
+        }
+        match e {
+            Event::Sender(SenderEvent::Acked { .. }) => self.progress_made(),
+            Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_store(c, req),
+            Event::Sender(
+                SenderEvent::Escalated(_)
+                | SenderEvent::PeerDead { .. }
+                | SenderEvent::Closed { .. },
+            ) => {
+                // The message is in the store; the client's sync on the next
+                // connection fetches it (M3: escalate, drop the connection).
+                self.disconnect(c);
+            }
+            Event::Receiver(ReceiverEvent::Deliver(m)) => self.server_deliver(c, epoch, m),
+            Event::Receiver(ReceiverEvent::ReceiptWanted { stream, version }) => {
+                // A resend of something stored before this connection: the
+                // receipt comes from the store.
+                let key = (c as u32, version.0);
+                let receipt = self.server.store.upstream.get(&key).copied();
+                if let (Some((k, v)), Some(sc)) = (receipt, self.server.conns[c].as_mut()) {
+                    if let Err(e) = sc
+                        .conn
+                        .provide_receipt(stream, version, encode_receipt(k, v))
+                    {
+                        self.fail(SimError::Driver(format!("server receipt: {e}")));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A client asks for stored messages of a conversation.
+    fn answer_store(&mut self, c: usize, req: SyncRequest) {
+        let now = self.now;
+        let member = self.clients[c].conversations.contains(&req.stream);
+        let empty = Vec::new();
+        let entries = match self.server.store.streams.get(&req.stream) {
+            Some(e) if member => e,
+            _ => &empty,
+        };
+        let limit = req.limit as usize;
+        let (from, to, more) = match req.range {
+            SyncRange::After(a) => {
+                let from = entries.partition_point(|e| e.version <= a);
+                let to = (from + limit).min(entries.len());
+                (from, to, to < entries.len())
+            }
+            SyncRange::Latest => {
+                let from = entries.len().saturating_sub(limit);
+                (from, entries.len(), from > 0)
+            }
+            SyncRange::Before(b) => {
+                let to = entries.partition_point(|e| e.version < b);
+                let from = to.saturating_sub(limit);
+                (from, to, from > 0)
+            }
+        };
+        let page: Vec<Message> = entries[from..to]
+            .iter()
+            .map(|e| Message::new(req.stream, e.prev, e.version, e.payload.clone()))
+            .collect();
+        let Some(sc) = self.server.conns[c].as_mut() else {
+            return;
+        };
+        match sc.conn.answer_sync(now, &req, &page, more) {
+            Ok(()) => {
+                self.counters.sync_pages += 1;
+                self.counters.sync_messages += page.len() as u64;
+            }
+            Err(SendError::Backpressure) => {}
+            Err(e) => self.fail(SimError::Driver(format!("server answer_sync: {e}"))),
+        }
+    }
+
+    /// An upstream message reached the server app: it gets a version in
+    /// its conversation, then is stored (deduplicated) and pushed.
+    fn server_deliver(&mut self, c: usize, epoch: u64, m: Message) {
+        let outbox = outbox_stream(ClientId(c as u32));
+        let conversation = decode_payload(&m.payload).map(|p| p.0);
+        let Some(conversation) = conversation.filter(|_| m.stream == outbox) else {
+            let e = SimError::Driver(format!("client {c} sent a foreign message {m:?}"));
+            self.fail(e);
+            return;
+        };
+        if !self.clients[c].conversations.contains(&conversation) {
+            let e = SimError::Driver(format!("client {c} is not in {conversation:?}"));
+            self.fail(e);
+            return;
+        }
+        self.server.waiting.push_back(Upstream {
+            client: c,
+            epoch,
+            outbox: m.version,
+            conversation,
+            payload: m.payload,
+        });
+        self.allocate_waiting();
+    }
+
+    /// Gives waiting upstream messages their versions, in order, and
+    /// schedules the writes: each message, and each allocator bound.
+    fn allocate_waiting(&mut self) {
+        while let Some(u) = self.server.waiting.front() {
+            let k = u.conversation;
+            let s = &mut self.server;
+            if !s.alloc.is_loaded(k) {
+                let bound = s.store.bounds.get(&k).copied().unwrap_or_default();
+                if s.alloc.load(k, bound).is_err() {
+                    break; // full of streams with writes outstanding
+                }
+            }
+            match s.alloc.allocate(k) {
+                Ok(v) => {
+                    let u = s.waiting.pop_front().expect("front exists");
+                    self.store_later(Write::Message(u, v));
+                }
+                Err(AllocError::AwaitingPersist) => break,
+                Err(e) => {
+                    self.fail(SimError::Driver(format!("allocate {k:?}: {e}")));
+                    return;
+                }
+            }
+        }
+        while let Some(b) = self.server.alloc.poll_persist() {
+            self.store_later(Write::Bound(b));
+        }
+    }
+
+    fn store_later(&mut self, write: Write) {
+        let delay = self.rng.duration_upto(self.cfg.store_delay);
+        let s = &mut self.server;
+        let at = (self.now + delay).max(s.write_tail);
+        s.write_tail = at;
+        s.writes_pending += 1;
+        let life = s.life;
+        self.at(at, Ev::StoreWrite { life, write });
+    }
+
+    fn store_write(&mut self, life: u64, write: Write) {
+        if self.server.life != life {
+            return; // lost in a crash
+        }
+        self.server.writes_pending -= 1;
+        match write {
+            Write::Bound(b) => {
+                let s = &mut self.server;
+                let stored = s.store.bounds.entry(b.stream).or_default();
+                *stored = (*stored).max(b.bound);
+                self.counters.bounds += 1;
+                // Refused only for a stream evicted since: harmless.
+                let _ = s.alloc.confirm_persisted(b.stream, b.bound);
+                self.allocate_waiting();
+            }
+            Write::Message(u, version) => self.store_message(u, version),
+        }
+    }
+
+    /// Stores an upstream message once (the dedup key is the client and
+    /// its outbox version, in the same transaction), pushes it to the
+    /// conversation's connected members, and commits it on the connection
+    /// it came from, which acks it to the author.
+    fn store_message(&mut self, u: Upstream, version: Version) {
+        let now = self.now;
+        let c = u.client;
+        let key = (c as u32, u.outbox.0);
+        let store = &mut self.server.store;
+        if store.upstream.contains_key(&key) {
+            self.counters.deduped += 1;
+        } else {
+            let entries = store.streams.entry(u.conversation).or_default();
+            let prev = entries.last().map_or(Version::ZERO, |e| e.version);
+            if version <= prev {
+                let e = format!(
+                    "allocated {version:?} after {prev:?} in {:?}",
+                    u.conversation
+                );
+                self.fail(SimError::Driver(e));
+                return;
+            }
+            entries.push(Stored {
+                prev,
+                version,
+                payload: u.payload.clone(),
+                origin: Origin {
+                    client: ClientId(c as u32),
+                    stream: outbox_stream(ClientId(c as u32)),
+                    version: u.outbox,
+                },
+            });
+            store.upstream.insert(key, (u.conversation, version));
+            let head = store.outbox_head.entry(key.0).or_default();
+            while store.upstream.contains_key(&(key.0, *head + 1)) {
+                *head += 1;
+            }
+            self.counters.stored += 1;
+            self.trace.num(0x570);
+            self.trace.num(u.conversation.0);
+            self.trace.num(version.0);
+            self.progress_made();
+            let k = (u.conversation.0 - 1) as usize;
+            for m in &self.members[k] {
+                if let Some(sc) = self.server.conns[m.0 as usize].as_mut() {
+                    let msg = Message::new(u.conversation, prev, version, u.payload.clone());
+                    sc.backlog.push_back(msg);
+                }
+            }
+        }
+        if let Some(sc) = self.server.conns[c]
+            .as_mut()
+            .filter(|sc| sc.epoch == u.epoch)
+        {
+            // The receipt tells the author where its message was stored.
+            let outbox = outbox_stream(ClientId(c as u32));
+            let receipt = self
+                .server
+                .store
+                .upstream
+                .get(&key)
+                .map(|&(k, v)| encode_receipt(k, v));
+            let receipt = receipt.unwrap_or_default();
+            if let Err(e) = sc.conn.commit_with_receipt(now, outbox, u.outbox, receipt) {
+                let e = SimError::Driver(format!("server commit {outbox:?}/{:?}: {e}", u.outbox));
+                self.fail(e);
+            }
+        }
+    }
+
+    // ---- the end ----
+
+    fn finish(&mut self, unsettled: String) -> Outcome {
+        self.sample_retransmits(true);
+        for c in 0..self.clients.len() {
+            if let Some(cc) = self.clients[c].conn.as_ref() {
+                add_sender(&mut self.counters.up, cc.conn.sender().stats());
+                add_receiver(&mut self.counters.client_rx, cc.conn.receiver().stats());
+            }
+            if let Some(sc) = self.server.conns[c].as_ref() {
+                add_sender(&mut self.counters.down, sc.conn.sender().stats());
+                add_receiver(&mut self.counters.server_rx, sc.conn.receiver().stats());
+            }
+        }
+        let mut checker = Checker::new();
+        for (&stream, entries) in &self.server.store.streams {
+            for e in entries {
+                checker.stored(stream, e.version, Some(e.origin));
+            }
+        }
+        let mut unconfirmed = 0;
+        for (i, cl) in self.clients.iter().enumerate() {
+            let id = ClientId(i as u32);
+            for &k in &cl.conversations {
+                checker.member(id, k);
+            }
+            for (&k, versions) in &cl.db.streams {
+                for &v in versions {
+                    checker.committed(id, k, v);
+                }
+            }
+            let outbox = outbox_stream(id);
+            for ov in 1..=cl.db.outbox.len() as u64 {
+                checker.sent(id, outbox, Version(ov));
+            }
+            for &ov in &cl.db.acked {
+                checker.acked(id, outbox, Version(ov));
+            }
+            for (&ov, &(k, v)) in &cl.db.receipts {
+                checker.receipt(id, outbox, Version(ov), k, v);
+            }
+            unconfirmed += (cl.db.outbox.len() - cl.db.acked.len()) as u64;
+        }
+        let violations = checker.check();
+        let k = &self.counters;
+        let latencies: Vec<Duration> = self.deliveries.iter().map(|d| d.latency).collect();
+        let report = Report {
+            seed: self.cfg.seed,
+            clients: self.cfg.clients,
+            conversations: self.members.len() as u32,
+            members: self.cfg.members,
+            link: self.cfg.link.clone(),
+            sent: k.sent,
+            acked: k.acked,
+            unconfirmed,
+            stored: k.stored,
+            delivered: k.delivered,
+            committed: k.committed,
+            pushed: k.down.sent,
+            uploaded: k.up.sent,
+            retransmits_down: k.down.retransmits,
+            retransmits_up: k.up.retransmits,
+            fast_retransmits: k.down.fast_retransmits + k.up.fast_retransmits,
+            duplicates_dropped: k.client_rx.duplicates + k.server_rx.duplicates,
+            duplicates_deduped: k.deduped,
+            gaps: k.client_rx.gaps + k.server_rx.gaps,
+            sync_requests: k.client_rx.sync_requests + k.server_rx.sync_requests,
+            sync_pages: k.sync_pages,
+            sync_messages: k.sync_messages,
+            escalations: k.down.escalated + k.up.escalated,
+            stall_escalations: k.down.stall_escalations + k.up.stall_escalations,
+            connections: k.connections,
+            disconnects: k.disconnects,
+            client_crashes: k.client_crashes,
+            server_crashes: k.server_crashes,
+            partitions: k.partitions,
+            bounds_persisted: k.bounds,
+            packets: k.packets,
+            packets_lost: k.lost,
+            packets_duplicated: k.duplicated,
+            virtual_time: self.elapsed(),
+            steps: self.steps,
+            latency: Latency::of(&latencies),
+            deliveries: core::mem::take(&mut self.deliveries),
+            retransmits_per_second: core::mem::take(&mut self.retransmits_per_second),
+            violations: Tally::of(&violations),
+            settled: unsettled.is_empty(),
+            trace_hash: self.trace.0,
+        };
+        debug_assert!(self.server.store.streams.keys().all(|k| k.0 < OUTBOX_BASE));
+        Outcome {
+            report,
+            violations,
+            checker,
+            unsettled,
+        }
+    }
+}
+
+fn new_allocator(step: u64) -> VersionAllocator {
+    // Conversations are few; the bound never evicts here.
+    VersionAllocator::new(step, 1 << 20).expect("step checked, streams nonzero")
+}

@@ -1,0 +1,290 @@
+//! Every structure a peer can grow hits its configured bound, and stays
+//! there, with the documented behaviour (the bounds table in PROTOCOL.md
+//! §9). The hostile peer here writes frames by hand from PROTOCOL.md.
+
+use ackwire::*;
+use bytes::{BufMut, Bytes, BytesMut};
+
+fn varint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn seal(body: &[u8]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_slice(&MAGIC);
+    b.put_u8(FORMAT_VERSION);
+    b.put_u32(body.len() as u32);
+    b.put_slice(body);
+    let crc = crc32fast::hash(&b);
+    b.put_u32(crc);
+    b.freeze()
+}
+
+const PACKAGE: u8 = 0x01;
+const HISTORY: u8 = 0x02;
+const RECEIPT: u8 = 0x04;
+const UNORDERED: u8 = 0x08;
+
+/// One DATA frame; `package` is (id, index, count, last).
+fn data(
+    sid: u64,
+    stream: u64,
+    prev: u64,
+    version: u64,
+    flags: u8,
+    package: Option<(u64, u64, u64, u64)>,
+) -> Bytes {
+    let mut b = vec![0x01];
+    for v in [sid, stream, prev, version] {
+        varint(&mut b, v);
+    }
+    b.push(flags | if package.is_some() { PACKAGE } else { 0 });
+    if let Some((id, index, count, last)) = package {
+        for v in [id, index, count, last] {
+            varint(&mut b, v);
+        }
+    }
+    varint(&mut b, 1);
+    b.push(b'x');
+    seal(&b)
+}
+
+fn now() -> Instant {
+    Instant::from_millis(1)
+}
+
+fn feed(rx: &mut Receiver, packets: impl IntoIterator<Item = Bytes>) {
+    for p in packets {
+        rx.handle_input(now(), p).unwrap();
+    }
+}
+
+#[test]
+fn streams_a_peer_creates_stop_at_max_streams() {
+    let cfg = Config {
+        max_streams: 8,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(&mut rx, (0..100).map(|s| data(s, s, 0, 1, 0, None)));
+    assert_eq!(rx.usage().streams, 8);
+    assert_eq!(
+        rx.stats().dropped_full,
+        92,
+        "the rest are dropped unacknowledged"
+    );
+}
+
+#[test]
+fn reorder_buffer_stops_at_max_reorder_per_stream() {
+    let cfg = Config {
+        max_reorder_per_stream: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(
+        &mut rx,
+        (1..100).map(|i| data(i, 1, 10 * i, 10 * i + 1, 0, None)),
+    );
+    assert_eq!(rx.usage().buffered, 4);
+    assert_eq!(rx.stats().dropped_full, 95);
+}
+
+#[test]
+fn held_messages_stop_at_max_held_across_streams() {
+    let cfg = Config {
+        max_held_messages: 10,
+        max_reorder_per_stream: 5,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(&mut rx, (0..50).map(|s| data(s, s, 5, 6, 0, None)));
+    let u = rx.usage();
+    assert_eq!(u.held, 10);
+    assert_eq!(u.buffered, 10);
+}
+
+#[test]
+fn sids_beyond_the_window_are_dropped() {
+    let cfg = Config {
+        max_in_flight: 64,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(
+        &mut rx,
+        [
+            data(64 * 10, 1, 0, 1, 0, None),
+            data(u64::MAX, 1, 0, 1, 0, None),
+        ],
+    );
+    assert_eq!(rx.usage().held, 0);
+    assert_eq!(rx.stats().dropped_full, 2);
+}
+
+#[test]
+fn one_open_package_per_stream() {
+    let mut rx = Receiver::new(Config::default());
+    // Two packages on one stream, each missing a member; on another
+    // stream a third.
+    feed(
+        &mut rx,
+        [
+            data(0, 1, 0, 1, 0, Some((7, 0, 3, 3))),
+            data(1, 1, 3, 4, 0, Some((8, 0, 2, 5))),
+            data(2, 2, 0, 1, 0, Some((9, 0, 2, 2))),
+        ],
+    );
+    assert_eq!(rx.usage().open_packages, 2);
+    assert_eq!(rx.poll_event(), None, "nothing released");
+}
+
+#[test]
+fn history_nobody_asked_for_is_not_held_and_a_page_stops_at_its_bound() {
+    let cfg = Config {
+        max_reorder_per_stream: 8,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(
+        &mut rx,
+        (0..10).map(|i| data(i, 1, i, i + 1, HISTORY, None)),
+    );
+    assert_eq!(rx.usage().history_messages, 0);
+    assert_eq!(rx.usage().held, 0);
+    rx.fetch_history(StreamId(1), Version(100), 3);
+    feed(
+        &mut rx,
+        (10..30).map(|i| data(i, 1, i, i + 1, HISTORY, None)),
+    );
+    assert_eq!(rx.usage().history_messages, 8);
+}
+
+#[test]
+fn receipt_memory_stops_at_max_receipts() {
+    let cfg = Config {
+        max_receipts: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(
+        &mut rx,
+        (1..=20).map(|v| data(v, 1, v - 1, v, RECEIPT, None)),
+    );
+    for v in 1..=20 {
+        rx.commit_with_receipt(now(), StreamId(1), Version(v), Bytes::from("r"))
+            .unwrap();
+    }
+    assert_eq!(rx.usage().receipts_remembered, 4);
+}
+
+#[test]
+fn receipt_requests_stop_at_max_streams() {
+    let cfg = Config {
+        max_streams: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    rx.resume(StreamId(1), Version(1000));
+    // Resends of committed messages, each wanting a receipt nobody has.
+    feed(
+        &mut rx,
+        (1..=50).map(|v| data(v, 1, v - 1, v, RECEIPT, None)),
+    );
+    assert_eq!(rx.usage().receipts_wanted, 4);
+    let wanted = std::iter::from_fn(|| rx.poll_event())
+        .filter(|e| matches!(e, ReceiverEvent::ReceiptWanted { .. }))
+        .count();
+    assert_eq!(wanted, 4);
+}
+
+#[test]
+fn at_least_once_messages_stop_at_max_held() {
+    let cfg = Config {
+        max_held_messages: 5,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    feed(
+        &mut rx,
+        (0..20).map(|i| data(i, 1, 0, i + 1, UNORDERED, None)),
+    );
+    assert_eq!(rx.usage().unordered, 5);
+    assert_eq!(rx.stats().dropped_full, 15);
+}
+
+#[test]
+fn datagrams_hold_nothing_and_never_repeat() {
+    let mut rx = Receiver::new(Config::default());
+    let mut seen = std::collections::HashSet::new();
+    let mut x = 12345u64;
+    for _ in 0..5000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let seq = (x >> 33) % 600;
+        let mut b = vec![0x08];
+        for v in [seq, 1, seq] {
+            varint(&mut b, v);
+        }
+        varint(&mut b, 0);
+        rx.handle_input(now(), seal(&b)).unwrap();
+        while let Some(e) = rx.poll_event() {
+            let ReceiverEvent::Datagram(m) = e else {
+                panic!("{e:?}")
+            };
+            assert!(
+                seen.insert(m.version.0),
+                "seq {} delivered twice",
+                m.version.0
+            );
+        }
+    }
+    assert_eq!(rx.usage(), ReceiverUsage::default());
+}
+
+#[test]
+fn sync_request_flood_stops_at_max_streams() {
+    let cfg = Config {
+        max_streams: 4,
+        ..Config::default()
+    };
+    let mut tx = Sender::new(cfg);
+    for s in 0..100 {
+        let mut b = vec![0x05];
+        varint(&mut b, s);
+        b.push(0);
+        varint(&mut b, 0);
+        varint(&mut b, 1_000_000);
+        tx.handle_input(now(), seal(&b)).unwrap();
+    }
+    assert_eq!(tx.usage().sync_requests_unread, 4);
+    let events = std::iter::from_fn(|| tx.poll_event()).count();
+    assert_eq!(events, 4, "the rest are dropped; the peer asks again");
+    assert_eq!(tx.usage().sync_requests_unread, 0);
+}
+
+#[test]
+fn page_end_markers_stop_at_max_streams() {
+    let cfg = Config {
+        max_streams: 2,
+        ..Config::default()
+    };
+    let mut tx = Sender::new(cfg);
+    let req = |s| SyncRequest {
+        stream: StreamId(s),
+        range: SyncRange::After(Version(0)),
+        limit: 10,
+    };
+    tx.answer_sync(now(), &req(1), &[], false).unwrap();
+    tx.answer_sync(now(), &req(2), &[], false).unwrap();
+    assert_eq!(
+        tx.answer_sync(now(), &req(3), &[], false),
+        Err(SendError::Backpressure)
+    );
+    assert_eq!(tx.usage().page_ends, 2);
+}
