@@ -912,7 +912,11 @@ impl Sender {
     /// Whether a FLOOR frame must tell the peer to stop waiting for SIDs
     /// this sender gave up on.
     fn floor_needed(&self) -> bool {
+        // Only while it would raise one of the peer's floors: with the
+        // window's base pinned below an escalated SID, repeating it would
+        // only make the peer ack it, round after round.
         self.escalated_end > self.peer_recv_floor.min(self.peer_commit_floor)
+            && (self.resend_floor > self.peer_recv_floor || self.base > self.peer_commit_floor)
     }
 
     /// Writes this sender's frames into `buf` until `limit` bytes.

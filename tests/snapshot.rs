@@ -48,6 +48,13 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
         snapshots_taken: 0,
     };
     for step in 0..3000u64 {
+        if snapshot_at.contains(&step) {
+            // Events are drained at the end of every step.
+            let (s, r) = (tx.snapshot().unwrap(), rx.snapshot().unwrap());
+            tx = Sender::restore(cfg(), s).unwrap();
+            rx = Receiver::restore(cfg(), r).unwrap();
+            out.snapshots_taken += 1;
+        }
         if step < 600 && rng.chance(30) {
             let s = rng.below(3);
             let prev = heads[s as usize];
@@ -93,13 +100,6 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
                 .with_qos(Qos::AtMostOnce);
             let r = tx.send(now, m);
             out.transcript.push(format!("{now:?} send {r:?}"));
-        }
-        if snapshot_at.contains(&step) {
-            // Events are drained at the end of every step.
-            let (s, r) = (tx.snapshot().unwrap(), rx.snapshot().unwrap());
-            tx = Sender::restore(cfg(), s).unwrap();
-            rx = Receiver::restore(cfg(), r).unwrap();
-            out.snapshots_taken += 1;
         }
         for to_rx in [true, false] {
             loop {
