@@ -49,65 +49,6 @@ thread_local! {
 /// Whether the targets step around the known, unfixed bugs in `src/` (the
 /// default), so fuzzing finds new ones instead of these again and again:
 ///
-/// 4. `Receiver::on_datagram` computes `seq + 1` (and `seq - top + 1`): a
-///    DATAGRAM frame with seq `u64::MAX` overflows (a panic with debug
-///    assertions; without them `top` wraps to 0 and every seq seen before is
-///    delivered again). The targets write no such frame.
-/// 5. A history answer (`answer_sync` for a `Before` request) holding a
-///    message sent `with_receipt` is never settled: the receiver commits
-///    HISTORY data on arrival without a receipt, so the sender resends it
-///    forever (never escalated, never acked) and it holds its window slot.
-///    `pair_ops`' store answers history requests without the receipt flag.
-/// 6. `Receiver::on_unordered_data`: a resend of an at-least-once message
-///    sent `with_receipt` whose SID is below the received floor (the usual
-///    case once it was received, or after a FLOOR for its escalated SID) is
-///    taken for a resend of a committed message: `ReceiptWanted` is raised
-///    while the app has not committed it, or never got it (and a
-///    `provide_receipt` answer would put its SID in the committed set:
-///    `Acked` before the app stored it). Unanswered, the key's
-///    `receipts_wanted` entry swallows the next resends' requests. The
-///    targets answer it only once the app committed the message.
-/// 7. `Sender::write_frames` writes a page's SYNC_END once `tx_queue` is
-///    empty, while the page's messages may still wait in the answers queue
-///    beyond a full window: the end marker goes out before its page
-///    (PROTOCOL.md §4.6, §5.1). `sender_hostile` does not check the order.
-/// 8. `Receiver::on_history_data` collects any HISTORY message below the
-///    open request's `before` until the page holds `limit`, whatever page it
-///    answers: after `fetch_history` replaced an unanswered request, the
-///    old request's answer fills the new page, the new answer's messages are
-///    dropped as "page full", the page never chains from `first_prev` and is
-///    retried for ever (the stale message is never evicted). A late copy of
-///    an earlier, finished request's answer does the same. `pair_ops`
-///    fetches history once per stream.
-/// 9. `Receiver::receipt_for_resend` keeps one SID per message in
-///    `receipts_wanted`: when two resends of a committed message that wants
-///    a receipt (say the live copy and a sync answer's copy) arrive before
-///    the app answers `ReceiptWanted`, `provide_receipt` answers the later
-///    SID only. The earlier SID stays received and never committed: the
-///    sender never settles it (never escalated: received; never peer dead:
-///    acks keep coming) and pings for it for good. `pair_ops` stops without
-///    failing when healing does not end after a `ReceiptWanted` and the
-///    receiver holds nothing (skipping the end checks).
-/// 10. After `resume` moves a stream's head onto the `prev` of a buffered
-///     member of an incomplete package, the gap timer armed before still
-///     fires: `Gap { after: head, waiting_after: head }` (no hole; the
-///     package is what waits). `receiver_hostile` skips the
-///     `waiting_after > after` check on resumed streams.
-/// 11. `PackageExpired.received` counts the buffered chain walked from the
-///     head, messages after the package included: it can exceed `count`.
-///     The `received <= count` check is skipped.
-/// 12. `Sender::handle_timeout` runs the stall escape before the
-///     retransmission timer; the escalations that timer makes can leave the
-///     stall deadline already due when it returns (`poll_timeout() <= now`;
-///     a second call runs it). The targets call it a second time.
-/// 13. While the window's base is pinned by a SID the peer holds but cannot
-///     commit (it waits for a predecessor) and some escalated SID lies above
-///     it, the sender schedules a FLOOR after every ACK (the peer's floors
-///     can not pass the escalated SID) and the receiver acks every FLOOR
-///     after `ack_delay`: a FLOOR/ACK exchange every 10 ms, each way, until
-///     the stall escape (`window_stall_timeout`, 5 s) slides the window,
-///     one base at a time. `pair_ops` stops without failing when healing
-///     does not end and a stall escape happened.
 /// 14. (What 326a1bf left of bug 6.) A resend of an at-least-once message
 ///     with a receipt whose SID is below the floors because the sender
 ///     escalated it (a FLOOR came first) raises `ReceiptWanted` for a
@@ -119,7 +60,8 @@ thread_local! {
 ///     and `st.head = open.last` moves the head back: versions already
 ///     delivered can come again. `receiver_hostile` stops the input there.
 ///
-/// (Bugs 1–3, found by the first fuzzing round, are fixed; their
+/// (Bugs 1–3, found by the first fuzzing round, and 4–13, found by the
+/// second, are fixed; see fuzz/README.md; their
 /// reproducers are `fuzz/artifacts/*/bug-<n>-*`.)
 ///
 /// `tests/fuzz_corpus.rs` exposes one bug at a time ([`expose_known_bug`],
@@ -3606,12 +3548,6 @@ impl Pair {
         }
         for round in 0.. {
             if round == HEAL_ROUNDS {
-                // Known bug 13: a stalled window drains one stall escape
-                // (5 s) at a time, through a FLOOR/ACK exchange every
-                // `ack_delay`: too slow for the round budget.
-                if avoiding(13) && self.tx.stats().stall_escalations > 0 {
-                    return false;
-                }
                 panic!(
                     "no quiescence after healing (livelock): {} pending, {} held, deadlines {:?} {:?}, now {:?}, {:?}, {:?}",
                     self.tx.pending(),
