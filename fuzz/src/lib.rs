@@ -1390,7 +1390,13 @@ impl RxModel {
                     .remove(&stream)
                     .unwrap_or_else(|| panic!("history for {stream:?}, never asked"));
                 assert_eq!(before, b, "history for the wrong request");
-                assert!(messages.len() <= limit as usize, "history past its limit");
+                // PROTOCOL.md §5.1: a page collects up to
+                // max(limit, max_reorder_per_stream) messages.
+                assert!(
+                    messages.len()
+                        <= (limit as usize).max(receiver_config().max_reorder_per_stream),
+                    "history past its bound"
+                );
                 for w in messages.windows(2) {
                     assert_eq!(w[1].prev, w[0].version, "history page not one chain");
                 }
@@ -1462,8 +1468,10 @@ struct RxHarness {
     next_package: u64,
     /// The receiver's latest SYNC per stream: mode, anchor, limit.
     requests: HashMap<StreamId, (u8, u64, u32)>,
-    /// SIDs sent with the RECEIPT flag, and the messages they carried.
+    /// SIDs sent with the RECEIPT flag, and the messages they carried;
+    /// those of them sent as HISTORY.
     receipt_sids: HashMap<u64, HashSet<Key>>,
+    history_sids: HashSet<u64>,
     /// Streams the app named (these may exceed `max_streams`).
     app_streams: BTreeSet<StreamId>,
     streams_seen: BTreeSet<StreamId>,
@@ -1488,6 +1496,7 @@ impl RxHarness {
             next_package: 0,
             requests: HashMap::new(),
             receipt_sids: HashMap::new(),
+            history_sids: HashSet::new(),
             app_streams: BTreeSet::new(),
             streams_seen: BTreeSet::new(),
         }
@@ -1523,6 +1532,10 @@ impl RxHarness {
         }
         if m.wants_receipt {
             self.receipt_sids.entry(sid).or_default().insert(key(&m));
+            if history {
+                // A history copy is settled with an empty receipt.
+                self.history_sids.insert(sid);
+            }
         }
         self.streams_seen.insert(m.stream);
         self.frames_sent.push((sid, m, history));
@@ -1998,12 +2011,14 @@ impl RxHarness {
                 // A receipt the app gave; or, for a message the app never
                 // committed (skipped by version, history), an empty one:
                 // the receiver settles those itself.
-                let given = keys.is_some_and(|ks| {
-                    ks.iter().any(|k| match self.model.receipts.get(k) {
-                        Some(rs) => rs.contains(&receipt),
-                        None => receipt.is_empty(),
-                    })
-                });
+                let history = receipt.is_empty() && self.history_sids.contains(&sid);
+                let given = history
+                    || keys.is_some_and(|ks| {
+                        ks.iter().any(|k| match self.model.receipts.get(k) {
+                            Some(rs) => rs.contains(&receipt),
+                            None => receipt.is_empty(),
+                        })
+                    });
                 assert!(
                     given,
                     "RECEIPT {receipt:?} for SID {sid}: not a receipt the app gave for {keys:?}"
