@@ -151,19 +151,16 @@ fn known_bug_13_floor_ack_storm() {
 }
 
 #[test]
-#[ignore = "bug: a resend of an at-least-once message with a receipt, below the floors because the sender escalated it, raises ReceiptWanted for a message the app never got (what 326a1bf left of bug 6)"]
 fn known_bug_14_receipt_wanted_after_floor() {
     replay_bug("known-bug-14-");
 }
 
 #[test]
-#[ignore = "bug: a latest start's jump leaves the package opened at the old head open; its expiry reports last below the head and moves the head back (st.head = open.last)"]
 fn known_bug_15_stale_package_moves_head_back() {
     replay_bug("known-bug-15-");
 }
 
 #[test]
-#[ignore = "bug: a HISTORY copy wanting a receipt that arrives after its page was reported is acked without the empty RECEIPT; the sender resends it for ever (what 326a1bf left of bug 5)"]
 fn known_bug_16_late_history_copy_receipt() {
     replay_bug("known-bug-16-");
 }

@@ -79,7 +79,9 @@ pub fn avoiding_known_bugs() -> bool {
 /// Whether the targets step around known bug `n` (see
 /// [`avoiding_known_bugs`]).
 pub fn avoiding(n: u32) -> bool {
-    EXPOSED_BUGS.with(|b| b.get()) & (1 << n) == 0
+    // Fixed on main since (see fuzz/README.md): nothing to step around.
+    const FIXED: [u32; 3] = [14, 15, 16];
+    !FIXED.contains(&n) && EXPOSED_BUGS.with(|b| b.get()) & (1 << n) == 0
 }
 
 /// Stops stepping around known bug `n` only (per thread): its reproducer
