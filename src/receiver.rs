@@ -66,7 +66,10 @@ pub enum ReceiverEvent {
     /// A resend of a message committed earlier wants its receipt, which
     /// this receiver no longer remembers (beyond `Config::max_receipts`, or
     /// committed on an earlier connection): look it up in the store and
-    /// hand it to [`Receiver::provide_receipt`].
+    /// hand it to [`Receiver::provide_receipt`]. For an at-least-once
+    /// message the receiver can not tell whether it was ever stored (its
+    /// sender may have given it up): if the store does not have it, ignore
+    /// the event.
     ReceiptWanted {
         /// The message's stream.
         stream: StreamId,
@@ -712,12 +715,13 @@ impl Receiver {
             // Below the floor: received (or given up) before. If it still
             // waits for its commit, the receipt comes with that.
             // Below the floor says nothing about whether the app ever got it
-            // (its sender may have given it up): answer from memory only.
+            // (its sender may have given it up): the app is asked, and
+            // answers only if its store has the message. Not asking would
+            // leave a committed message whose receipt was lost resent for
+            // ever.
             self.stats.duplicates += 1;
             if msg.wants_receipt && !self.unordered.contains_key(&key) {
-                if let Some(r) = self.receipt_cache.get(&key) {
-                    self.receipts_due.push_back((raw_sid, r.clone()));
-                }
+                self.receipt_for_resend(raw_sid, key);
             }
             self.ack_now();
             return;

@@ -151,6 +151,7 @@ fn known_bug_13_floor_ack_storm() {
 }
 
 #[test]
+#[ignore = "by design: an at-least-once resend below the floors may raise ReceiptWanted for a message the app never stored (its sender gave it up); the app answers only from its store. Not asking livelocked a committed message whose receipt was lost (pair_ops find 17)"]
 fn known_bug_14_receipt_wanted_after_floor() {
     replay_bug("known-bug-14-");
 }
