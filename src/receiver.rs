@@ -529,16 +529,16 @@ impl Receiver {
     /// A resend of a committed message that wants a receipt: answer it from
     /// memory, or ask the app.
     fn receipt_for_resend(&mut self, sid: u64, key: (StreamId, Version)) {
-        if let Some(r) = self.receipt_cache.get(&key) {
-            self.receipts_due.push_back((sid, r.clone()));
+        if let Some(r) = self.receipt_cache.get(&key).cloned() {
+            self.repeat_receipt(sid, r);
             return;
         }
         // Bounded: beyond it the resend goes unanswered and comes again.
         let room = self.receipts_wanted.len() < self.config.max_streams;
         if let Some(sids) = self.receipts_wanted.get_mut(&key) {
-            // Every copy waits for the same answer (SIDs are unique within
-            // the window, so this stays within it).
-            if !sids.contains(&sid) {
+            // Every copy waits for the same answer; a peer resending one
+            // message under ever new SIDs gets a few of them answered.
+            if !sids.contains(&sid) && sids.len() < MAX_COPIES_AWAITING_RECEIPT {
                 sids.push(sid);
             }
         } else if room {
@@ -547,6 +547,14 @@ impl Receiver {
                 stream: key.0,
                 version: key.1,
             });
+        }
+    }
+
+    /// Queues a receipt again for a resend. Repeats are peer-driven, so they
+    /// stop at a window's worth until an ack drains them.
+    fn repeat_receipt(&mut self, sid: u64, receipt: Bytes) {
+        if (self.receipts_due.len() as u64) < self.config.max_in_flight {
+            self.receipts_due.push_back((sid, receipt));
         }
     }
 
@@ -1005,9 +1013,7 @@ impl Receiver {
     /// needs no commit: the app can always ask again) and collected into
     /// its page.
     fn on_history_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
-        let room = (self.receipts_due.len() as u64) < self.config.max_in_flight;
         if msg.wants_receipt
-            && room
             && matches!(
                 self.received.membership(raw_sid),
                 Membership::In | Membership::Below
@@ -1015,7 +1021,7 @@ impl Receiver {
         {
             // A copy of a history message settled before: settle it again,
             // its sender may still wait for the (empty) receipt.
-            self.receipts_due.push_back((raw_sid, Bytes::new()));
+            self.repeat_receipt(raw_sid, Bytes::new());
         }
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;
@@ -1517,6 +1523,10 @@ impl Receiver {
     }
 }
 
+/// Copies of one message (under different SIDs) that wait for the same
+/// receipt from the app; more are left unanswered and come again.
+const MAX_COPIES_AWAITING_RECEIPT: usize = 8;
+
 /// Why a sync starts.
 #[derive(Clone, Copy)]
 enum SyncKind {
@@ -1952,7 +1962,8 @@ impl Receiver {
             for _ in 0..k {
                 sids.push(d.u()?);
             }
-            if sids.is_empty() || rx.receipts_wanted.insert(key, sids).is_some() {
+            let too_many = sids.len() > MAX_COPIES_AWAITING_RECEIPT;
+            if sids.is_empty() || too_many || rx.receipts_wanted.insert(key, sids).is_some() {
                 return Err(bad("receipt request"));
             }
         }

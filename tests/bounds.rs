@@ -288,3 +288,22 @@ fn page_end_markers_stop_at_max_streams() {
     );
     assert_eq!(tx.usage().page_ends, 2);
 }
+
+#[test]
+fn copies_waiting_for_one_receipt_stop_at_eight() {
+    let mut rx = Receiver::new(Config::default());
+    rx.resume(StreamId(1), Version(1000));
+    // One committed message resent under 50 SIDs before the app answers.
+    feed(
+        &mut rx,
+        (1..=50).map(|sid| data(sid, 1, 4, 5, RECEIPT, None)),
+    );
+    let wanted = std::iter::from_fn(|| rx.poll_event())
+        .filter(|e| matches!(e, ReceiverEvent::ReceiptWanted { .. }))
+        .count();
+    assert_eq!(wanted, 1);
+    rx.provide_receipt(StreamId(1), Version(5), Bytes::from("r"))
+        .unwrap();
+    while rx.poll_transmit(now()).is_some() {}
+    assert_eq!(rx.stats().receipts_sent, 8);
+}
