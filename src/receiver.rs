@@ -358,6 +358,7 @@ impl Receiver {
             self.held -= skip_buffered(
                 st,
                 last_committed,
+                &self.receipt_cache,
                 &mut self.committed,
                 &mut self.receipts_due,
             );
@@ -791,6 +792,7 @@ impl Receiver {
                     self.held -= skip_buffered(
                         st,
                         end.first_prev,
+                        &self.receipt_cache,
                         &mut self.committed,
                         &mut self.receipts_due,
                     );
@@ -1028,10 +1030,12 @@ impl Receiver {
         };
         if let Some(sid) = sid {
             self.note_received(now, sid);
-            // History needs no commit; a wanted receipt is settled empty.
+            // History needs no commit; a wanted receipt is settled empty
+            // unless the app gave this key one before.
             settle_skipped(
                 Some(sid),
-                msg.wants_receipt,
+                &msg,
+                &self.receipt_cache,
                 &mut self.committed,
                 &mut self.receipts_due,
             );
@@ -1260,11 +1264,12 @@ impl Receiver {
         let head = st.head;
         let before = st.buffered.len();
         let (committed, receipts_due) = (&mut self.committed, &mut self.receipts_due);
+        let remembered = &self.receipt_cache;
         st.buffered.retain(|&prev, (m, sid)| {
             if prev >= head {
                 return true;
             }
-            settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
+            settle_skipped(*sid, m, remembered, committed, receipts_due);
             false
         });
         let forked = before - st.buffered.len();
@@ -1320,7 +1325,13 @@ impl Receiver {
                     .is_some_and(|p| p.id == open.id && p.last == open.last)
             })
             .count();
-        self.held -= skip_buffered(st, open.last, &mut self.committed, &mut self.receipts_due);
+        self.held -= skip_buffered(
+            st,
+            open.last,
+            &self.receipt_cache,
+            &mut self.committed,
+            &mut self.receipts_due,
+        );
         let received = clamp_u32(members).min(open.count);
         st.head = open.last;
         self.stats.packages_expired += 1;
@@ -1567,11 +1578,12 @@ fn disarm(
 
 /// Drops buffered messages that follow a version below `through` (the
 /// stream moves past them without delivering them) and settles their SIDs,
-/// so the sender stops waiting for them — with an empty receipt where one
-/// was asked for. Returns how many were dropped.
+/// so the sender stops waiting for them — with a receipt where one was
+/// asked for (see [`settle_skipped`]). Returns how many were dropped.
 fn skip_buffered(
     st: &mut StreamState,
     through: Version,
+    remembered: &HashMap<(StreamId, Version), Bytes>,
     committed: &mut SidSet,
     receipts_due: &mut VecDeque<(u64, Bytes)>,
 ) -> usize {
@@ -1581,21 +1593,27 @@ fn skip_buffered(
         if prev >= through {
             return true;
         }
-        settle_skipped(*sid, m.wants_receipt, committed, receipts_due);
+        settle_skipped(*sid, m, remembered, committed, receipts_due);
         false
     });
     before - st.buffered.len()
 }
 
-/// Settles the SID of a message the receiver will never deliver.
+/// Settles the SID of a message the receiver will never deliver. Where a
+/// receipt was asked for, it is the one the app gave this message's key
+/// through another copy (still remembered), or else empty.
 fn settle_skipped(
     sid: Option<u64>,
-    wants_receipt: bool,
+    m: &Message,
+    remembered: &HashMap<(StreamId, Version), Bytes>,
     committed: &mut SidSet,
     receipts_due: &mut VecDeque<(u64, Bytes)>,
 ) {
     match sid {
-        Some(sid) if wants_receipt => receipts_due.push_back((sid, Bytes::new())),
+        Some(sid) if m.wants_receipt => {
+            let receipt = remembered.get(&(m.stream, m.version)).cloned();
+            receipts_due.push_back((sid, receipt.unwrap_or_default()));
+        }
         Some(sid) => {
             committed.insert(sid);
         }

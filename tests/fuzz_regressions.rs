@@ -477,3 +477,44 @@ fn package_expired_counts_members_only() {
     let (received, count) = expired.expect("the package expired");
     assert!(received <= count, "received {received} of {count}");
 }
+
+/// Find 18 (fixed). A peer sent one key twice, at least once (SID 0) and
+/// chained behind a hole (SID 1), both wanting a receipt. The app commits
+/// the first copy with its receipt, then resumes past the second, which is
+/// skipped: its SID used to be settled with an empty receipt although the
+/// app had given this key one. Now it gets the remembered receipt.
+#[test]
+fn skipped_copy_of_a_committed_key_gets_its_receipt() {
+    let mut rx = Receiver::new(Config::default());
+    let now = Instant::from_millis(1);
+    let s = StreamId(7);
+    let m = Message::new(s, Version(15), Version(16), Bytes::from_static(b"x")).with_receipt();
+    let mut b = Vec::new();
+    harness::put_data(&mut b, 0, &m.clone().with_qos(Qos::AtLeastOnce), false);
+    harness::put_data(&mut b, 1, &m, false);
+    rx.handle_input(now, seal(&b)).unwrap();
+    assert_eq!(rx.held(), 2, "one copy delivered, one behind the hole");
+    let receipt = Bytes::from_static(b"stored as 42");
+    rx.commit_with_receipt(now, s, Version(16), receipt.clone())
+        .unwrap();
+    rx.resume(s, Version(20));
+    let mut receipts = Vec::new();
+    let mut now = now;
+    for _ in 0..3 {
+        rx.handle_timeout(now);
+        while let Some(p) = rx.poll_transmit(now) {
+            for f in frames_of(&p) {
+                if let WireFrame::Receipt { sid, receipt } = f {
+                    receipts.push((sid, receipt));
+                }
+            }
+        }
+        now = now + Duration::from_millis(100);
+    }
+    receipts.sort();
+    assert_eq!(
+        receipts,
+        vec![(0, receipt.clone()), (1, receipt)],
+        "both copies settle with the app's receipt"
+    );
+}
