@@ -142,6 +142,17 @@ impl Iterator for RangeIter<'_> {
     }
 }
 
+/// The most a DATA frame takes beyond its payload: kind, four varints,
+/// flags, the package's four varints and the length varint, all at their
+/// longest.
+const DATA_OVERHEAD_MAX: usize = 1 + 4 * 10 + 1 + (10 + 5 + 5 + 10) + 10;
+
+/// An upper bound of [`data_len`], for any SID, at the cost of one add: the
+/// exact length is only needed when a frame might not fit.
+pub(crate) fn data_len_bound(msg: &Message) -> usize {
+    DATA_OVERHEAD_MAX + msg.payload.len()
+}
+
 /// Bytes a DATA frame for `msg` takes.
 pub(crate) fn data_len(sid: u64, msg: &Message) -> usize {
     let package = msg.package.map_or(0, |p| {
@@ -162,11 +173,19 @@ pub(crate) fn data_len(sid: u64, msg: &Message) -> usize {
 
 /// Writes a DATA frame (versions absolute; the decoder requires `version > prev`).
 pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message, history: bool) {
-    buf.put_u8(kind::DATA);
-    varint::put(buf, sid);
-    varint::put(buf, msg.stream.0);
-    varint::put(buf, msg.prev.0);
-    varint::put(buf, msg.version.0);
+    // The fields go to a stack buffer first and into `buf` with one copy:
+    // byte-at-a-time writes to a `BytesMut` check its capacity each time,
+    // which cost more than the encoding. `DATA_OVERHEAD_MAX` bounds them.
+    let mut head = [0u8; DATA_OVERHEAD_MAX];
+    let mut w = HeadWriter {
+        bytes: &mut head,
+        len: 0,
+    };
+    w.byte(kind::DATA);
+    w.varint(sid);
+    w.varint(msg.stream.0);
+    w.varint(msg.prev.0);
+    w.varint(msg.version.0);
     let mut flags = 0;
     if msg.package.is_some() {
         flags |= flag::PACKAGE;
@@ -180,15 +199,42 @@ pub(crate) fn put_data(buf: &mut impl BufMut, sid: u64, msg: &Message, history: 
     if msg.qos == Qos::AtLeastOnce {
         flags |= flag::UNORDERED;
     }
-    buf.put_u8(flags);
+    w.byte(flags);
     if let Some(p) = msg.package {
-        varint::put(buf, p.id);
-        varint::put(buf, u64::from(p.index));
-        varint::put(buf, u64::from(p.count));
-        varint::put(buf, p.last.0);
+        w.varint(p.id);
+        w.varint(u64::from(p.index));
+        w.varint(u64::from(p.count));
+        w.varint(p.last.0);
     }
-    varint::put(buf, msg.payload.len() as u64);
+    w.varint(msg.payload.len() as u64);
+    let written = w.len.min(DATA_OVERHEAD_MAX);
+    buf.put_slice(&head[..written]);
     buf.put_slice(&msg.payload);
+}
+
+/// A frame's fields on the stack, before one copy into the packet.
+struct HeadWriter<'a> {
+    bytes: &'a mut [u8; DATA_OVERHEAD_MAX],
+    len: usize,
+}
+
+impl HeadWriter<'_> {
+    fn byte(&mut self, b: u8) {
+        // Never out of bounds (`DATA_OVERHEAD_MAX` bounds every field);
+        // `get_mut` keeps even a miscount from panicking.
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+        }
+        self.len += 1;
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
 }
 
 /// Bytes `put_ranges` writes for these ranges.
@@ -844,6 +890,16 @@ mod tests {
         fn bytes_value_bytes(data in proptest::collection::vec(any::<u8>(), 0..64)) {
             if let Ok(f) = dec(&data) {
                 prop_assert_eq!(enc(&f), data);
+            }
+        }
+
+        #[test]
+        fn data_len_is_exact_and_bounded(f in arb_frame()) {
+            if let Frame::Data { sid, msg, history } = &f {
+                let mut out = Vec::new();
+                put_data(&mut out, *sid, msg, *history);
+                prop_assert_eq!(out.len(), data_len(*sid, msg));
+                prop_assert!(data_len(u64::MAX, msg) <= data_len_bound(msg));
             }
         }
 

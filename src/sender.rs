@@ -300,7 +300,11 @@ impl Sender {
         }
         // Sized for the largest SID, so a message queued now still fits in
         // one packet (with a FLOOR and a PING) whatever SID it gets later.
-        let needed = frame::data_len(u64::MAX, msg) + packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        let room = packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        if frame::data_len_bound(msg) + room <= self.config.max_packet_size {
+            return Ok(());
+        }
+        let needed = frame::data_len(u64::MAX, msg) + room;
         if needed > self.config.max_packet_size {
             return Err(SendError::TooLarge {
                 needed,
@@ -586,6 +590,17 @@ impl Sender {
 
     /// Removes a settled entry and lets the window slide.
     fn settle(&mut self, sid: u64) -> Option<Entry> {
+        self.settle_with(sid, Option::take).flatten()
+    }
+
+    /// Takes `sid` off the books and drops its entry in place, after `read`
+    /// has taken what it needs from the slot (the entry is large: moving it
+    /// out just to read three fields showed in profiles).
+    fn settle_with<R>(
+        &mut self,
+        sid: u64,
+        read: impl FnOnce(&mut Option<Entry>) -> R,
+    ) -> Option<R> {
         let state = self.entry(sid)?.state;
         if state == State::Outstanding {
             self.unlink(sid);
@@ -594,13 +609,14 @@ impl Sender {
             self.in_transit -= 1;
         }
         let slot = self.ring.get_mut(usize::try_from(sid - self.base).ok()?)?;
-        let e = slot.take();
+        let out = read(slot);
+        *slot = None;
         while matches!(self.ring.front(), Some(None)) {
             self.ring.pop_front();
             self.base += 1;
         }
         self.advance_resend_floor();
-        e
+        Some(out)
     }
 
     fn advance_resend_floor(&mut self) {
@@ -742,12 +758,16 @@ impl Sender {
     }
 
     fn settle_acked(&mut self, sid: u64) {
-        if let Some(e) = self.settle(sid) {
+        let read = |slot: &mut Option<Entry>| {
+            slot.as_mut()
+                .map(|e| (e.msg.stream, e.msg.version, e.receipt.take()))
+        };
+        if let Some(Some((stream, version, receipt))) = self.settle_with(sid, read) {
             self.stats.acked += 1;
             self.events.push_back(SenderEvent::Acked {
-                stream: e.msg.stream,
-                version: e.msg.version,
-                receipt: e.receipt,
+                stream,
+                version,
+                receipt,
             });
         }
     }
@@ -962,7 +982,9 @@ impl Sender {
                 self.tx_queue.pop_front();
                 continue;
             }
-            if buf.len() + frame::data_len(sid, &e.msg) > limit {
+            if buf.len() + frame::data_len_bound(&e.msg) > limit
+                && buf.len() + frame::data_len(sid, &e.msg) > limit
+            {
                 break;
             }
             frame::put_data(buf, sid, &e.msg, e.history);
@@ -996,6 +1018,12 @@ impl Sender {
 
     /// The next packet to send to the peer's receiver, until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        // The drain loop's last call: do not even start a packet, so the
+        // packet buffer is not reserved while the packets just sent may
+        // still be referenced (that is what made it allocate anew).
+        if !self.has_transmit() {
+            return None;
+        }
         let max = self.config.max_packet_size;
         let limit = max - packet::TRAILER_LEN;
         let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0));

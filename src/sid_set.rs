@@ -113,6 +113,13 @@ impl SidSet {
     /// Adds `sid`; returns whether it was newly added. SIDs below the floor
     /// or beyond the window are not added.
     pub(crate) fn insert(&mut self, sid: u64) -> bool {
+        if sid == self.floor && self.end <= sid && sid != u64::MAX {
+            // In order with nothing above: the floor just moves (the
+            // bitmap is all clear then).
+            self.floor += 1;
+            self.end = self.floor;
+            return true;
+        }
         if self.membership(sid) != Membership::Out {
             return false;
         }

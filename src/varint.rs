@@ -23,6 +23,13 @@ pub(crate) fn put(buf: &mut impl BufMut, mut v: u64) {
 
 /// Reads a varint at `*pos`, advancing it; never reads past `data`.
 pub(crate) fn get(data: &[u8], pos: &mut usize) -> Result<u64, CodecError> {
+    // Most values on the wire (stream ids, lengths, flags' neighbours) fit
+    // in one byte.
+    let first = *data.get(*pos).ok_or(CodecError::Truncated)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Ok(u64::from(first));
+    }
     let mut v: u64 = 0;
     for i in 0..10 {
         let b = *data.get(*pos + i).ok_or(CodecError::Truncated)?;

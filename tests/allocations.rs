@@ -11,18 +11,40 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Only the measuring test's own thread counts: the test harness
+    /// allocates on other threads (output capture of a finished test) at
+    /// any time.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(|c| c.get()) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Allocations on this thread while `f` runs.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
 // SAFETY: forwards every call unchanged to the system allocator; it only counts.
 // (The library itself forbids unsafe code; a global allocator needs it.)
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -92,26 +114,23 @@ fn steady_state_full_loop_allocates_nothing_per_message() {
             64,
         );
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for r in 50..1050 {
-        round(
-            &mut tx,
-            &mut rx,
-            Instant::from_millis(r),
-            &mut next,
-            &payload,
-            64,
-        );
-    }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocations_in(|| {
+        for r in 50..1050 {
+            round(
+                &mut tx,
+                &mut rx,
+                Instant::from_millis(r),
+                &mut next,
+                &payload,
+                64,
+            );
+        }
+    });
     let messages = 1000 * 64;
-    // Packet buffers are carved from a reusable region and reclaimed once
-    // the payload slices are dropped; a refill is one allocation per many
-    // packets, never one per message.
-    assert!(
-        allocs * 100 < messages,
-        "{allocs} allocations for {messages} messages"
-    );
+    // Each packet is written into a reusable region that is reclaimed
+    // once the previous packets' payload slices are dropped, as they are
+    // here before the next send: nothing is allocated at all.
+    assert_eq!(allocs, 0, "{allocs} allocations for {messages} messages");
     println!("{allocs} allocations for {messages} messages");
 }
 
@@ -127,11 +146,12 @@ fn bench_loop_allocations(loss: u64, rounds: u64) -> (u64, u64) {
     for _ in 0..50 {
         p.round(1024);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..rounds {
-        p.round(1024);
-    }
-    (ALLOCS.load(Ordering::Relaxed) - before, rounds * 1024)
+    let allocs = allocations_in(|| {
+        for _ in 0..rounds {
+            p.round(1024);
+        }
+    });
+    (allocs, rounds * 1024)
 }
 
 #[test]
@@ -140,7 +160,17 @@ fn steady_state_bench_loop_allocates_almost_nothing_per_message() {
     for loss in [0, 10] {
         let (allocs, messages) = bench_loop_allocations(loss, 200);
         println!("{loss}% loss: {allocs} allocations for {messages} messages");
-        // One packet-buffer refill per many packets, never one per message.
+        // A round's five 16 KiB packets are all still referenced (by the
+        // receiver's undelivered payloads) when the fifth is written: the
+        // packet region (4 packets) is refilled once a round, two
+        // allocations (the region, its shared header). Lossy rounds also
+        // grow timer and hash tables now and then. Never one per message.
+        if loss == 0 {
+            assert!(
+                allocs <= 2 * 200,
+                "{allocs} allocations for {messages} messages"
+            );
+        }
         assert!(
             allocs * 100 < messages,
             "{loss}% loss: {allocs} allocations for {messages} messages"
