@@ -249,3 +249,34 @@ fn sync_catch_up_at_half_loss_does_not_stall() {
         }
     }
 }
+
+/// Resends that reach the store before the first copy's write landed: with
+/// store writes slower than reconnects, a torn-down connection's messages
+/// are still being written when the client hands them over again on the
+/// next one (the server resumed its outbox below them), so the store sees
+/// each twice. The sweep above almost never gets there (a write takes
+/// milliseconds, a reconnect hundreds); here the store's receipt keys must
+/// turn every second copy into `Appended::Duplicate`, answered with the
+/// first copy's receipt.
+#[test]
+fn resends_overtaking_slow_store_writes_are_stored_once() {
+    let mut deduped = 0;
+    let mut failures = Vec::new();
+    for seed in 0..24 {
+        let cfg = SimConfig {
+            store_delay: Duration::from_secs(1),
+            reconnect_delay: Duration::from_millis(50),
+            max_downtime: Duration::from_millis(300),
+            ..small(seed, 0.1, 0.0, 0.0, (2, 2, 1))
+        };
+        match Simulation::new(cfg).and_then(Simulation::run) {
+            Ok(o) if o.is_clean() && o.report.stored == 24 => {
+                deduped += o.report.duplicates_deduped
+            }
+            Ok(o) => failures.push(format!("seed {seed}: {:?}", o.violations)),
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(deduped > 0, "no resend reached the store twice");
+}

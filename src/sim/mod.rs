@@ -5,26 +5,36 @@
 //! jitter, loss, duplication, reordering and partitions, on a virtual
 //! clock, while processes crash and restart:
 //!
-//! - **The server** keeps a *store* (durable): each conversation's
-//!   messages, with versions from a [`VersionAllocator`](crate::VersionAllocator)
-//!   whose persisted bounds are in the store too, and a dedup index of
-//!   the upstream messages it stored. Everything else — every
-//!   [`Connection`](crate::Connection), pending pushes and store writes, the
-//!   allocator's memory — dies with the process.
+//! - **The server** keeps a *store* (durable): the crate's own
+//!   [`MemoryStore`](crate::store::MemoryStore), used only through the
+//!   [`Store`](crate::store::Store) trait, as a server on any store would.
+//!   It holds each conversation's messages, assigns their versions (its
+//!   allocator's bounds are persisted in it), and keeps each upstream
+//!   message's receipt key and each client's outbox head. Around it the
+//!   simulator puts a fault model: a write takes a random time up to
+//!   `store_delay`, writes complete in the order they began, and a server
+//!   crash loses the writes not yet done and restarts the store's volatile
+//!   part (the allocator reloads from its persisted bounds: versions skip
+//!   ahead, never repeat). Everything else — every
+//!   [`Connection`](crate::Connection), pending pushes — dies with the
+//!   process.
 //! - **Each client** has a *database* (durable): the messages of its
 //!   conversations it committed, and its *outbox*, the messages its user
 //!   sent, versioned by the client's own counter. A crash loses deliveries
 //!   not yet written.
 //! - **Upstream**, a client sends each outbox entry on its outbox stream;
-//!   the server stores it once (dedup by client and outbox version) in the
-//!   conversation with a newly allocated version, commits it (which acks it
-//!   to the author) and pushes it to the conversation's connected members.
+//!   the server appends it to the conversation with its receipt key (client
+//!   and outbox version), so the store keeps it once and gives it its
+//!   version; a resend gets the first version back. The server commits it
+//!   with a receipt naming that version (which acks it to the author) and
+//!   pushes what the store took new to the conversation's connected members.
 //! - **Continuity.** Every (re)connection is a new `Connection` on both
 //!   ends. The client resumes each conversation from its database
 //!   ([`Receiver::resume`](crate::Receiver::resume)) and hands over its
 //!   unconfirmed outbox again; the server resumes the client's outbox from
-//!   its store. Sync requests are answered from the store (server) and the
-//!   outbox (client). A connection whose sender escalates a message or
+//!   the store's outbox head, and asks the store for the receipt of a resend
+//!   below it. Sync requests are answered with store reads (server) and from
+//!   the outbox (client). A connection whose sender escalates a message or
 //!   declares its peer dead is torn down; the next one's sync fetches the
 //!   message.
 //!
@@ -65,6 +75,7 @@ mod link;
 mod report;
 mod rng;
 mod scenario;
+mod store;
 mod world;
 
 pub use check::{Checker, ClientId, Direction, Origin, Tally, Violation, ViolationKind};

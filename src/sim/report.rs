@@ -115,8 +115,11 @@ pub struct Report {
     pub server_crashes: u64,
     /// Links partitioned.
     pub partitions: u64,
-    /// Version bounds the server persisted for its allocator.
-    pub bounds_persisted: u64,
+    /// Versions the store never used: gaps in its conversations' chains.
+    /// Each server crash restarts the store's allocator from its persisted
+    /// bounds, so versions skip ahead (by less than two allocator steps
+    /// per conversation) rather than repeat.
+    pub versions_skipped: u64,
     /// Packets written by all endpoints.
     pub packets: u64,
     /// Packets the network lost (partitions included).
@@ -249,7 +252,11 @@ impl fmt::Display for Report {
             "connections opened / torn down",
             &Pair(self.connections, self.disconnects),
         )?;
-        row(f, "allocator bounds persisted", &self.bounds_persisted)?;
+        row(
+            f,
+            "versions skipped (store restarts)",
+            &self.versions_skipped,
+        )?;
         row(
             f,
             "packets sent / lost / duplicated",

@@ -63,10 +63,14 @@ pub struct SimConfig {
     /// Longest a client app takes to write a delivered message to its
     /// database before committing it (writes complete in order).
     pub commit_delay: Duration,
-    /// Longest a server store write takes (writes complete in order).
+    /// Longest a server store write takes (writes complete in order). The
+    /// store appends a message when its write lands; a server crash loses
+    /// the writes still on their way.
     pub store_delay: Duration,
-    /// Versions one persisted allocator bound covers (small: bounds are
-    /// written often, and a server crash skips few versions).
+    /// Versions one persisted allocator bound covers in the server's store
+    /// ([`MemoryStore::with_alloc_step`](crate::store::MemoryStore::with_alloc_step);
+    /// small: bounds are written often, and a server crash skips few
+    /// versions).
     pub alloc_step: u64,
     /// The server declares each client's outbox stream contiguous
     /// ([`Receiver::set_contiguous`](crate::Receiver::set_contiguous)):

@@ -3,7 +3,7 @@
 extern crate std;
 
 use super::{page_of, Appended, Page, ReceiptKey, Store};
-use crate::allocator::{AllocError, VersionAllocator};
+use crate::allocator::{AllocError, AllocatorConfigError, VersionAllocator};
 use crate::message::{Message, StreamId, Version};
 use crate::sync::SyncRange;
 use alloc::vec::Vec;
@@ -12,8 +12,13 @@ use core::convert::Infallible;
 use hashbrown::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Versions one persisted allocator bound covers.
+/// Versions one persisted allocator bound covers, unless
+/// [`MemoryStore::with_alloc_step`] says otherwise.
 const STEP: u64 = 64;
+
+/// Streams the allocator keeps in memory; one evicted reloads from its
+/// persisted bound (skipping ahead, like a restart).
+const STREAMS: usize = 1024;
 
 /// A [`Store`] in memory, for examples, tests and simulators. Clones share
 /// the same data, so it stands for a database that outlives the server
@@ -32,7 +37,6 @@ pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
 }
 
-#[derive(Default)]
 struct Inner {
     /// Durable: messages by stream, ascending by version.
     streams: HashMap<StreamId, Vec<Message>>,
@@ -43,12 +47,40 @@ struct Inner {
     outbox_heads: HashMap<u64, Version>,
     /// Volatile: lost by `restart`.
     allocator: Option<VersionAllocator>,
+    /// Versions one persisted bound covers.
+    step: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            streams: HashMap::new(),
+            bounds: HashMap::new(),
+            receipts: HashMap::new(),
+            outbox_heads: HashMap::new(),
+            allocator: None,
+            step: STEP,
+        }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// An empty store whose allocator persists a bound every `step`
+    /// versions (the default is 64). A small step writes bounds often and
+    /// skips few versions on a [`restart`](Self::restart): a simulator uses
+    /// one so that even short runs cross many segment boundaries.
+    pub fn with_alloc_step(step: u64) -> Result<MemoryStore, AllocatorConfigError> {
+        // Checked here, so the allocator built later (lazily, after each
+        // restart) cannot fail.
+        VersionAllocator::new(step, STREAMS)?;
+        let store = MemoryStore::new();
+        store.lock().step = step;
+        Ok(store)
     }
 
     /// The store process restarts: everything stored stays, the version
@@ -87,8 +119,10 @@ impl MemoryStore {
 
 impl Inner {
     fn allocate(&mut self, stream: StreamId) -> Version {
+        let step = self.step;
         let allocator = self.allocator.get_or_insert_with(|| {
-            VersionAllocator::new(STEP, 1024).expect("nonzero step and streams")
+            VersionAllocator::new(step, STREAMS)
+                .expect("step checked at construction, streams nonzero")
         });
         loop {
             match allocator.allocate(stream) {
@@ -222,6 +256,20 @@ mod tests {
         let all = store.messages(s);
         assert_eq!(all.len(), 100);
         assert!(all.windows(2).all(|w| w[1].prev == w[0].version));
+    }
+
+    #[test]
+    fn a_small_step_skips_little_on_restart() {
+        assert!(MemoryStore::with_alloc_step(0).is_err());
+        let store = MemoryStore::with_alloc_step(2).expect("a nonzero step");
+        let s = StreamId(1);
+        let append = || run(store.append(s, Bytes::new(), None)).version();
+        assert_eq!(append(), Version(1));
+        store.restart();
+        let after = append();
+        // Less than two segments of two versions skipped.
+        assert!(after > Version(2) && after.0 <= 5, "{after:?}");
+        assert!(run(store.load_bound(s)) >= after);
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! The simulated server's store: the crate's [`MemoryStore`], used through
+//! the [`Store`] trait as a real server would use any store, with the
+//! simulation's fault model around it.
+//!
+//! The store itself is durable and answers at once. The model adds what a
+//! real database does to a server: a write takes a while, writes complete
+//! in the order they began, and a server crash loses the writes not yet
+//! done and restarts the store's volatile part — its version allocator,
+//! which reloads from the persisted bounds, so versions skip ahead and never
+//! repeat. Keeping the model here, outside the store, means the simulator
+//! tests the same store code a server runs, not a copy of it.
+//!
+//! Every call is resolved with [`now_or_never`]. A call that is not ready,
+//! or fails, is a [`SimError::Driver`]: the run ends with that error rather
+//! than a panic or a silently wrong history.
+
+use super::scenario::SimError;
+use crate::message::{StreamId, Version};
+use crate::store::{now_or_never, Appended, MemoryStore, Page, ReceiptKey, Store};
+use crate::sync::SyncRange;
+use crate::time::Instant;
+use alloc::format;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::fmt::Display;
+use core::future::Future;
+use core::time::Duration;
+
+/// A write begun in one life of the store: it lands only in that life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WriteTicket(u64);
+
+/// The server's store with its delays and crashes.
+pub(super) struct SimStore {
+    store: MemoryStore,
+    /// Bumped by every crash: writes begun in an earlier life are lost.
+    life: u64,
+    /// Writes begun and neither landed nor lost.
+    pending: usize,
+    /// When the last write begun lands: later ones land after it.
+    tail: Instant,
+}
+
+impl SimStore {
+    /// An empty store whose allocator persists a bound every `alloc_step`
+    /// versions.
+    pub(super) fn new(alloc_step: u64) -> Result<SimStore, SimError> {
+        let store = MemoryStore::with_alloc_step(alloc_step)
+            .map_err(|e| SimError::Config(format!("alloc_step {alloc_step}: {e}")))?;
+        Ok(SimStore {
+            store,
+            life: 0,
+            pending: 0,
+            tail: Instant::ZERO,
+        })
+    }
+
+    /// A write begins at `now` and takes `delay`: when it lands (never
+    /// before a write begun earlier), and its ticket for
+    /// [`land`](Self::land).
+    pub(super) fn begin_write(&mut self, now: Instant, delay: Duration) -> (Instant, WriteTicket) {
+        let at = (now + delay).max(self.tail);
+        self.tail = at;
+        self.pending += 1;
+        (at, WriteTicket(self.life))
+    }
+
+    /// The write with `ticket` is due: whether it lands, `false` if it
+    /// died in a crash since it began.
+    pub(super) fn land(&mut self, ticket: WriteTicket) -> bool {
+        if ticket.0 != self.life {
+            return false;
+        }
+        self.pending = self.pending.saturating_sub(1);
+        true
+    }
+
+    /// Writes begun that have not landed.
+    pub(super) fn writes_pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The server crashes at `now`: writes not yet landed are lost, and the
+    /// store's allocator starts over from its persisted bounds.
+    pub(super) fn crash(&mut self, now: Instant) {
+        self.life += 1;
+        self.pending = 0;
+        self.tail = now;
+        self.store.restart();
+    }
+
+    /// [`Store::append`]: stores `payload` in `stream` once per `key`.
+    pub(super) fn append(
+        &self,
+        stream: StreamId,
+        payload: Bytes,
+        key: ReceiptKey,
+    ) -> Result<Appended, SimError> {
+        resolve("append", self.store.append(stream, payload, Some(key)))
+    }
+
+    /// [`Store::read`]: a page of `stream` for a sync request.
+    pub(super) fn read(
+        &self,
+        stream: StreamId,
+        range: SyncRange,
+        limit: u32,
+    ) -> Result<Page, SimError> {
+        resolve("read", self.store.read(stream, range, limit))
+    }
+
+    /// [`Store::receipt`]: the version a send was stored under, if it was.
+    pub(super) fn receipt(&self, key: ReceiptKey) -> Result<Option<Version>, SimError> {
+        resolve("receipt", self.store.receipt(key))
+    }
+
+    /// [`Store::outbox_head`]: where a client's outbox stands in the store.
+    pub(super) fn outbox_head(&self, client: u64) -> Result<Version, SimError> {
+        resolve("outbox_head", self.store.outbox_head(client))
+    }
+
+    /// Every stream holding messages, ascending, with its messages' versions
+    /// and `prev`s, oldest first: what the checker is given at the end.
+    pub(super) fn contents(&self) -> Vec<(StreamId, Vec<(Version, Version)>)> {
+        self.store
+            .streams()
+            .into_iter()
+            .map(|s| {
+                let chain = self.store.messages(s).into_iter();
+                (s, chain.map(|m| (m.version, m.prev)).collect())
+            })
+            .collect()
+    }
+}
+
+/// The output of a store call, which must be ready at once and succeed.
+fn resolve<T, E: Display>(
+    what: &str,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, SimError> {
+    match now_or_never(call) {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(SimError::Driver(format!("store {what}: {e}"))),
+        None => Err(SimError::Driver(format!("store {what}: not ready at once"))),
+    }
+}
