@@ -26,17 +26,17 @@ impl RttEstimator {
     /// Feeds one sample. The caller has already applied Karn's rule (no
     /// samples from retransmitted messages) and removed the peer's ack delay.
     pub(crate) fn on_sample(&mut self, rtt: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
+        let (srtt, rttvar) = match self.srtt {
+            None => (rtt, rtt / 2),
             Some(srtt) => {
                 let err = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * 3 + err) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                ((srtt * 7 + rtt) / 8, (self.rttvar * 3 + err) / 4)
             }
-        }
+        };
+        // Whole microseconds, the unit of `Instant` and of snapshots: a
+        // restored estimator then computes exactly the same deadlines.
+        self.srtt = Some(whole_micros(srtt));
+        self.rttvar = whole_micros(rttvar);
     }
 
     /// Puts back a snapshot's estimate.
@@ -69,6 +69,10 @@ impl RttEstimator {
         let factor = 1u32.checked_shl(backoff.min(31)).unwrap_or(u32::MAX);
         self.rto().saturating_mul(factor).min(self.max_rto)
     }
+}
+
+fn whole_micros(d: Duration) -> Duration {
+    Duration::new(d.as_secs(), d.subsec_micros() * 1000)
 }
 
 #[cfg(test)]

@@ -839,6 +839,30 @@ impl Sender {
         )
     }
 
+    /// A tail-loss probe (TCP's TLP, QUIC's PTO): when the newest
+    /// transmission's ack is overdue by the RTT's own measure, long before
+    /// the RTO, a PING makes the peer ack at once. A lost *ack* then costs
+    /// one tiny packet instead of resending the whole flight at the RTO,
+    /// and a lost tail shows up in the ack's ranges. Once per transmission
+    /// (any ping since it counts), without backoff and without touching
+    /// any message's retry count; only with an RTT sample to go by.
+    fn probe_deadline(&self) -> Option<Instant> {
+        if self.ping_due {
+            return None;
+        }
+        let srtt = self.rtt.srtt()?;
+        let i = self.list_tail.checked_sub(self.base)?;
+        let newest = self.ring.get(usize::try_from(i).ok()?)?.as_ref()?;
+        if self.last_ping >= newest.last_sent {
+            return None;
+        }
+        let pto =
+            srtt + (self.rtt.rttvar() * 4).max(Duration::from_millis(1)) + self.config.ack_delay;
+        let at = newest.last_sent + pto;
+        // Pointless once the retransmission timer would fire first.
+        (at < self.rto_deadline()?).then_some(at)
+    }
+
     fn dead_deadline(&self) -> Option<Instant> {
         if self.is_idle() {
             return None;
@@ -854,6 +878,7 @@ impl Sender {
         }
         [
             self.rto_deadline(),
+            self.probe_deadline(),
             self.ping_deadline(),
             self.dead_deadline(),
             self.stall_deadline(),
@@ -904,6 +929,10 @@ impl Sender {
             self.ping_due = true;
             self.last_ping = now;
             self.ping_count = self.ping_count.saturating_add(1);
+        }
+        if self.probe_deadline().is_some_and(|d| d <= now) {
+            self.ping_due = true;
+            self.last_ping = now;
         }
     }
 
