@@ -15,10 +15,14 @@ use crate::sid_set::{Membership, SidSet};
 use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use hashbrown::HashMap;
+use timers::{Slot, Timer, Timers};
+
+mod timers;
 
 /// What the receiver reports to the app.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,19 +156,6 @@ struct Held {
     wants_receipt: bool,
 }
 
-/// The per-stream timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    /// A message waits beyond a hole: report the gap when this fires.
-    Gap = 0,
-    /// Retry the stream's sync request.
-    Sync = 1,
-    /// The package at the head is still incomplete.
-    Package = 2,
-    /// Retry the history request.
-    History = 3,
-}
-
 /// Requests that wait to be written, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Request {
@@ -172,20 +163,34 @@ enum Request {
     History,
 }
 
+/// A stream's state, split by how often it is touched: the map entry holds
+/// only what the in-order deliver/commit path needs (one cache line with
+/// its key), so that with many streams each message costs as few cache
+/// misses as possible; the rest is behind `cold`.
 #[derive(Default)]
 struct StreamState {
     /// The last version delivered (or resumed): the chain's head.
     head: Version,
     /// Delivered and not yet committed, ascending by version.
     uncommitted: VecDeque<Held>,
-    /// Out-of-order messages keyed by the version they follow (and the
-    /// members of an incomplete package at the head).
-    buffered: HashMap<Version, (Message, Option<u64>)>,
     /// Versions are declared contiguous: holes are found by arithmetic
     /// and acks are sparse.
     contiguous: bool,
-    /// Armed deadlines, by [`Timer`].
-    deadlines: [Option<Instant>; 4],
+    /// Created the first time the stream needs any of it (a message out of
+    /// order, a sync, a package, history, a timer) and kept after, so a
+    /// lossy stream's holes coming and going allocate nothing.
+    cold: Option<Box<Cold>>,
+}
+
+/// What a stream needs only once something is out of order or was asked
+/// for; all of it empty by default.
+#[derive(Default)]
+struct Cold {
+    /// Out-of-order messages keyed by the version they follow (and the
+    /// members of an incomplete package at the head).
+    buffered: HashMap<Version, (Message, Option<u64>)>,
+    /// The stream's row of armed deadlines in `Receiver::timers`.
+    slot: Option<Slot>,
     /// The head the gap timer was armed for.
     gap_armed_for: Version,
     /// The head a gap was last reported for: report once per position.
@@ -195,7 +200,39 @@ struct StreamState {
     /// The package at the head, waiting for its missing members.
     package: Option<OpenPackage>,
     /// A history request in progress (rare, so boxed).
-    history: Option<alloc::boxed::Box<HistoryState>>,
+    history: Option<Box<HistoryState>>,
+}
+
+impl StreamState {
+    /// The cold part, if the stream ever needed it.
+    fn cold(&self) -> Option<&Cold> {
+        self.cold.as_deref()
+    }
+
+    /// The cold part, created on first need.
+    fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    fn buffered_len(&self) -> usize {
+        self.cold().map_or(0, |c| c.buffered.len())
+    }
+
+    fn sync(&self) -> Option<&SyncState> {
+        self.cold()?.sync.as_ref()
+    }
+
+    fn package(&self) -> Option<&OpenPackage> {
+        self.cold()?.package.as_ref()
+    }
+}
+
+impl Cold {
+    /// Forgets the package at the head and its timer.
+    fn close_package(&mut self, timers: &mut Timers) {
+        self.package = None;
+        timers.disarm(self.slot, Timer::Package);
+    }
 }
 
 /// Fetching a stream's messages after its head, page by page.
@@ -241,10 +278,11 @@ struct HistoryState {
 }
 
 enum Accepted {
-    /// Held for the first time.
-    New,
+    /// Held for the first time, on a stream that is (or not) `contiguous`
+    /// (which paces the ack; carried here to spare a lookup).
+    New { contiguous: bool },
     /// Held for the first time while the stream is syncing: check progress.
-    NewWhileSyncing,
+    NewWhileSyncing { contiguous: bool },
     /// Already held, not committed yet: ack receipt only.
     Pending,
     /// Already committed: ack receipt and commit.
@@ -258,7 +296,7 @@ pub struct Receiver {
     config: Config,
     streams: HashMap<StreamId, StreamState>,
     /// Every armed per-stream timer, earliest first.
-    timers: BTreeSet<(Instant, StreamId, Timer)>,
+    timers: Timers,
     /// Requests waiting to be written.
     requests_due: VecDeque<(StreamId, Request)>,
     received: SidSet,
@@ -299,7 +337,7 @@ impl Receiver {
         Receiver {
             streams: HashMap::new(),
             scratch: alloc::vec::Vec::new(),
-            timers: BTreeSet::new(),
+            timers: Timers::default(),
             requests_due: VecDeque::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
@@ -355,15 +393,16 @@ impl Receiver {
         }
         if last_committed > st.head {
             st.head = last_committed;
-            self.held -= skip_buffered(
-                st,
-                last_committed,
-                &self.receipt_cache,
-                &mut self.committed,
-                &mut self.receipts_due,
-            );
-            st.package = None;
-            disarm(&mut self.timers, st, stream, Timer::Package);
+            if let Some(c) = st.cold.as_deref_mut() {
+                self.held -= skip_buffered(
+                    c,
+                    last_committed,
+                    &self.receipt_cache,
+                    &mut self.committed,
+                    &mut self.receipts_due,
+                );
+                c.close_package(&mut self.timers);
+            }
         }
         self.start_sync(stream, SyncKind::Resume);
         self.advance(stream, None);
@@ -397,12 +436,12 @@ impl Receiver {
     /// unanswered one. Lost requests and answers are retried.
     pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
         let limit = limit.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
-        let st = self.streams.entry(stream).or_default();
-        if let Some(old) = st.history.take() {
+        let c = self.streams.entry(stream).or_default().cold_mut();
+        if let Some(old) = c.history.take() {
             self.held -= old.messages.len();
         }
-        disarm(&mut self.timers, st, stream, Timer::History);
-        st.history = Some(alloc::boxed::Box::new(HistoryState {
+        self.timers.disarm(c.slot, Timer::History);
+        c.history = Some(Box::new(HistoryState {
             before,
             limit,
             due: true,
@@ -616,9 +655,12 @@ impl Receiver {
             ..ReceiverUsage::default()
         };
         for st in self.streams.values() {
-            u.buffered += st.buffered.len();
-            u.open_packages += usize::from(st.package.is_some());
-            u.history_messages += st.history.as_ref().map_or(0, |h| h.messages.len());
+            let Some(c) = st.cold() else {
+                continue;
+            };
+            u.buffered += c.buffered.len();
+            u.open_packages += usize::from(c.package.is_some());
+            u.history_messages += c.history.as_ref().map_or(0, |h| h.messages.len());
         }
         u
     }
@@ -758,8 +800,12 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
+        // Pages answer a sync or a history request, both cold.
+        let Some(c) = st.cold.as_deref_mut() else {
+            return;
+        };
         if let SyncRange::Before(before) = end.range {
-            if let Some(h) = st.history.as_mut().filter(|h| h.before == before) {
+            if let Some(h) = c.history.as_mut().filter(|h| h.before == before) {
                 h.end = Some(end);
                 // Drop what a replaced request's answer left here.
                 let n = h.messages.len();
@@ -770,7 +816,7 @@ impl Receiver {
             }
             return;
         }
-        let Some(sync) = st.sync.as_mut() else {
+        let Some(sync) = c.sync.as_mut() else {
             return;
         };
         if st.contiguous && end.through.0 - end.first_prev.0 != end.count {
@@ -790,15 +836,14 @@ impl Receiver {
                     // The empty stream starts where the page starts.
                     st.head = end.first_prev;
                     self.held -= skip_buffered(
-                        st,
+                        c,
                         end.first_prev,
                         &self.receipt_cache,
                         &mut self.committed,
                         &mut self.receipts_due,
                     );
                     // A package opened at the old head is gone with it.
-                    st.package = None;
-                    disarm(&mut self.timers, st, stream, Timer::Package);
+                    c.close_package(&mut self.timers);
                     self.ack_later(now, false);
                 }
                 self.advance(stream, Some(now));
@@ -816,7 +861,8 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
-        let sync = st.sync.get_or_insert(SyncState {
+        let c = st.cold_mut();
+        let sync = c.sync.get_or_insert(SyncState {
             due: false,
             for_gap: true,
             latest: None,
@@ -839,7 +885,7 @@ impl Receiver {
         }
         if matches!(kind, SyncKind::Latest(_)) {
             // Live messages that arrive meanwhile wait for the start.
-            disarm(&mut self.timers, st, stream, Timer::Gap);
+            self.timers.disarm(c.slot, Timer::Gap);
         }
     }
 
@@ -849,42 +895,44 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
-        let Some(sync) = st.sync.as_mut() else {
+        let head = st.head;
+        let Some(c) = st.cold.as_deref_mut() else {
             return;
         };
-        if st.head > sync.asked_after && sync.latest.is_none() && !sync.due {
+        let Some(sync) = c.sync.as_mut() else {
+            return;
+        };
+        if head > sync.asked_after && sync.latest.is_none() && !sync.due {
             // The page is arriving: its end marker may be what was lost, so
             // the next retry comes one plain `sync_retry` after the last
             // progress, not after a long backoff.
             sync.attempts = 0;
             let soon = now + self.config.sync_retry;
-            if st.deadlines[Timer::Sync as usize] != Some(soon) {
-                arm(&mut self.timers, st, stream, Timer::Sync, soon);
-            }
+            self.timers.arm(&mut c.slot, stream, Timer::Sync, soon);
         }
-        let Some(sync) = st.sync else {
+        let Some(sync) = c.sync else {
             return;
         };
         let next_page = match sync.end {
             // A gap closed by a late message needs no answer.
-            None if sync.for_gap && st.buffered.is_empty() => false,
+            None if sync.for_gap && c.buffered.is_empty() => false,
             None => return,
             // The page's messages may still be on their way.
-            Some((through, _)) if st.head < through => return,
+            Some((through, _)) if head < through => return,
             Some((_, more)) => more,
         };
         if next_page {
             // A fresh request, a fresh backoff.
-            if let Some(sync) = st.sync.as_mut() {
+            if let Some(sync) = c.sync.as_mut() {
                 sync.attempts = 0;
             }
             self.start_sync(stream, SyncKind::Gap);
         } else {
-            st.sync = None;
-            disarm(&mut self.timers, st, stream, Timer::Sync);
-            if !st.buffered.is_empty() {
+            c.sync = None;
+            self.timers.disarm(c.slot, Timer::Sync);
+            if !c.buffered.is_empty() {
                 // Something still waits beyond a hole the sync did not fill.
-                st.gap_reported = None;
+                c.gap_reported = None;
                 self.advance(stream, Some(now));
             }
         }
@@ -968,12 +1016,12 @@ impl Receiver {
         let key = (msg.stream, msg.version);
         let wants_receipt = msg.wants_receipt;
         let accepted = self.accept(now, msg, sid);
-        if matches!(accepted, Accepted::NewWhileSyncing) {
+        if matches!(accepted, Accepted::NewWhileSyncing { .. }) {
             self.sync_progress(now, stream);
         }
         match accepted {
             Accepted::Dropped => return,
-            Accepted::New | Accepted::NewWhileSyncing => {}
+            Accepted::New { .. } | Accepted::NewWhileSyncing { .. } => {}
             Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
         }
         let committed = matches!(accepted, Accepted::Committed);
@@ -992,11 +1040,11 @@ impl Receiver {
         // A hole in the SIDs is acked at once (in `note_received`), so the
         // sender can fast-retransmit; so is a duplicate, so it stops resending.
         self.note_received(now, sid);
-        if !matches!(accepted, Accepted::New | Accepted::NewWhileSyncing) {
-            self.ack_now();
-        } else {
-            let sparse = self.streams.get(&stream).is_some_and(|s| s.contiguous);
-            self.ack_later(now, sparse);
+        match accepted {
+            Accepted::New { contiguous } | Accepted::NewWhileSyncing { contiguous } => {
+                self.ack_later(now, contiguous)
+            }
+            _ => self.ack_now(),
         }
     }
 
@@ -1046,7 +1094,8 @@ impl Receiver {
         let Some(h) = self
             .streams
             .get_mut(&stream)
-            .and_then(|st| st.history.as_deref_mut())
+            .and_then(|st| st.cold.as_deref_mut())
+            .and_then(|c| c.history.as_deref_mut())
         else {
             return;
         };
@@ -1074,10 +1123,14 @@ impl Receiver {
     /// Reports the stream's history page once every message between its
     /// end marker's bounds is here, chained without a hole.
     fn try_finish_history(&mut self, stream: StreamId) {
-        let Some(st) = self.streams.get_mut(&stream) else {
+        let Some(c) = self
+            .streams
+            .get_mut(&stream)
+            .and_then(|st| st.cold.as_deref_mut())
+        else {
             return;
         };
-        let Some(h) = st.history.as_deref() else {
+        let Some(h) = c.history.as_deref() else {
             return;
         };
         let Some(end) = h.end else {
@@ -1098,10 +1151,10 @@ impl Receiver {
         if at != end.through || n != end.count {
             return;
         }
-        let Some(h) = st.history.take() else {
+        let Some(h) = c.history.take() else {
             return;
         };
-        disarm(&mut self.timers, st, stream, Timer::History);
+        self.timers.disarm(c.slot, Timer::History);
         self.held -= h.messages.len();
         let messages = h
             .messages
@@ -1152,7 +1205,11 @@ impl Receiver {
             self.stats.chain_conflicts += 1;
             return Accepted::Dropped;
         }
-        if let Some((m, s)) = st.buffered.get_mut(&msg.prev) {
+        if let Some((m, s)) = st
+            .cold
+            .as_deref_mut()
+            .and_then(|c| c.buffered.get_mut(&msg.prev))
+        {
             if m.version != msg.version {
                 self.stats.chain_conflicts += 1;
                 return Accepted::Dropped;
@@ -1165,23 +1222,37 @@ impl Receiver {
         }
         let in_order = msg.prev == st.head;
         if self.held >= self.config.max_held_messages
-            || (!in_order && st.buffered.len() >= self.config.max_reorder_per_stream)
+            || (!in_order && st.buffered_len() >= self.config.max_reorder_per_stream)
         {
             self.stats.dropped_full += 1;
             return Accepted::Dropped;
         }
         self.held += 1;
-        if in_order && msg.package.is_none() && st.package.is_none() {
-            deliver(st, msg, sid, &mut self.events, &mut self.stats);
+        if in_order && msg.package.is_none() && st.package().is_none() {
+            deliver(
+                &mut st.head,
+                &mut st.uncommitted,
+                msg,
+                sid,
+                &mut self.events,
+                &mut self.stats,
+            );
         } else {
-            st.buffered.insert(msg.prev, (msg, sid));
+            st.cold_mut().buffered.insert(msg.prev, (msg, sid));
         }
-        let syncing = st.sync.is_some();
+        let contiguous = st.contiguous;
+        if st.cold.is_none() {
+            // The in-order path of a stream that never needed its cold
+            // part: nothing waits behind the head and no timer runs, so
+            // `advance` would find nothing to do.
+            return Accepted::New { contiguous };
+        }
+        let syncing = st.sync().is_some();
         self.advance(stream, Some(now));
         if syncing {
-            Accepted::NewWhileSyncing
+            Accepted::NewWhileSyncing { contiguous }
         } else {
-            Accepted::New
+            Accepted::New { contiguous }
         }
     }
 
@@ -1193,101 +1264,104 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
-        while let Some((next, _)) = st.buffered.get(&st.head) {
+        let StreamState {
+            head,
+            uncommitted,
+            contiguous,
+            cold,
+        } = st;
+        let Some(c) = cold.as_deref_mut() else {
+            // Nothing buffered, no package, no timer armed.
+            return;
+        };
+        while let Some((next, _)) = c.buffered.get(head) {
             if let Some(p) = next.package {
-                if !package_complete(st, p) {
+                if !package_complete(c, *head, p) {
                     break;
                 }
             }
-            let Some((msg, sid)) = st.buffered.remove(&st.head) else {
+            let Some((msg, sid)) = c.buffered.remove(head) else {
                 break;
             };
-            deliver(st, msg, sid, &mut self.events, &mut self.stats);
-            if st.package.is_some_and(|o| st.head >= o.last) {
-                st.package = None;
-                disarm(&mut self.timers, st, stream, Timer::Package);
+            deliver(
+                head,
+                uncommitted,
+                msg,
+                sid,
+                &mut self.events,
+                &mut self.stats,
+            );
+            if c.package.is_some_and(|o| *head >= o.last) {
+                c.close_package(&mut self.timers);
             }
         }
         let Some(now) = now else {
-            if st.buffered.is_empty() {
-                disarm(&mut self.timers, st, stream, Timer::Gap);
+            if c.buffered.is_empty() {
+                self.timers.disarm(c.slot, Timer::Gap);
             }
             return;
         };
-        if st.package.is_some() {
+        if c.package.is_some() {
             // The package timer owns the recovery of a package at the head.
-            disarm(&mut self.timers, st, stream, Timer::Gap);
-            if st.deadlines[Timer::Package as usize].is_none() {
-                arm(
-                    &mut self.timers,
-                    st,
-                    stream,
-                    Timer::Package,
-                    now + self.config.package_timeout,
-                );
+            self.timers.disarm(c.slot, Timer::Gap);
+            if self.timers.deadline(c.slot, Timer::Package).is_none() {
+                let at = now + self.config.package_timeout;
+                self.timers.arm(&mut c.slot, stream, Timer::Package, at);
             }
             return;
         }
-        let waiting_for_start = st.sync.is_some_and(|s| s.latest.is_some());
-        if st.buffered.is_empty() || waiting_for_start {
-            disarm(&mut self.timers, st, stream, Timer::Gap);
+        let waiting_for_start = c.sync.is_some_and(|s| s.latest.is_some());
+        if c.buffered.is_empty() || waiting_for_start {
+            self.timers.disarm(c.slot, Timer::Gap);
             return;
         }
-        let armed = st.deadlines[Timer::Gap as usize].is_some() && st.gap_armed_for == st.head;
-        if armed || st.gap_reported == Some(st.head) {
+        let armed = self.timers.deadline(c.slot, Timer::Gap).is_some() && c.gap_armed_for == *head;
+        if armed || c.gap_reported == Some(*head) {
             return;
         }
-        if st.contiguous {
+        if *contiguous {
             // Arithmetic proves the hole: no need to wait for a late message.
             self.report_gap(now, stream);
             return;
         }
-        st.gap_armed_for = st.head;
-        arm(
-            &mut self.timers,
-            st,
-            stream,
-            Timer::Gap,
-            now + self.config.gap_wait,
-        );
+        c.gap_armed_for = *head;
+        let at = now + self.config.gap_wait;
+        self.timers.arm(&mut c.slot, stream, Timer::Gap, at);
     }
 
     fn report_gap(&mut self, now: Instant, stream: StreamId) {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
-        disarm(&mut self.timers, st, stream, Timer::Gap);
-        st.gap_reported = Some(st.head);
+        let head = st.head;
+        let c = st.cold_mut();
+        self.timers.disarm(c.slot, Timer::Gap);
+        c.gap_reported = Some(head);
         // A message that follows a version below the head can never be
         // delivered (a forked chain: another message took its place). Drop
         // it, settling its SID so the sender stops waiting for it.
-        let head = st.head;
-        let before = st.buffered.len();
-        let (committed, receipts_due) = (&mut self.committed, &mut self.receipts_due);
-        let remembered = &self.receipt_cache;
-        st.buffered.retain(|&prev, (m, sid)| {
-            if prev >= head {
-                return true;
-            }
-            settle_skipped(*sid, m, remembered, committed, receipts_due);
-            false
-        });
-        let forked = before - st.buffered.len();
+        let forked = skip_buffered(
+            c,
+            head,
+            &self.receipt_cache,
+            &mut self.committed,
+            &mut self.receipts_due,
+        );
         self.held -= forked;
         self.stats.chain_conflicts += forked as u64;
-        if st.buffered.contains_key(&st.head) {
+        if c.buffered.contains_key(&head) {
             // What follows the head is here (a package waiting for the rest
             // of its members, after a resume moved the head): no hole.
             self.advance(stream, Some(now));
             return;
         }
-        let Some(waiting_after) = st.buffered.keys().min().copied() else {
+        let Some(waiting_after) = c.buffered.keys().min().copied() else {
             return;
         };
         self.stats.gaps += 1;
         self.events.push_back(ReceiverEvent::Gap {
             stream,
-            after: st.head,
+            after: head,
             waiting_after,
         });
         self.start_sync(stream, SyncKind::Gap);
@@ -1299,25 +1373,28 @@ impl Receiver {
         let Some(st) = self.streams.get_mut(&stream) else {
             return;
         };
-        let Some(open) = st.package.as_mut() else {
+        let after = st.head;
+        let Some(c) = st.cold.as_deref_mut() else {
             return;
         };
-        if open.last <= st.head {
+        let Some(open) = c.package.as_mut() else {
+            return;
+        };
+        if open.last <= after {
             // The head moved past it some other way: nothing to give up.
-            st.package = None;
+            c.package = None;
             return;
         }
         if open.attempts < self.config.package_retries {
             open.attempts += 1;
             let at = now + self.config.package_timeout;
-            arm(&mut self.timers, st, stream, Timer::Package, at);
+            self.timers.arm(&mut c.slot, stream, Timer::Package, at);
             self.start_sync(stream, SyncKind::Gap);
             return;
         }
         let open = *open;
-        st.package = None;
-        let after = st.head;
-        let members = st
+        c.package = None;
+        let members = c
             .buffered
             .values()
             .filter(|(m, _)| {
@@ -1326,7 +1403,7 @@ impl Receiver {
             })
             .count();
         self.held -= skip_buffered(
-            st,
+            c,
             open.last,
             &self.receipt_cache,
             &mut self.committed,
@@ -1356,7 +1433,7 @@ impl Receiver {
             .flatten()
             .min()
             .filter(|_| !self.ack_immediate);
-        let stream = self.timers.first().map(|&(at, _, _)| at);
+        let stream = self.timers.next();
         [ack, stream].into_iter().flatten().min()
     }
 
@@ -1368,25 +1445,24 @@ impl Receiver {
             self.sparse_deadline = None;
             self.ack_immediate = true;
         }
-        while let Some(&(at, stream, timer)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
-            let Some(st) = self.streams.get_mut(&stream) else {
+        while let Some((stream, timer)) = self.timers.pop_due(now) {
+            let Some(c) = self
+                .streams
+                .get_mut(&stream)
+                .and_then(|st| st.cold.as_deref_mut())
+            else {
                 continue;
             };
-            st.deadlines[timer as usize] = None;
             match timer {
                 Timer::Gap => self.report_gap(now, stream),
                 Timer::Sync => {
-                    if st.sync.is_some() {
+                    if c.sync.is_some() {
                         self.start_sync(stream, SyncKind::Gap);
                     }
                 }
                 Timer::Package => self.on_package_timeout(now, stream),
                 Timer::History => {
-                    if let Some(h) = st.history.as_mut().filter(|h| !h.due) {
+                    if let Some(h) = c.history.as_mut().filter(|h| !h.due) {
                         h.due = true;
                         self.requests_due.push_back((stream, Request::History));
                     }
@@ -1436,9 +1512,14 @@ impl Receiver {
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
+            let head = st.head;
+            // A request is made only where the stream's cold part exists.
+            let Some(c) = st.cold.as_deref_mut() else {
+                continue;
+            };
             let (req, attempts, timer) = match request {
                 Request::Sync => {
-                    let Some(sync) = st.sync.as_mut().filter(|s| s.due) else {
+                    let Some(sync) = c.sync.as_mut().filter(|s| s.due) else {
                         continue;
                     };
                     sync.due = false;
@@ -1450,10 +1531,10 @@ impl Receiver {
                             limit,
                         },
                         None => {
-                            sync.asked_after = st.head;
+                            sync.asked_after = head;
                             SyncRequest {
                                 stream,
-                                range: SyncRange::After(st.head),
+                                range: SyncRange::After(head),
                                 limit: self.config.sync_page,
                             }
                         }
@@ -1461,7 +1542,7 @@ impl Receiver {
                     (req, sync.attempts, Timer::Sync)
                 }
                 Request::History => {
-                    let Some(h) = st.history.as_mut().filter(|h| h.due) else {
+                    let Some(h) = c.history.as_mut().filter(|h| h.due) else {
                         continue;
                     };
                     h.due = false;
@@ -1478,7 +1559,7 @@ impl Receiver {
             self.stats.sync_requests += 1;
             let backoff = 1u32 << (attempts - 1).min(6);
             let at = now + self.config.sync_retry * backoff;
-            arm(&mut self.timers, st, stream, timer, at);
+            self.timers.arm(&mut c.slot, stream, timer, at);
         }
     }
 
@@ -1553,50 +1634,27 @@ fn clamp_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn arm(
-    timers: &mut BTreeSet<(Instant, StreamId, Timer)>,
-    st: &mut StreamState,
-    stream: StreamId,
-    timer: Timer,
-    at: Instant,
-) {
-    disarm(timers, st, stream, timer);
-    st.deadlines[timer as usize] = Some(at);
-    timers.insert((at, stream, timer));
-}
-
-fn disarm(
-    timers: &mut BTreeSet<(Instant, StreamId, Timer)>,
-    st: &mut StreamState,
-    stream: StreamId,
-    timer: Timer,
-) {
-    if let Some(at) = st.deadlines[timer as usize].take() {
-        timers.remove(&(at, stream, timer));
-    }
-}
-
 /// Drops buffered messages that follow a version below `through` (the
 /// stream moves past them without delivering them) and settles their SIDs,
 /// so the sender stops waiting for them — with a receipt where one was
 /// asked for (see [`settle_skipped`]). Returns how many were dropped.
 fn skip_buffered(
-    st: &mut StreamState,
+    c: &mut Cold,
     through: Version,
     remembered: &HashMap<(StreamId, Version), Bytes>,
     committed: &mut SidSet,
     receipts_due: &mut VecDeque<(u64, Bytes)>,
 ) -> usize {
-    let before = st.buffered.len();
+    let before = c.buffered.len();
     // What follows a version below `through` can never chain on again.
-    st.buffered.retain(|&prev, (m, sid)| {
+    c.buffered.retain(|&prev, (m, sid)| {
         if prev >= through {
             return true;
         }
         settle_skipped(*sid, m, remembered, committed, receipts_due);
         false
     });
-    before - st.buffered.len()
+    before - c.buffered.len()
 }
 
 /// Settles the SID of a message the receiver will never deliver. Where a
@@ -1624,19 +1682,19 @@ fn settle_skipped(
 /// Whether the package starting at the head is held without a hole up to
 /// its last member. The walk resumes where it stopped, so each member is
 /// visited once however the members trickle in.
-fn package_complete(st: &mut StreamState, p: Package) -> bool {
-    let open = match st.package.as_mut() {
+fn package_complete(c: &mut Cold, head: Version, p: Package) -> bool {
+    let open = match c.package.as_mut() {
         Some(o) if o.id == p.id && o.last == p.last => o,
-        _ => st.package.insert(OpenPackage {
+        _ => c.package.insert(OpenPackage {
             id: p.id,
             count: p.count,
             last: p.last,
-            reached: st.head,
+            reached: head,
             attempts: 0,
         }),
     };
     while open.reached < open.last {
-        match st.buffered.get(&open.reached) {
+        match c.buffered.get(&open.reached) {
             Some((m, _))
                 if m.package
                     .is_some_and(|q| q.id == open.id && q.last == open.last) =>
@@ -1650,14 +1708,15 @@ fn package_complete(st: &mut StreamState, p: Package) -> bool {
 }
 
 fn deliver(
-    st: &mut StreamState,
+    head: &mut Version,
+    uncommitted: &mut VecDeque<Held>,
     msg: Message,
     sid: Option<u64>,
     events: &mut VecDeque<ReceiverEvent>,
     stats: &mut ReceiverStats,
 ) {
-    st.head = msg.version;
-    st.uncommitted.push_back(Held {
+    *head = msg.version;
+    uncommitted.push_back(Held {
         version: msg.version,
         sid,
         committed: false,
@@ -1681,7 +1740,11 @@ impl Receiver {
         let mut streams: Vec<_> = self.streams.iter().collect();
         streams.sort_unstable_by_key(|(id, _)| **id);
         s.usize(streams.len());
+        // A stream without a cold part is written as its defaults, as before
+        // the split: the format does not change.
+        let idle = Cold::default();
         for (id, st) in streams {
+            let c = st.cold().unwrap_or(&idle);
             s.u(id.0);
             s.u(st.head.0);
             s.usize(st.uncommitted.len());
@@ -1691,7 +1754,7 @@ impl Receiver {
                 s.b(h.committed);
                 s.b(h.wants_receipt);
             }
-            let mut buffered: Vec<_> = st.buffered.iter().collect();
+            let mut buffered: Vec<_> = c.buffered.iter().collect();
             buffered.sort_unstable_by_key(|(prev, _)| **prev);
             s.usize(buffered.len());
             for (_, (m, sid)) in buffered {
@@ -1699,13 +1762,13 @@ impl Receiver {
                 s.opt_u(*sid);
             }
             s.b(st.contiguous);
-            for d in st.deadlines {
-                s.opt_instant(d);
+            for t in Timer::ALL {
+                s.opt_instant(self.timers.deadline(c.slot, t));
             }
-            s.u(st.gap_armed_for.0);
-            s.opt_u(st.gap_reported.map(|v| v.0));
-            s.b(st.sync.is_some());
-            if let Some(y) = st.sync {
+            s.u(c.gap_armed_for.0);
+            s.opt_u(c.gap_reported.map(|v| v.0));
+            s.b(c.sync.is_some());
+            if let Some(y) = c.sync {
                 s.b(y.due);
                 s.b(y.for_gap);
                 s.opt_u(y.latest.map(u64::from));
@@ -1717,16 +1780,16 @@ impl Receiver {
                     s.b(more);
                 }
             }
-            s.b(st.package.is_some());
-            if let Some(p) = st.package {
+            s.b(c.package.is_some());
+            if let Some(p) = c.package {
                 s.u(p.id);
                 s.u(u64::from(p.count));
                 s.u(p.last.0);
                 s.u(p.reached.0);
                 s.u(u64::from(p.attempts));
             }
-            s.b(st.history.is_some());
-            if let Some(h) = &st.history {
+            s.b(c.history.is_some());
+            if let Some(h) = &c.history {
                 s.u(h.before.0);
                 s.u(u64::from(h.limit));
                 s.b(h.due);
@@ -1824,6 +1887,7 @@ impl Receiver {
                 head: Version(d.u()?),
                 ..StreamState::default()
             };
+            let mut c = Cold::default();
             let k = d.count()?;
             for _ in 0..k {
                 let h = Held {
@@ -1845,17 +1909,18 @@ impl Receiver {
             for _ in 0..k {
                 let m = d.message()?;
                 let sid = d.opt_u()?;
-                if m.stream != id || st.buffered.contains_key(&m.prev) {
+                if m.stream != id || c.buffered.contains_key(&m.prev) {
                     return Err(bad("buffered message"));
                 }
-                st.buffered.insert(m.prev, (m, sid));
+                c.buffered.insert(m.prev, (m, sid));
             }
             st.contiguous = d.b()?;
-            for i in 0..4 {
-                st.deadlines[i] = d.opt_instant()?;
+            let mut deadlines = [None; 4];
+            for at in &mut deadlines {
+                *at = d.opt_instant()?;
             }
-            st.gap_armed_for = Version(d.u()?);
-            st.gap_reported = d.opt_u()?.map(Version);
+            c.gap_armed_for = Version(d.u()?);
+            c.gap_reported = d.opt_u()?.map(Version);
             if d.b()? {
                 let due = d.b()?;
                 let for_gap = d.b()?;
@@ -1871,7 +1936,7 @@ impl Receiver {
                 } else {
                     None
                 };
-                st.sync = Some(SyncState {
+                c.sync = Some(SyncState {
                     due,
                     for_gap,
                     latest,
@@ -1881,7 +1946,7 @@ impl Receiver {
                 });
             }
             if d.b()? {
-                st.package = Some(OpenPackage {
+                c.package = Some(OpenPackage {
                     id: d.u()?,
                     count: d.u32()?,
                     last: Version(d.u()?),
@@ -1908,7 +1973,7 @@ impl Receiver {
                 }
                 let end = if d.b()? { Some(d.page_end()?) } else { None };
                 held += messages.len();
-                st.history = Some(alloc::boxed::Box::new(HistoryState {
+                c.history = Some(Box::new(HistoryState {
                     before,
                     limit,
                     due,
@@ -1917,14 +1982,22 @@ impl Receiver {
                     end,
                 }));
             }
-            held += st.uncommitted.len() + st.buffered.len();
-            for (i, timer) in [Timer::Gap, Timer::Sync, Timer::Package, Timer::History]
-                .into_iter()
-                .enumerate()
-            {
-                if let Some(at) = st.deadlines[i] {
-                    rx.timers.insert((at, id, timer));
+            held += st.uncommitted.len() + c.buffered.len();
+            for (timer, at) in Timer::ALL.into_iter().zip(deadlines) {
+                if let Some(at) = at {
+                    rx.timers.arm(&mut c.slot, id, timer, at);
                 }
+            }
+            // Only streams that had a cold part get one back.
+            let idle = c.buffered.is_empty()
+                && c.slot.is_none()
+                && c.gap_armed_for == Version::ZERO
+                && c.gap_reported.is_none()
+                && c.sync.is_none()
+                && c.package.is_none()
+                && c.history.is_none();
+            if !idle {
+                st.cold = Some(Box::new(c));
             }
             if rx.streams.insert(id, st).is_some() {
                 return Err(bad("stream twice"));

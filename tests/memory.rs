@@ -223,5 +223,5 @@ fn memory_per_pair_per_message_and_per_stream() {
     assert!(new_pair <= 4 * 1024, "new pair: {new_pair} B");
     assert!(per_1k <= 512.0, "per in-flight message: {per_1k} B");
     assert!(per_100k <= 512.0, "per in-flight message: {per_100k} B");
-    assert!(per_stream <= 1024.0, "per stream: {per_stream} B");
+    assert!(per_stream <= 512.0, "per stream: {per_stream} B");
 }
