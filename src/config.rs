@@ -7,6 +7,11 @@ use core::time::Duration;
 /// same values for `max_in_flight` and `max_packet_size`.
 ///
 /// Every structure a peer can grow is bounded by a field here.
+///
+/// Endpoints take it as `impl Into<Arc<Config>>`: pass a `Config` and each
+/// endpoint keeps its own, or an `Arc<Config>` and a server's thousands of
+/// endpoints share one (a [`Connection`](crate::Connection) shares it
+/// between its halves either way).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// RTO before any RTT sample exists (RFC 6298 recommends 1 s).

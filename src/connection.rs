@@ -11,6 +11,7 @@ use crate::sender::{Sender, SenderEvent};
 use crate::snapshot::SnapshotError;
 use crate::sync::SyncRequest;
 use crate::time::Instant;
+use alloc::sync::Arc;
 use bytes::Bytes;
 
 /// An event from either half of a [`Connection`].
@@ -37,7 +38,8 @@ pub struct Connection {
 
 impl Connection {
     /// A connection whose two halves share `config`.
-    pub fn new(config: Config) -> Connection {
+    pub fn new(config: impl Into<Arc<Config>>) -> Connection {
+        let config = config.into();
         Connection {
             writer: PacketWriter::new(config.max_packet_size),
             max_packet_size: config.max_packet_size,
@@ -143,10 +145,11 @@ impl Connection {
 
     /// A connection restored from [`snapshot`](Self::snapshot)'s two parts.
     pub fn restore(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         sender: Bytes,
         receiver: Bytes,
     ) -> Result<Connection, SnapshotError> {
+        let config = config.into();
         let mut c = Connection::new(config.clone());
         c.sender = Sender::restore(config.clone(), sender)?;
         c.receiver = Receiver::restore(config, receiver)?;

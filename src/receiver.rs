@@ -17,6 +17,7 @@ use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes, BytesMut};
 use hashbrown::HashMap;
@@ -293,7 +294,8 @@ enum Accepted {
 
 /// The receiving half of a connection. See the crate docs for the run loop.
 pub struct Receiver {
-    config: Config,
+    /// Shared with the other half of a [`Connection`](crate::Connection).
+    config: Arc<Config>,
     streams: HashMap<StreamId, StreamState>,
     /// Every armed per-stream timer, earliest first.
     timers: Timers,
@@ -332,8 +334,9 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A receiver for one connection.
-    pub fn new(config: Config) -> Receiver {
+    /// A receiver for one connection; `config` may be shared (see [`Config`]).
+    pub fn new(config: impl Into<Arc<Config>>) -> Receiver {
+        let config = config.into();
         Receiver {
             streams: HashMap::new(),
             scratch: alloc::vec::Vec::new(),
@@ -1875,7 +1878,10 @@ impl Receiver {
     /// `snapshot` stopped. `config` must bound the snapshot's state;
     /// anything malformed, inconsistent or out of bounds is an error and
     /// nothing is returned.
-    pub fn restore(config: Config, snapshot: Bytes) -> Result<Receiver, SnapshotError> {
+    pub fn restore(
+        config: impl Into<Arc<Config>>,
+        snapshot: Bytes,
+    ) -> Result<Receiver, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
         let mut d = Dec::open(snapshot, snapshot::RECEIVER)?;
         let mut rx = Receiver::new(config);

@@ -16,6 +16,7 @@ use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
 use crate::time::Instant;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::{BufMut, Bytes};
 use core::time::Duration;
@@ -166,7 +167,8 @@ struct Entry {
 
 /// The sending half of a connection. See the crate docs for the run loop.
 pub struct Sender {
-    config: Config,
+    /// Shared with the other half of a [`Connection`](crate::Connection).
+    config: Arc<Config>,
     rtt: RttEstimator,
     /// Pending messages by SID: `ring[sid - base]`; `None` once settled.
     ring: VecDeque<Option<Entry>>,
@@ -222,8 +224,9 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for one connection.
-    pub fn new(config: Config) -> Sender {
+    /// A sender for one connection; `config` may be shared (see [`Config`]).
+    pub fn new(config: impl Into<Arc<Config>>) -> Sender {
+        let config = config.into();
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let writer = PacketWriter::new(config.max_packet_size);
         Sender {
@@ -1193,7 +1196,10 @@ impl Sender {
     /// stopped. `config` must bound the snapshot's state (its window, queue
     /// and packet size); anything malformed, inconsistent or out of bounds
     /// is an error and nothing is returned.
-    pub fn restore(config: Config, snapshot: Bytes) -> Result<Sender, SnapshotError> {
+    pub fn restore(
+        config: impl Into<Arc<Config>>,
+        snapshot: Bytes,
+    ) -> Result<Sender, SnapshotError> {
         let mut d = Dec::open(snapshot, snapshot::SENDER)?;
         let mut tx = Sender::new(config);
         let srtt = d.opt_u()?.map(Duration::from_micros);

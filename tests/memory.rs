@@ -149,8 +149,11 @@ fn memory_per_pair_per_message_and_per_stream() {
     );
 
     let cfg = Config::default();
-    let (new_pair, _) = heap_of(|| (Sender::new(cfg.clone()), Receiver::new(cfg.clone())));
-    println!("heap of a new pair (default Config): {new_pair} B");
+    // A server shares one `Config` between all its endpoints (`Arc`): its
+    // heap is not the pair's.
+    let shared = std::sync::Arc::new(cfg.clone());
+    let (new_pair, _) = heap_of(|| (Sender::new(shared.clone()), Receiver::new(shared.clone())));
+    println!("heap of a new pair (default Config, shared): {new_pair} B");
     let mut pair = Pair::new(cfg.clone());
     // One message there and its ack back: the packet writers have their
     // reserve (4 x max_packet_size each) and the queues a first capacity.
@@ -168,7 +171,13 @@ fn memory_per_pair_per_message_and_per_stream() {
         max_packet_size: 1200,
         ..Config::default()
     };
-    let (new_small, _) = heap_of(|| (Sender::new(small.clone()), Receiver::new(small.clone())));
+    let shared_small = std::sync::Arc::new(small.clone());
+    let (new_small, _) = heap_of(|| {
+        (
+            Sender::new(shared_small.clone()),
+            Receiver::new(shared_small.clone()),
+        )
+    });
     let mut pair = Pair::new(small.clone());
     let (first_small, ()) = heap_of(|| {
         pair.in_flight(1, 1);
@@ -195,7 +204,8 @@ fn memory_per_pair_per_message_and_per_stream() {
 
     // The receiver's fixed SID windows grow with max_in_flight.
     for n in [1_024u64, 100_000, 1_000_000] {
-        let (rx, _r) = heap_of(|| Receiver::new(big(n)));
+        let config = std::sync::Arc::new(big(n));
+        let (rx, _r) = heap_of(|| Receiver::new(config.clone()));
         println!("heap of a new Receiver, max_in_flight {n}: {rx} B");
     }
 
