@@ -109,10 +109,11 @@ impl Sessions {
         // A datagram-sized packet: the packet writer reserves 4 packets of
         // room per endpoint, which at the default 16 KiB would be 128 KiB a
         // session (see BENCHMARKS.md, memory).
-        let cfg = Config {
+        // One Config for every endpoint, as a server would share it.
+        let cfg = std::sync::Arc::new(Config {
             max_packet_size: 1200,
             ..Config::default()
-        };
+        });
         Sessions {
             tx: (0..SESSIONS).map(|_| Sender::new(cfg.clone())).collect(),
             rx: (0..SESSIONS).map(|_| Receiver::new(cfg.clone())).collect(),
