@@ -1478,6 +1478,8 @@ struct RxHarness {
     /// SIDs sent with the RECEIPT flag, and the messages they carried;
     /// those of them sent as HISTORY.
     receipt_sids: HashMap<u64, HashSet<Key>>,
+    /// Every key each SID carried, with or without the RECEIPT flag.
+    carried: HashMap<u64, HashSet<Key>>,
     history_sids: HashSet<u64>,
     /// Streams the app named (these may exceed `max_streams`).
     app_streams: BTreeSet<StreamId>,
@@ -1503,6 +1505,7 @@ impl RxHarness {
             next_package: 0,
             requests: HashMap::new(),
             receipt_sids: HashMap::new(),
+            carried: HashMap::new(),
             history_sids: HashSet::new(),
             app_streams: BTreeSet::new(),
             streams_seen: BTreeSet::new(),
@@ -1547,6 +1550,7 @@ impl RxHarness {
         } else {
             self.model.sent.insert(mkey(&m));
         }
+        self.carried.entry(sid).or_default().insert(key(&m));
         if m.wants_receipt {
             self.receipt_sids.entry(sid).or_default().insert(key(&m));
             if history {
@@ -2036,7 +2040,20 @@ impl RxHarness {
                 // the receipt the app gave the other copy only while that
                 // is remembered, else an empty one.
                 let mixed = |k: &Key| receipt.is_empty() && self.model.unordered_keys.contains(k);
+                // A hostile peer reusing a SID for copies of one key with
+                // and without the flag: the receipt the app gave that key
+                // may reach the SID of a copy that did not ask (the sender
+                // ignores it).
+                let carried = self.carried.get(&sid).is_some_and(|ks| {
+                    ks.iter().any(|k| {
+                        self.model
+                            .receipts
+                            .get(k)
+                            .is_some_and(|rs| rs.contains(&receipt))
+                    })
+                });
                 let given = history
+                    || carried
                     || keys.is_some_and(|ks| {
                         ks.iter().any(|k| match self.model.receipts.get(k) {
                             Some(rs) => rs.contains(&receipt) || mixed(k),
