@@ -1224,7 +1224,15 @@ impl Receiver {
             return Accepted::Dropped;
         }
         let in_order = msg.prev == st.head;
-        if self.held >= self.config.max_held_messages
+        // An early message never takes the last free slot: it is kept for
+        // one that follows a head. Else early messages could fill the
+        // receiver, and the one filling their hole would be dropped for good.
+        let room = if in_order {
+            self.config.max_held_messages
+        } else {
+            self.config.max_held_messages.saturating_sub(1)
+        };
+        if self.held >= room
             || (!in_order && st.buffered_len() >= self.config.max_reorder_per_stream)
         {
             self.stats.dropped_full += 1;

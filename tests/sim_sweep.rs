@@ -250,6 +250,25 @@ fn sync_catch_up_at_half_loss_does_not_stall() {
     }
 }
 
+/// Found by the deep sweep (1 of 20,000 runs): a receiver holding at most
+/// 16 messages got a 95-message sync page reordered, its early messages
+/// took all 16 slots, and the message filling their hole was dropped as
+/// "full" on every retransmission, on every connection: the client never
+/// caught up. Fixed: an early message never takes the last free slot.
+/// (Found on main before the tail-loss probe, c45f630, which changed every
+/// run: this seed now passes either way. The deterministic regression
+/// tests are in `bounds.rs` and `endpoints.rs`.)
+#[test]
+fn early_messages_do_not_wedge_a_small_receiver() {
+    let seed = 1_017_873;
+    let cfg = deep_config(seed);
+    assert_eq!(cfg.protocol.max_held_messages, 16);
+    match Simulation::new(cfg).and_then(Simulation::run) {
+        Ok(o) => assert!(o.is_clean(), "seed {seed}: {}", o.report),
+        Err(e) => panic!("seed {seed}: {e}"),
+    }
+}
+
 /// Resends that reach the store before the first copy's write landed: with
 /// store writes slower than reconnects, a torn-down connection's messages
 /// are still being written when the client hands them over again on the
