@@ -70,7 +70,8 @@ pub struct Config {
     pub sync_retry: Duration,
     /// Messages a receiver holds in total: buffered out of order plus
     /// delivered but not yet committed. Beyond it, new messages are dropped
-    /// unacknowledged and come again by retransmission.
+    /// unacknowledged and come again by retransmission. Messages waiting
+    /// beyond a hole get all but the last slot, kept for in-order ones.
     pub max_held_messages: usize,
     /// Receipts a receiver remembers for committed messages, so a resend
     /// gets its receipt without the app; older ones are asked of the app

@@ -104,8 +104,45 @@ fn held_messages_stop_at_max_held_across_streams() {
     let mut rx = Receiver::new(cfg);
     feed(&mut rx, (0..50).map(|s| data(s, s, 5, 6, 0, None)));
     let u = rx.usage();
-    assert_eq!(u.held, 10);
-    assert_eq!(u.buffered, 10);
+    // Early messages stop one short: the last slot is kept for a message
+    // that follows a head (see the next test).
+    assert_eq!(u.held, 9);
+    assert_eq!(u.buffered, 9);
+    // That one still gets in, up to the bound.
+    feed(&mut rx, [data(50, 100, 0, 1, 0, None)]);
+    assert_eq!(rx.usage().held, 10);
+    feed(&mut rx, [data(51, 101, 0, 1, 0, None)]);
+    assert_eq!(rx.usage().held, 10);
+}
+
+/// Early messages (waiting beyond a hole) filled every `max_held_messages`
+/// slot, so the message filling their hole was dropped as "full" on every
+/// retransmission and sync answer: nothing behind the hole could ever be
+/// delivered (deep sweep seed 1017873: a 95-message sync page reordered on
+/// a receiver holding 16). The last slot is now kept for a message that
+/// follows its stream's head.
+#[test]
+fn early_messages_leave_room_for_the_message_filling_their_hole() {
+    let cfg = Config {
+        max_held_messages: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    // Versions 2..=7, each after the one before: all wait for version 1.
+    feed(&mut rx, (2..=7).map(|v| data(v, 1, v - 1, v, 0, None)));
+    assert_eq!(rx.usage().buffered, 3);
+    assert_eq!(rx.poll_event(), None);
+    // Version 1 follows the head (0): it gets in and unblocks 2..=4.
+    feed(&mut rx, [data(1, 1, 0, 1, 0, None)]);
+    let delivered: Vec<u64> = std::iter::from_fn(|| rx.poll_event())
+        .map(|e| match e {
+            ReceiverEvent::Deliver(m) => m.version.0,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(delivered, [1, 2, 3, 4]);
+    assert_eq!(rx.usage().held, 4);
+    assert_eq!(rx.usage().buffered, 0);
 }
 
 #[test]

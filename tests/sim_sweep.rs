@@ -236,9 +236,14 @@ fn one_deep_run() {
 /// retry timer moved the sync on, and its backoff (up to 64 × `sync_retry`)
 /// was reset only by a SYNC_END. Fixed: a sync's progress resets the backoff
 /// and moves the retry to one `sync_retry` after the last delivery.
+///
+/// Then seeds 1000628 (before the tail-loss probe, c45f630), 1007051 and
+/// 1009209 (after it), each 1 in 20,000: after such a reset, the ~16
+/// retries of the next ten minutes were all lost (a 64× cap leaves that
+/// few, lost together once in about 2^15). Fixed: the backoff stops at 8×.
 #[test]
 fn sync_catch_up_at_half_loss_does_not_stall() {
-    for seed in [3_018_993, 3_014_139] {
+    for seed in [3_018_993, 3_014_139, 1_000_628, 1_007_051, 1_009_209] {
         let cfg = deep_config(seed);
         assert_eq!(cfg.link.loss, 0.5);
         assert!(cfg.protocol.sync_page <= 3);
@@ -247,6 +252,25 @@ fn sync_catch_up_at_half_loss_does_not_stall() {
             Ok(o) => assert!(o.is_clean(), "seed {seed}: {}", o.report),
             Err(e) => panic!("seed {seed}: {e}"),
         }
+    }
+}
+
+/// Found by the deep sweep (1 of 20,000 runs): a receiver holding at most
+/// 16 messages got a 95-message sync page reordered, its early messages
+/// took all 16 slots, and the message filling their hole was dropped as
+/// "full" on every retransmission, on every connection: the client never
+/// caught up. Fixed: an early message never takes the last free slot.
+/// (Found on main before the tail-loss probe, c45f630, which changed every
+/// run: this seed now passes either way. The deterministic regression
+/// tests are in `bounds.rs` and `endpoints.rs`.)
+#[test]
+fn early_messages_do_not_wedge_a_small_receiver() {
+    let seed = 1_017_873;
+    let cfg = deep_config(seed);
+    assert_eq!(cfg.protocol.max_held_messages, 16);
+    match Simulation::new(cfg).and_then(Simulation::run) {
+        Ok(o) => assert!(o.is_clean(), "seed {seed}: {}", o.report),
+        Err(e) => panic!("seed {seed}: {e}"),
     }
 }
 
