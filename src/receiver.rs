@@ -1224,16 +1224,24 @@ impl Receiver {
             return Accepted::Dropped;
         }
         let in_order = msg.prev == st.head;
+        // A member of the package waiting at the head is as good as in
+        // order: the package leaves only whole, so refusing its later
+        // members for room that early messages took would keep it (and
+        // everything behind it) waiting for ever.
+        let completes_head = msg.package.is_some_and(|p| {
+            st.package()
+                .is_some_and(|open| open.id == p.id && open.last == p.last)
+        });
+        let drains = in_order || completes_head;
         // An early message never takes the last free slot: it is kept for
         // one that follows a head. Else early messages could fill the
         // receiver, and the one filling their hole would be dropped for good.
-        let room = if in_order {
+        let room = if drains {
             self.config.max_held_messages
         } else {
             self.config.max_held_messages.saturating_sub(1)
         };
-        if self.held >= room
-            || (!in_order && st.buffered_len() >= self.config.max_reorder_per_stream)
+        if self.held >= room || (!drains && st.buffered_len() >= self.config.max_reorder_per_stream)
         {
             self.stats.dropped_full += 1;
             return Accepted::Dropped;

@@ -145,6 +145,37 @@ fn early_messages_leave_room_for_the_message_filling_their_hole() {
     assert_eq!(rx.usage().buffered, 0);
 }
 
+/// Fuzz find 21 (`pair_ops`). Early messages filled a stream's reorder
+/// buffer; the package at the head got its first member in (it follows the
+/// head) but every later member was refused for room, so the package, and
+/// everything behind it, waited for ever. Members of the package at the
+/// head now count as in order.
+#[test]
+fn the_package_at_the_head_completes_past_a_full_reorder_buffer() {
+    let cfg = Config {
+        max_reorder_per_stream: 2,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    // Two early messages fill the stream's buffer (a hole at 4).
+    feed(
+        &mut rx,
+        [data(10, 1, 5, 6, 0, None), data(11, 1, 6, 7, 0, None)],
+    );
+    assert_eq!(rx.usage().buffered, 2);
+    // The package 1..=3, in order.
+    let member = |sid, v| data(sid, 1, v - 1, v, 0, Some((9, v - 1, 3, 3)));
+    feed(&mut rx, [member(1, 1), member(2, 2), member(3, 3)]);
+    let delivered: Vec<u64> = std::iter::from_fn(|| rx.poll_event())
+        .map(|e| match e {
+            ReceiverEvent::Deliver(m) => m.version.0,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(delivered, [1, 2, 3]);
+    assert_eq!(rx.usage().buffered, 2, "the early ones still wait for 4");
+}
+
 #[test]
 fn sids_beyond_the_window_are_dropped() {
     let cfg = Config {
