@@ -1093,7 +1093,11 @@ impl Receiver {
         }
         self.ack_later(now, false);
         let stream = msg.stream;
-        let room = self.held < self.config.max_held_messages;
+        // Like an early message, a history message never takes the last
+        // free slot: that is kept for one that follows a head, or pages
+        // and early messages together could lock out the live stream (and
+        // with it the room both wait for).
+        let room = self.held < self.config.max_held_messages.saturating_sub(1);
         let Some(h) = self
             .streams
             .get_mut(&stream)

@@ -176,6 +176,42 @@ fn the_package_at_the_head_completes_past_a_full_reorder_buffer() {
     assert_eq!(rx.usage().buffered, 2, "the early ones still wait for 4");
 }
 
+/// Fuzz find 22 (`pair_ops`). History messages could take the free slot
+/// kept for a message that follows a head: with early messages in every
+/// other slot, the live stream's hole filler was dropped for ever, and
+/// the history page waited for room that only the live stream could free.
+#[test]
+fn history_pages_leave_room_for_the_message_filling_a_hole() {
+    let cfg = Config {
+        max_held_messages: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    rx.fetch_history(StreamId(2), Version(10), 5);
+    // Two early messages on stream 1 (waiting for version 1)...
+    feed(
+        &mut rx,
+        [data(1, 1, 1, 2, 0, None), data(2, 1, 2, 3, 0, None)],
+    );
+    // ... and a history page for stream 2 arriving.
+    feed(
+        &mut rx,
+        [
+            data(3, 2, 6, 7, HISTORY, None),
+            data(4, 2, 7, 8, HISTORY, None),
+        ],
+    );
+    assert!(rx.usage().held < 4, "{:?}", rx.usage());
+    feed(&mut rx, [data(5, 1, 0, 1, 0, None)]);
+    let delivered: Vec<u64> = std::iter::from_fn(|| rx.poll_event())
+        .filter_map(|e| match e {
+            ReceiverEvent::Deliver(m) => Some(m.version.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, [1, 2, 3]);
+}
+
 #[test]
 fn sids_beyond_the_window_are_dropped() {
     let cfg = Config {

@@ -3613,9 +3613,11 @@ impl Pair {
         for round in 0.. {
             if round == HEAL_ROUNDS {
                 panic!(
-                    "no quiescence after healing (livelock): {} pending, {} held, deadlines {:?} {:?}, now {:?}, {:?}, {:?}",
+                    "no quiescence after healing (livelock): {} pending, {} held ({:?}, heads {:?}), deadlines {:?} {:?}, now {:?}, {:?}, {:?}",
                     self.tx.pending(),
                     self.rx.held(),
+                    self.rx.usage(),
+                    self.store.keys().map(|&s| (s, self.rx.head(StreamId(s)))).collect::<Vec<_>>(),
                     self.tx.stats(),
                     self.rx.stats(),
                     self.tx.poll_timeout(),
