@@ -571,34 +571,48 @@ impl Receiver {
 
     /// A resend of a committed message that wants a receipt: answer it from
     /// memory, or ask the app.
-    fn receipt_for_resend(&mut self, sid: u64, key: (StreamId, Version)) {
+    /// Returns whether the resend will be answered (a receipt queued, or the
+    /// app asked): if not, for want of room, the caller must not count its
+    /// SID as received, or the sender would wait for a commit that never
+    /// comes instead of sending it again.
+    fn receipt_for_resend(&mut self, sid: u64, key: (StreamId, Version)) -> bool {
         if let Some(r) = self.receipt_cache.get(&key).cloned() {
-            self.repeat_receipt(sid, r);
-            return;
+            return self.repeat_receipt(sid, r);
         }
         // Bounded: beyond it the resend goes unanswered and comes again.
         let room = self.receipts_wanted.len() < self.config.max_streams;
         if let Some(sids) = self.receipts_wanted.get_mut(&key) {
             // Every copy waits for the same answer; a peer resending one
             // message under ever new SIDs gets a few of them answered.
-            if !sids.contains(&sid) && sids.len() < MAX_COPIES_AWAITING_RECEIPT {
-                sids.push(sid);
+            if sids.contains(&sid) {
+                return true;
             }
+            if sids.len() < MAX_COPIES_AWAITING_RECEIPT {
+                sids.push(sid);
+                return true;
+            }
+            false
         } else if room {
             self.receipts_wanted.insert(key, alloc::vec![sid]);
             self.events.push_back(ReceiverEvent::ReceiptWanted {
                 stream: key.0,
                 version: key.1,
             });
+            true
+        } else {
+            false
         }
     }
 
     /// Queues a receipt again for a resend. Repeats are peer-driven, so they
-    /// stop at a window's worth until an ack drains them.
-    fn repeat_receipt(&mut self, sid: u64, receipt: Bytes) {
-        if (self.receipts_due.len() as u64) < self.config.max_in_flight {
+    /// stop at a window's worth until an ack drains them; returns whether
+    /// this one was queued.
+    fn repeat_receipt(&mut self, sid: u64, receipt: Bytes) -> bool {
+        let room = (self.receipts_due.len() as u64) < self.config.max_in_flight;
+        if room {
             self.receipts_due.push_back((sid, receipt));
         }
+        room
     }
 
     /// Answers a [`ReceiverEvent::ReceiptWanted`] with the receipt from the
@@ -1028,8 +1042,10 @@ impl Receiver {
             Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
         }
         let committed = matches!(accepted, Accepted::Committed);
-        if committed && wants_receipt {
-            self.receipt_for_resend(raw_sid, key);
+        if committed && wants_receipt && !self.receipt_for_resend(raw_sid, key) && sid.is_some() {
+            // No room to answer it now: not received, so it comes again.
+            self.stats.dropped_full += 1;
+            return;
         }
         let Some(sid) = sid else {
             // Below the floor: a resend of something acked before (the ack

@@ -518,3 +518,83 @@ fn skipped_copy_of_a_committed_key_gets_its_receipt() {
         "both copies settle with the app's receipt"
     );
 }
+
+/// Whether a range set (floor, ranges) holds `sid`.
+fn holds(set: &(u64, Vec<(u64, u64)>), sid: u64) -> bool {
+    sid < set.0 || set.1.iter().any(|&(s, e)| (s..e).contains(&sid))
+}
+
+/// Find 23 (fixed). Resends of committed messages wanting receipts, under
+/// new SIDs, beyond the bound on repeated receipts: the receiver dropped
+/// the receipt but still counted the SID as received, so the sender took
+/// it for "held, waiting for the commit", never resent it, and pinged for
+/// ever. A resend that can not be answered now is not received: it comes
+/// again.
+#[test]
+fn a_resend_whose_receipt_has_no_room_comes_again() {
+    let cfg = Config {
+        max_in_flight: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    let mut now = Instant::from_millis(1);
+    let s = StreamId(3);
+    let m = |v: u64| Message::new(s, Version(v - 1), Version(v), Bytes::new()).with_receipt();
+    let packet = |frames: &[(u64, u64)]| {
+        let mut b = Vec::new();
+        for &(sid, v) in frames {
+            harness::put_data(&mut b, sid, &m(v), false);
+        }
+        seal(&b)
+    };
+    // Everything the receiver writes once its ack is due.
+    let drain = |rx: &mut Receiver, now: &mut Instant| {
+        *now = *now + Duration::from_millis(50);
+        rx.handle_timeout(*now);
+        let mut frames = Vec::new();
+        while let Some(p) = rx.poll_transmit(*now) {
+            frames.extend(frames_of(&p));
+        }
+        frames
+    };
+    // Three messages delivered and committed with receipts.
+    rx.handle_input(now, packet(&[(0, 1), (1, 2), (2, 3)]))
+        .unwrap();
+    for v in 1..=3 {
+        assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(_))));
+        rx.commit_with_receipt(now, s, Version(v), Bytes::from(format!("r{v}")))
+            .unwrap();
+    }
+    drain(&mut rx, &mut now);
+    // Five resends under new SIDs (a reconnected sender, say): four
+    // repeated receipts fit (max_in_flight), the fifth does not.
+    let resends = [(4, 1), (5, 2), (6, 3), (7, 1), (8, 2)];
+    rx.handle_input(now, packet(&resends)).unwrap();
+    let frames = drain(&mut rx, &mut now);
+    let receipts: Vec<u64> = frames
+        .iter()
+        .filter_map(|f| match f {
+            WireFrame::Receipt { sid, .. } => Some(*sid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(receipts, [4, 5, 6, 7]);
+    let received = frames
+        .iter()
+        .rev()
+        .find_map(|f| match f {
+            WireFrame::Ack { received, .. } => Some(received.clone()),
+            _ => None,
+        })
+        .expect("an ack");
+    assert!(
+        !holds(&received, 8),
+        "SID 8 acked as received without its receipt: {received:?}"
+    );
+    // Sent again, it is answered.
+    rx.handle_input(now, packet(&[(8, 2)])).unwrap();
+    let frames = drain(&mut rx, &mut now);
+    assert!(frames
+        .iter()
+        .any(|f| matches!(f, WireFrame::Receipt { sid: 8, receipt } if &receipt[..] == b"r2")));
+}

@@ -1478,8 +1478,10 @@ struct RxHarness {
     /// SIDs sent with the RECEIPT flag, and the messages they carried;
     /// those of them sent as HISTORY.
     receipt_sids: HashMap<u64, HashSet<Key>>,
-    /// Every key each SID carried, with or without the RECEIPT flag.
+    /// Every key each SID carried, with or without the RECEIPT flag, and
+    /// the SIDs each key came under.
     carried: HashMap<u64, HashSet<Key>>,
+    copies: HashMap<Key, HashSet<u64>>,
     history_sids: HashSet<u64>,
     /// Streams the app named (these may exceed `max_streams`).
     app_streams: BTreeSet<StreamId>,
@@ -1506,6 +1508,7 @@ impl RxHarness {
             requests: HashMap::new(),
             receipt_sids: HashMap::new(),
             carried: HashMap::new(),
+            copies: HashMap::new(),
             history_sids: HashSet::new(),
             app_streams: BTreeSet::new(),
             streams_seen: BTreeSet::new(),
@@ -1551,6 +1554,9 @@ impl RxHarness {
             self.model.sent.insert(mkey(&m));
         }
         self.carried.entry(sid).or_default().insert(key(&m));
+        if !history {
+            self.copies.entry(key(&m)).or_default().insert(sid);
+        }
         if m.wants_receipt {
             self.receipt_sids.entry(sid).or_default().insert(key(&m));
             if history {
@@ -2039,7 +2045,17 @@ impl RxHarness {
                 // one stream, unsupported): its chained copy, skipped, gets
                 // the receipt the app gave the other copy only while that
                 // is remembered, else an empty one.
-                let mixed = |k: &Key| receipt.is_empty() && self.model.unordered_keys.contains(k);
+                //
+                // Likewise a key that came under several SIDs: a copy the
+                // receiver skipped (a resume or a latest start past it)
+                // settles with the receipt remembered at that moment, or
+                // an empty one if the app gave its receipt only later,
+                // through another copy.
+                let mixed = |k: &Key| {
+                    receipt.is_empty()
+                        && (self.model.unordered_keys.contains(k)
+                            || self.copies.get(k).is_some_and(|s| s.len() > 1))
+                };
                 // A hostile peer reusing a SID for copies of one key with
                 // and without the flag: the receipt the app gave that key
                 // may reach the SID of a copy that did not ask (the sender
