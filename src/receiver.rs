@@ -1134,8 +1134,13 @@ impl Receiver {
             return;
         }
         if !room {
-            // The request's retry fetches it again.
-            self.stats.dropped_full += 1;
+            // Give up what this page collected so far: its retry fetches
+            // the page again. Holding on to it could leave every page
+            // waiting for room that other pages hold (they are committed
+            // on arrival, so letting them go loses nothing).
+            self.stats.dropped_full += 1 + h.messages.len() as u64;
+            self.held -= h.messages.len();
+            h.messages.clear();
             return;
         }
         h.messages.insert(msg.version, msg);

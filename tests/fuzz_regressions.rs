@@ -598,3 +598,51 @@ fn a_resend_whose_receipt_has_no_room_comes_again() {
         .iter()
         .any(|f| matches!(f, WireFrame::Receipt { sid: 8, receipt } if &receipt[..] == b"r2")));
 }
+
+/// History pages hold their messages until the page is whole. Two pages
+/// that each filled part of the room would wait for ever for the rest:
+/// each needs a slot the other holds (their requests are retried, and the
+/// answers dropped again). A page that finds no room gives up what it
+/// collected (committed on arrival, so nothing is lost) and its retry
+/// fetches it again, letting the other finish.
+#[test]
+fn history_pages_do_not_wait_on_each_other_for_room() {
+    let cfg = Config {
+        max_held_messages: 4,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    let now = Instant::from_millis(1);
+    let (a, b) = (StreamId(1), StreamId(2));
+    rx.fetch_history(a, Version(10), 3);
+    rx.fetch_history(b, Version(10), 3);
+    let m = |s: StreamId, v: u64| Message::new(s, Version(v - 1), Version(v), Bytes::new());
+    let mut sid = 0;
+    let mut send = |rx: &mut Receiver, s: StreamId, v: u64| {
+        let mut p = Vec::new();
+        harness::put_data(&mut p, sid, &m(s, v), true);
+        sid += 1;
+        rx.handle_input(now, seal(&p)).unwrap();
+    };
+    // Page a gets two of its three, page b one; the room left is the slot
+    // kept for live messages.
+    send(&mut rx, a, 1);
+    send(&mut rx, a, 2);
+    send(&mut rx, b, 1);
+    // Page b's next finds no room: b lets go of what it holds.
+    send(&mut rx, b, 2);
+    // Page a's last message now fits, and its end completes it.
+    send(&mut rx, a, 3);
+    let mut end = Vec::new();
+    harness::put_sync_end(&mut end, a.0, 2, 10, 0, 3, 3, false);
+    rx.handle_input(now, seal(&end)).unwrap();
+    let pages: Vec<(StreamId, Vec<u64>)> = std::iter::from_fn(|| rx.poll_event())
+        .filter_map(|e| match e {
+            ReceiverEvent::History {
+                stream, messages, ..
+            } => Some((stream, messages.iter().map(|m| m.version.0).collect())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages, [(a, vec![1, 2, 3])]);
+}
