@@ -580,7 +580,8 @@ impl Receiver {
             return self.repeat_receipt(sid, r);
         }
         // Bounded: beyond it the resend goes unanswered and comes again.
-        let room = self.receipts_wanted.len() < self.config.max_streams;
+        let room = self.receipts_wanted.len() < self.config.max_streams
+            || (!self.receipts_wanted.contains_key(&key) && self.evict_settled_receipt_request());
         if let Some(sids) = self.receipts_wanted.get_mut(&key) {
             // Every copy waits for the same answer; a peer resending one
             // message under ever new SIDs gets a few of them answered.
@@ -604,6 +605,37 @@ impl Receiver {
         }
     }
 
+    /// Makes room among the outstanding `ReceiptWanted` requests by
+    /// dropping one whose SIDs are all settled on this side (committed, or
+    /// given up by their sender): nothing here waits for it, and if its
+    /// sender still does, it resends and asks again. The app may never be
+    /// able to answer such a request (a resend of a message its sender
+    /// gave up on, which the app never got), and it must not hold a slot
+    /// for ever. The lowest such key goes, so the choice is deterministic.
+    fn evict_settled_receipt_request(&mut self) -> bool {
+        let committed = &self.committed;
+        let victim = self
+            .receipts_wanted
+            .iter()
+            .filter(|(_, sids)| {
+                sids.iter().all(|&sid| {
+                    matches!(
+                        committed.membership(sid),
+                        Membership::Below | Membership::In
+                    )
+                })
+            })
+            .map(|(&key, _)| key)
+            .min();
+        match victim {
+            Some(key) => {
+                self.receipts_wanted.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Queues a receipt again for a resend. Repeats are peer-driven, so they
     /// stop at a window's worth until an ack drains them; returns whether
     /// this one was queued.
@@ -616,7 +648,11 @@ impl Receiver {
     }
 
     /// Answers a [`ReceiverEvent::ReceiptWanted`] with the receipt from the
-    /// app's store; the resend is then acked with it.
+    /// app's store; the resend is then acked with it. `NotDelivered` if no
+    /// request for it is outstanding: a request whose resends are all
+    /// settled here may be dropped to make room for a new one (its sender
+    /// asks again if it still waits), so a late answer can meet this; it
+    /// is harmless.
     pub fn provide_receipt(
         &mut self,
         stream: StreamId,

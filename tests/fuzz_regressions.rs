@@ -646,3 +646,67 @@ fn history_pages_do_not_wait_on_each_other_for_room() {
         .collect();
     assert_eq!(pages, [(a, vec![1, 2, 3])]);
 }
+
+/// Find 28 (fixed). `ReceiptWanted` requests the app can not answer (a
+/// resend of a message its sender gave up on, which the app never got)
+/// held their slots for ever; once `max_streams` of them were outstanding,
+/// every later resend wanting a receipt was refused, for ever. A request
+/// whose SIDs are all settled here now gives way to a new one.
+#[test]
+fn unanswered_receipt_requests_do_not_block_new_ones() {
+    let cfg = Config {
+        max_streams: 2,
+        max_receipts: 0,
+        ..Config::default()
+    };
+    let mut rx = Receiver::new(cfg);
+    let mut now = Instant::from_millis(1);
+    let s = StreamId(3);
+    let m = |v: u64| Message::new(s, Version(v - 1), Version(v), Bytes::new()).with_receipt();
+    let packet = |frames: &[(u64, u64)]| {
+        let mut b = Vec::new();
+        for &(sid, v) in frames {
+            harness::put_data(&mut b, sid, &m(v), false);
+        }
+        seal(&b)
+    };
+    let flush = |rx: &mut Receiver, now: &mut Instant| {
+        *now = *now + Duration::from_millis(50);
+        rx.handle_timeout(*now);
+        let mut frames = Vec::new();
+        while let Some(p) = rx.poll_transmit(*now) {
+            frames.extend(frames_of(&p));
+        }
+        frames
+    };
+    let wanted = |rx: &mut Receiver| -> Vec<u64> {
+        std::iter::from_fn(|| rx.poll_event())
+            .filter_map(|e| match e {
+                ReceiverEvent::ReceiptWanted { version, .. } => Some(version.0),
+                _ => None,
+            })
+            .collect()
+    };
+    rx.handle_input(now, packet(&[(0, 1), (1, 2), (2, 3)]))
+        .unwrap();
+    for v in 1..=3 {
+        assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(_))));
+        rx.commit_with_receipt(now, s, Version(v), Bytes::from(format!("r{v}")))
+            .unwrap();
+    }
+    flush(&mut rx, &mut now);
+    // Two resends below the floor; nothing remembers their receipts, so
+    // the app is asked, and never answers.
+    rx.handle_input(now, packet(&[(0, 1), (1, 2)])).unwrap();
+    assert_eq!(wanted(&mut rx), [1, 2]);
+    flush(&mut rx, &mut now);
+    // A third, under a new SID, still gets its request.
+    rx.handle_input(now, packet(&[(5, 3)])).unwrap();
+    assert_eq!(wanted(&mut rx), [3]);
+    rx.provide_receipt(s, Version(3), Bytes::from_static(b"r3"))
+        .unwrap();
+    let frames = flush(&mut rx, &mut now);
+    assert!(frames
+        .iter()
+        .any(|f| matches!(f, WireFrame::Receipt { sid: 5, receipt } if &receipt[..] == b"r3")));
+}
