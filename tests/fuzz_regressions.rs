@@ -519,6 +519,44 @@ fn skipped_copy_of_a_committed_key_gets_its_receipt() {
     );
 }
 
+/// The stream the receipt scenarios use.
+const RS: StreamId = StreamId(3);
+
+/// One packet of DATA frames `(sid, version)` on `RS`, each following the
+/// version before it and wanting a receipt.
+fn receipt_packet(frames: &[(u64, u64)]) -> Bytes {
+    let mut b = Vec::new();
+    for &(sid, v) in frames {
+        let m = Message::new(RS, Version(v - 1), Version(v), Bytes::new()).with_receipt();
+        harness::put_data(&mut b, sid, &m, false);
+    }
+    seal(&b)
+}
+
+/// Everything the receiver writes once its ack is due (50 ms on).
+fn flush_acks(rx: &mut Receiver, now: &mut Instant) -> Vec<WireFrame> {
+    *now = *now + Duration::from_millis(50);
+    rx.handle_timeout(*now);
+    let mut frames = Vec::new();
+    while let Some(p) = rx.poll_transmit(*now) {
+        frames.extend(frames_of(&p));
+    }
+    frames
+}
+
+/// Delivers versions 1..=3 on `RS` (SIDs 0..=2) and commits each with
+/// receipt `r<v>`.
+fn three_committed_with_receipts(rx: &mut Receiver, now: &mut Instant) {
+    rx.handle_input(*now, receipt_packet(&[(0, 1), (1, 2), (2, 3)]))
+        .unwrap();
+    for v in 1..=3 {
+        assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(_))));
+        rx.commit_with_receipt(*now, RS, Version(v), Bytes::from(format!("r{v}")))
+            .unwrap();
+    }
+    flush_acks(rx, now);
+}
+
 /// Whether a range set (floor, ranges) holds `sid`.
 fn holds(set: &(u64, Vec<(u64, u64)>), sid: u64) -> bool {
     sid < set.0 || set.1.iter().any(|&(s, e)| (s..e).contains(&sid))
@@ -538,39 +576,12 @@ fn a_resend_whose_receipt_has_no_room_comes_again() {
     };
     let mut rx = Receiver::new(cfg);
     let mut now = Instant::from_millis(1);
-    let s = StreamId(3);
-    let m = |v: u64| Message::new(s, Version(v - 1), Version(v), Bytes::new()).with_receipt();
-    let packet = |frames: &[(u64, u64)]| {
-        let mut b = Vec::new();
-        for &(sid, v) in frames {
-            harness::put_data(&mut b, sid, &m(v), false);
-        }
-        seal(&b)
-    };
-    // Everything the receiver writes once its ack is due.
-    let drain = |rx: &mut Receiver, now: &mut Instant| {
-        *now = *now + Duration::from_millis(50);
-        rx.handle_timeout(*now);
-        let mut frames = Vec::new();
-        while let Some(p) = rx.poll_transmit(*now) {
-            frames.extend(frames_of(&p));
-        }
-        frames
-    };
-    // Three messages delivered and committed with receipts.
-    rx.handle_input(now, packet(&[(0, 1), (1, 2), (2, 3)]))
-        .unwrap();
-    for v in 1..=3 {
-        assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(_))));
-        rx.commit_with_receipt(now, s, Version(v), Bytes::from(format!("r{v}")))
-            .unwrap();
-    }
-    drain(&mut rx, &mut now);
+    three_committed_with_receipts(&mut rx, &mut now);
     // Five resends under new SIDs (a reconnected sender, say): four
     // repeated receipts fit (max_in_flight), the fifth does not.
     let resends = [(4, 1), (5, 2), (6, 3), (7, 1), (8, 2)];
-    rx.handle_input(now, packet(&resends)).unwrap();
-    let frames = drain(&mut rx, &mut now);
+    rx.handle_input(now, receipt_packet(&resends)).unwrap();
+    let frames = flush_acks(&mut rx, &mut now);
     let receipts: Vec<u64> = frames
         .iter()
         .filter_map(|f| match f {
@@ -592,8 +603,8 @@ fn a_resend_whose_receipt_has_no_room_comes_again() {
         "SID 8 acked as received without its receipt: {received:?}"
     );
     // Sent again, it is answered.
-    rx.handle_input(now, packet(&[(8, 2)])).unwrap();
-    let frames = drain(&mut rx, &mut now);
+    rx.handle_input(now, receipt_packet(&[(8, 2)])).unwrap();
+    let frames = flush_acks(&mut rx, &mut now);
     assert!(frames
         .iter()
         .any(|f| matches!(f, WireFrame::Receipt { sid: 8, receipt } if &receipt[..] == b"r2")));
@@ -661,24 +672,6 @@ fn unanswered_receipt_requests_do_not_block_new_ones() {
     };
     let mut rx = Receiver::new(cfg);
     let mut now = Instant::from_millis(1);
-    let s = StreamId(3);
-    let m = |v: u64| Message::new(s, Version(v - 1), Version(v), Bytes::new()).with_receipt();
-    let packet = |frames: &[(u64, u64)]| {
-        let mut b = Vec::new();
-        for &(sid, v) in frames {
-            harness::put_data(&mut b, sid, &m(v), false);
-        }
-        seal(&b)
-    };
-    let flush = |rx: &mut Receiver, now: &mut Instant| {
-        *now = *now + Duration::from_millis(50);
-        rx.handle_timeout(*now);
-        let mut frames = Vec::new();
-        while let Some(p) = rx.poll_transmit(*now) {
-            frames.extend(frames_of(&p));
-        }
-        frames
-    };
     let wanted = |rx: &mut Receiver| -> Vec<u64> {
         std::iter::from_fn(|| rx.poll_event())
             .filter_map(|e| match e {
@@ -687,25 +680,19 @@ fn unanswered_receipt_requests_do_not_block_new_ones() {
             })
             .collect()
     };
-    rx.handle_input(now, packet(&[(0, 1), (1, 2), (2, 3)]))
-        .unwrap();
-    for v in 1..=3 {
-        assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(_))));
-        rx.commit_with_receipt(now, s, Version(v), Bytes::from(format!("r{v}")))
-            .unwrap();
-    }
-    flush(&mut rx, &mut now);
+    three_committed_with_receipts(&mut rx, &mut now);
     // Two resends below the floor; nothing remembers their receipts, so
     // the app is asked, and never answers.
-    rx.handle_input(now, packet(&[(0, 1), (1, 2)])).unwrap();
-    assert_eq!(wanted(&mut rx), [1, 2]);
-    flush(&mut rx, &mut now);
-    // A third, under a new SID, still gets its request.
-    rx.handle_input(now, packet(&[(5, 3)])).unwrap();
-    assert_eq!(wanted(&mut rx), [3]);
-    rx.provide_receipt(s, Version(3), Bytes::from_static(b"r3"))
+    rx.handle_input(now, receipt_packet(&[(0, 1), (1, 2)]))
         .unwrap();
-    let frames = flush(&mut rx, &mut now);
+    assert_eq!(wanted(&mut rx), [1, 2]);
+    flush_acks(&mut rx, &mut now);
+    // A third, under a new SID, still gets its request.
+    rx.handle_input(now, receipt_packet(&[(5, 3)])).unwrap();
+    assert_eq!(wanted(&mut rx), [3]);
+    rx.provide_receipt(RS, Version(3), Bytes::from_static(b"r3"))
+        .unwrap();
+    let frames = flush_acks(&mut rx, &mut now);
     assert!(frames
         .iter()
         .any(|f| matches!(f, WireFrame::Receipt { sid: 5, receipt } if &receipt[..] == b"r3")));
