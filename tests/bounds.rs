@@ -2,8 +2,11 @@
 //! there, with the documented behaviour (the bounds table in PROTOCOL.md
 //! §9). The hostile peer here writes frames by hand from PROTOCOL.md.
 
+mod common;
+
 use ackwire::*;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use common::seal;
 
 fn varint(b: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -11,17 +14,6 @@ fn varint(b: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     b.push(v as u8);
-}
-
-fn seal(body: &[u8]) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_slice(&MAGIC);
-    b.put_u8(FORMAT_VERSION);
-    b.put_u32(body.len() as u32);
-    b.put_slice(body);
-    let crc = crc32fast::hash(&b);
-    b.put_u32(crc);
-    b.freeze()
 }
 
 const PACKAGE: u8 = 0x01;

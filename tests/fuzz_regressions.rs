@@ -4,19 +4,8 @@
 //! `known-bug-*` not yet; see `tests/fuzz_corpus.rs`).
 
 use ackwire::*;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use std::time::Duration;
-
-fn seal(body: &[u8]) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_slice(&MAGIC);
-    b.put_u8(FORMAT_VERSION);
-    b.put_u32(body.len() as u32);
-    b.put_slice(body);
-    let crc = crc32fast::hash(&b);
-    b.put_u32(crc);
-    b.freeze()
-}
 
 /// Bug 1 (fixed). A FLOOR frame may raise the receiver's SID floor to near
 /// `u64::MAX`; a DATA frame with SID `u64::MAX` is then inside the window and
@@ -141,7 +130,7 @@ fn buffered_message_behind_the_head_is_evicted() {
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
-use harness::{decode_packet, WireFrame};
+use harness::{decode_packet, seal, WireFrame};
 
 fn frames_of(p: &Bytes) -> Vec<WireFrame> {
     decode_packet(p, usize::MAX).expect("a packet PROTOCOL.md accepts")

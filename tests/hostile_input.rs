@@ -2,20 +2,12 @@
 //! they reach the frame decoders, never panic an endpoint; a rejected
 //! packet leaves every observable piece of state as it was.
 
-use ackwire::*;
-use bytes::{BufMut, Bytes, BytesMut};
-use proptest::prelude::*;
+mod common;
 
-fn seal(body: &[u8]) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_slice(&MAGIC);
-    b.put_u8(FORMAT_VERSION);
-    b.put_u32(body.len() as u32);
-    b.put_slice(body);
-    let crc = crc32fast::hash(&b);
-    b.put_u32(crc);
-    b.freeze()
-}
+use ackwire::*;
+use bytes::Bytes;
+use common::seal;
+use proptest::prelude::*;
 
 /// A receiver with some state: delivered, buffered and uncommitted messages.
 fn busy_pair() -> (Sender, Receiver) {

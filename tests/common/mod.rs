@@ -3,9 +3,21 @@
 #![allow(dead_code)]
 
 use ackwire::*;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
+
+/// A whole packet around a hand-written frame body (PROTOCOL.md §3):
+/// magic, version, length, body, CRC-32.
+pub fn seal(body: &[u8]) -> Bytes {
+    let mut b = bytes::BytesMut::with_capacity(body.len() + OVERHEAD);
+    b.put_slice(&MAGIC);
+    b.put_u8(FORMAT_VERSION);
+    b.put_u32(body.len() as u32);
+    b.put_slice(body);
+    b.put_u32(crc32fast::hash(&b));
+    b.freeze()
+}
 
 /// A small seeded PRNG (splitmix64): tests must not depend on a crate's
 /// stream staying the same across versions.
