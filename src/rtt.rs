@@ -55,13 +55,22 @@ impl RttEstimator {
         self.rttvar
     }
 
+    /// SRTT + max(4·RTTVAR, 1 ms): how long an ack may take before it is
+    /// overdue, by the RTT's own measure (`None` before any sample).
+    fn overdue_after(&self) -> Option<Duration> {
+        Some(self.srtt? + (self.rttvar * 4).max(Duration::from_millis(1)))
+    }
+
     /// RTO = SRTT + 4·RTTVAR, clamped; `initial` before any sample.
     pub(crate) fn rto(&self) -> Duration {
-        let raw = match self.srtt {
-            None => self.initial,
-            Some(srtt) => srtt + (self.rttvar * 4).max(Duration::from_millis(1)),
-        };
+        let raw = self.overdue_after().unwrap_or(self.initial);
         raw.clamp(self.min_rto, self.max_rto)
+    }
+
+    /// The tail-loss probe's timeout (QUIC's PTO): the same measure plus the
+    /// peer's allowed ack delay, unclamped (`None` before any sample).
+    pub(crate) fn probe_timeout(&self, ack_delay: Duration) -> Option<Duration> {
+        Some(self.overdue_after()? + ack_delay)
     }
 
     /// The RTO doubled `backoff` times, capped at the maximum.

@@ -824,9 +824,14 @@ impl Sender {
         (e.state == State::Received && heard_since).then(|| since + stall)
     }
 
+    /// The entry for `sid`, read-only.
+    fn peek(&self, sid: u64) -> Option<&Entry> {
+        let i = sid.checked_sub(self.base)?;
+        self.ring.get(usize::try_from(i).ok()?)?.as_ref()
+    }
+
     fn rto_deadline(&self) -> Option<Instant> {
-        let i = self.list_head.checked_sub(self.base)?;
-        let e = self.ring.get(usize::try_from(i).ok()?)?.as_ref()?;
+        let e = self.peek(self.list_head)?;
         Some(e.last_sent + self.rtt.backed_off(self.backoff))
     }
 
@@ -853,15 +858,11 @@ impl Sender {
         if self.ping_due {
             return None;
         }
-        let srtt = self.rtt.srtt()?;
-        let i = self.list_tail.checked_sub(self.base)?;
-        let newest = self.ring.get(usize::try_from(i).ok()?)?.as_ref()?;
+        let newest = self.peek(self.list_tail)?;
         if self.last_ping >= newest.last_sent {
             return None;
         }
-        let pto =
-            srtt + (self.rtt.rttvar() * 4).max(Duration::from_millis(1)) + self.config.ack_delay;
-        let at = newest.last_sent + pto;
+        let at = newest.last_sent + self.rtt.probe_timeout(self.config.ack_delay)?;
         // Pointless once the retransmission timer would fire first.
         (at < self.rto_deadline()?).then_some(at)
     }
