@@ -1145,11 +1145,9 @@ impl Receiver {
         }
         self.ack_later(now, false);
         let stream = msg.stream;
-        // Like an early message, a history message never takes the last
-        // free slot: that is kept for one that follows a head, or pages
-        // and early messages together could lock out the live stream (and
-        // with it the room both wait for).
-        let room = self.held < self.config.max_held_messages.saturating_sub(1);
+        // Like an early message: pages and early messages together must not
+        // lock out the live stream (and with it the room both wait for).
+        let room = room_to_hold(self.held, self.config.max_held_messages, false);
         let Some(h) = self
             .streams
             .get_mut(&stream)
@@ -1294,15 +1292,8 @@ impl Receiver {
                 .is_some_and(|open| open.id == p.id && open.last == p.last)
         });
         let drains = in_order || completes_head;
-        // An early message never takes the last free slot: it is kept for
-        // one that follows a head. Else early messages could fill the
-        // receiver, and the one filling their hole would be dropped for good.
-        let room = if drains {
-            self.config.max_held_messages
-        } else {
-            self.config.max_held_messages.saturating_sub(1)
-        };
-        if self.held >= room || (!drains && st.buffered_len() >= self.config.max_reorder_per_stream)
+        if !room_to_hold(self.held, self.config.max_held_messages, drains)
+            || (!drains && st.buffered_len() >= self.config.max_reorder_per_stream)
         {
             self.stats.dropped_full += 1;
             return Accepted::Dropped;
@@ -1741,6 +1732,17 @@ fn skip_buffered(
         false
     });
     before - c.buffered.len()
+}
+
+/// Whether one more message may be held (`max_held_messages` is `max`).
+/// One that lets a stream's head move (`drains`: it follows the head, or
+/// completes the package there) may take any free slot; anything else —
+/// an early message, a history page's — leaves the last one. Else those
+/// could fill the receiver, and the message filling their hole would be
+/// dropped for good.
+fn room_to_hold(held: usize, max: usize, drains: bool) -> bool {
+    let room = if drains { max } else { max.saturating_sub(1) };
+    held < room
 }
 
 /// Settles the SID of a message the receiver will never deliver. Where a
