@@ -164,8 +164,14 @@ impl Connection {
         // A closed sending half ignores its frames, so the receiving half
         // still gets the data that shares their packet.
         let checked = frame::decode_all(&body, &mut frames, |f| match f {
-            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } if sender.is_closed() => Ok(()),
-            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => sender.check_frame(f),
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } | Frame::Skipped(_)
+                if sender.is_closed() =>
+            {
+                Ok(())
+            }
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } | Frame::Skipped(_) => {
+                sender.check_frame(f)
+            }
             _ => Receiver::check_frame(f),
         });
         if let Err(e) = checked {
@@ -174,7 +180,7 @@ impl Connection {
         }
         for f in frames.drain(..) {
             match f {
-                Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {
+                Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } | Frame::Skipped(_) => {
                     if !self.sender.is_closed() {
                         self.sender.on_frame(now, f)
                     }

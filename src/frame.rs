@@ -28,6 +28,8 @@ pub(crate) mod kind {
     pub const RECEIPT: u8 = 0x07;
     /// An at-most-once message: no SID, no ack, never resent.
     pub const DATAGRAM: u8 = 0x08;
+    /// SIDs the receiver settled without its app storing them.
+    pub const SKIPPED: u8 = 0x09;
 }
 
 /// DATA flag bits.
@@ -71,6 +73,8 @@ pub(crate) enum Frame {
         seq: u64,
         msg: Message,
     },
+    /// SIDs the receiver settled by its own policy, not by a commit.
+    Skipped(SkipList),
 }
 
 /// An ack: which SIDs the receiver holds and which its app committed.
@@ -100,6 +104,7 @@ impl RangeList {
             pos: 0,
             prev_end: self.floor,
             left: self.count,
+            first_at_zero: false,
         }
     }
 
@@ -117,13 +122,52 @@ impl RangeList {
     }
 }
 
-/// Iterates a validated [`RangeList`].
+/// SIDs in ascending, disjoint, non-adjacent ranges, with no floor: the
+/// first range starts `gap` above SID 0, each later one `gap + 1` above the
+/// end of the one before (so SID 0 can be named, unlike in a [`RangeList`],
+/// whose ranges lie strictly above its floor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SkipList {
+    count: u64,
+    /// The validated, still encoded (gap, len - 1) pairs.
+    encoded: Bytes,
+}
+
+impl SkipList {
+    /// The ranges, ascending, as half-open `[start, end)`.
+    pub(crate) fn ranges(&self) -> RangeIter<'_> {
+        RangeIter {
+            data: &self.encoded,
+            pos: 0,
+            prev_end: 0,
+            left: self.count,
+            first_at_zero: true,
+        }
+    }
+
+    /// One past the highest SID named (0 if none).
+    pub(crate) fn end(&self) -> u64 {
+        self.ranges().last().map_or(0, |(_, e)| e)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_ranges(ranges: &[(u64, u64)]) -> SkipList {
+        let mut out = alloc::vec::Vec::new();
+        put_skip_list(&mut out, ranges.iter().copied());
+        let mut pos = 0;
+        decode_skip_list(&Bytes::from(out), &mut pos).unwrap()
+    }
+}
+
+/// Iterates a validated [`RangeList`] or [`SkipList`].
 #[derive(Clone)]
 pub(crate) struct RangeIter<'a> {
     data: &'a [u8],
     pos: usize,
     prev_end: u64,
     left: u64,
+    /// A [`SkipList`]'s first range starts `gap` above 0, not `gap + 1`.
+    first_at_zero: bool,
 }
 
 impl Iterator for RangeIter<'_> {
@@ -135,7 +179,8 @@ impl Iterator for RangeIter<'_> {
         self.left -= 1;
         let gap = varint::get(self.data, &mut self.pos).ok()?;
         let len = varint::get(self.data, &mut self.pos).ok()?;
-        let start = self.prev_end.checked_add(gap)?.checked_add(1)?;
+        let step = u64::from(!core::mem::take(&mut self.first_at_zero));
+        let start = self.prev_end.checked_add(gap)?.checked_add(step)?;
         let end = start.checked_add(len)?.checked_add(1)?;
         self.prev_end = end;
         Some((start, end))
@@ -339,6 +384,36 @@ pub(crate) const SYNC_MAX_LEN: usize = 27;
 /// Upper bound of a SYNC_END frame's size.
 pub(crate) const SYNC_END_MAX_LEN: usize = 53;
 
+/// Bytes a SKIPPED frame with these ranges takes.
+pub(crate) fn skipped_len(ranges: impl Iterator<Item = (u64, u64)>) -> usize {
+    let mut prev_end = None;
+    let mut count = 0u64;
+    let mut len = 1;
+    for (start, end) in ranges {
+        let gap = prev_end.map_or(start, |p: u64| start - p - 1);
+        len += varint::len(gap) + varint::len(end - start - 1);
+        prev_end = Some(end);
+        count += 1;
+    }
+    len + varint::len(count)
+}
+
+/// Writes a SKIPPED frame; `ranges` ascending, disjoint, non-adjacent.
+pub(crate) fn put_skipped(buf: &mut impl BufMut, ranges: impl Iterator<Item = (u64, u64)> + Clone) {
+    buf.put_u8(kind::SKIPPED);
+    put_skip_list(buf, ranges);
+}
+
+fn put_skip_list(buf: &mut impl BufMut, ranges: impl Iterator<Item = (u64, u64)> + Clone) {
+    varint::put(buf, ranges.clone().count() as u64);
+    let mut prev_end = None;
+    for (start, end) in ranges {
+        varint::put(buf, prev_end.map_or(start, |p: u64| start - p - 1));
+        varint::put(buf, end - start - 1);
+        prev_end = Some(end);
+    }
+}
+
 /// Upper bound of a FLOOR frame's size.
 pub(crate) const FLOOR_MAX_LEN: usize = 21;
 
@@ -380,6 +455,33 @@ fn decode_ranges(body: &Bytes, pos: &mut usize) -> Result<RangeList, CodecError>
     }
     Ok(RangeList {
         floor,
+        count,
+        encoded: body.slice(start..*pos),
+    })
+}
+
+fn decode_skip_list(body: &Bytes, pos: &mut usize) -> Result<SkipList, CodecError> {
+    let count = varint::get(body, pos)?;
+    if count > MAX_WIRE_RANGES {
+        return Err(CodecError::Inconsistent);
+    }
+    let start = *pos;
+    let mut prev_end: Option<u64> = None;
+    for _ in 0..count {
+        let gap = varint::get(body, pos)?;
+        let len = varint::get(body, pos)?;
+        let s = match prev_end {
+            None => Some(gap),
+            Some(p) => p.checked_add(gap).and_then(|v| v.checked_add(1)),
+        }
+        .ok_or(CodecError::Inconsistent)?;
+        prev_end = Some(
+            s.checked_add(len)
+                .and_then(|v| v.checked_add(1))
+                .ok_or(CodecError::Inconsistent)?,
+        );
+    }
+    Ok(SkipList {
         count,
         encoded: body.slice(start..*pos),
     })
@@ -494,6 +596,7 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             let receipt = get_bytes(body, pos)?;
             Ok(Frame::Receipt { sid, receipt })
         }
+        kind::SKIPPED => Ok(Frame::Skipped(decode_skip_list(body, pos)?)),
         kind::DATAGRAM => {
             let seq = varint::get(body, pos)?;
             let stream = StreamId(varint::get(body, pos)?);
@@ -563,6 +666,7 @@ impl Frame {
             Frame::Sync(req) => put_sync(buf, req),
             Frame::SyncEnd(end) => put_sync_end(buf, end),
             Frame::Receipt { sid, receipt } => put_receipt(buf, *sid, receipt),
+            Frame::Skipped(r) => put_skipped(buf, r.ranges()),
             Frame::Datagram { seq, msg } => put_datagram(buf, *seq, msg),
         }
     }
@@ -636,6 +740,8 @@ mod tests {
             settled: 4,
         };
         assert_eq!(enc(&floor), hex("03 09 04"));
+        let skipped = Frame::Skipped(SkipList::from_ranges(&[(0, 2), (5, 6)]));
+        assert_eq!(enc(&skipped), hex("09 02 00 01 02 00"));
         assert_eq!(enc(&Frame::Ping), hex("04"));
         let sync = Frame::Sync(SyncRequest {
             stream: StreamId(7),
@@ -691,6 +797,7 @@ mod tests {
             old,
             ack,
             floor,
+            skipped,
             Frame::Ping,
             sync,
             latest,
@@ -703,7 +810,8 @@ mod tests {
 
     #[test]
     fn malformed_frames_rejected() {
-        assert_eq!(dec(&hex("09")), Err(CodecError::UnknownFrame(9)));
+        assert_eq!(dec(&hex("0a")), Err(CodecError::UnknownFrame(10)));
+        assert_eq!(dec(&hex("09")), Err(CodecError::Truncated));
         assert_eq!(
             dec(&hex("01 05 07 05 05 00 00")),
             Err(CodecError::Inconsistent),
@@ -845,6 +953,10 @@ mod tests {
                 settled: a.min(b)
             }),
             Just(Frame::Ping),
+            arb_ranges().prop_map(|r| {
+                let ranges: Vec<(u64, u64)> = r.ranges().collect();
+                Frame::Skipped(SkipList::from_ranges(&ranges))
+            }),
             (any::<u64>(), arb_range(), any::<u32>()).prop_map(|(s, range, limit)| {
                 Frame::Sync(SyncRequest {
                     stream: StreamId(s),

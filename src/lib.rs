@@ -172,6 +172,7 @@ mod packet;
 mod receiver;
 mod rtt;
 mod sender;
+mod sid_ranges;
 mod sid_set;
 mod snapshot;
 #[cfg(feature = "store")]

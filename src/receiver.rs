@@ -11,6 +11,7 @@ use crate::error::{CommitError, InputError};
 use crate::frame::{self, Frame};
 use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::packet::{self, PacketWriter};
+use crate::sid_ranges::SidRanges;
 use crate::sid_set::{Membership, SidSet};
 use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
@@ -24,6 +25,20 @@ use hashbrown::HashMap;
 use timers::{Slot, Timer, Timers};
 
 mod timers;
+
+/// The receiver's SID sets as a [`Settlement`], borrowed field by field so
+/// that a stream's state can stay borrowed beside it.
+macro_rules! settlement {
+    ($rx:ident) => {
+        Settlement {
+            remembered: &$rx.receipt_cache,
+            committed: &mut $rx.committed,
+            skipped: &mut $rx.skipped,
+            receipts_due: &mut $rx.receipts_due,
+            max_skipped: $rx.config.max_in_flight.saturating_mul(2) as usize,
+        }
+    };
+}
 
 /// What the receiver reports to the app.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +79,21 @@ pub enum ReceiverEvent {
         received: u32,
         /// Members in the package.
         count: u32,
+    },
+    /// A stream begun with [`Receiver::resume_latest`] starts after
+    /// `after`: the live chain goes on from there, and what is older is
+    /// history — page back with [`Receiver::fetch_history`] from
+    /// `Version(after.0 + 1)`. Versions at or below `after` were never
+    /// stored by this app; pushes of them are answered
+    /// [`Skipped`](crate::SenderEvent::Skipped), not acked. Keep `after`
+    /// with the stream and pass it to
+    /// [`Receiver::resume_started`] on later connections.
+    Started {
+        /// The stream.
+        stream: StreamId,
+        /// The version just before the first message of the stream here
+        /// (`Version::ZERO`: the stream has nothing older).
+        after: Version,
     },
     /// An at-most-once message ([`Qos::AtMostOnce`](crate::Qos)): shown
     /// or dropped, never twice, and nothing to commit.
@@ -120,6 +150,13 @@ pub struct ReceiverUsage {
     pub unordered: usize,
     /// Receipts and requests waiting to be written.
     pub queued_frames: usize,
+    /// Ranges of SIDs settled without a commit, reported until the
+    /// sender's FLOOR passes them (at most one per SID of
+    /// `2 × max_in_flight`).
+    pub skipped_ranges: usize,
+    /// Version ranges streams moved past without the app storing them
+    /// (8 per stream at most).
+    pub passed_ranges: usize,
 }
 
 /// Counters for reports and tests.
@@ -202,6 +239,8 @@ struct Cold {
     package: Option<OpenPackage>,
     /// A history request in progress (rare, so boxed).
     history: Option<Box<HistoryState>>,
+    /// Versions the head moved past that the app never stored.
+    passed: PassedOver,
 }
 
 impl StreamState {
@@ -288,6 +327,9 @@ enum Accepted {
     Pending,
     /// Already committed: ack receipt and commit.
     Committed,
+    /// At or below the head, passed over without the app storing it: ack
+    /// receipt and report it skipped.
+    Skipped,
     /// Not held (a bound was reached or the chain contradicts): no ack.
     Dropped,
 }
@@ -302,7 +344,11 @@ pub struct Receiver {
     /// Requests waiting to be written.
     requests_due: VecDeque<(StreamId, Request)>,
     received: SidSet,
+    /// SIDs the app committed (or the sender's FLOOR passed).
     committed: SidSet,
+    /// SIDs settled without a commit, reported in SKIPPED frames until the
+    /// sender's FLOOR passes them; never in `committed` before that.
+    skipped: SidRanges,
     held: usize,
     highest_arrival: Instant,
     ack_pending: bool,
@@ -345,6 +391,7 @@ impl Receiver {
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
             committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
+            skipped: SidRanges::default(),
             held: 0,
             highest_arrival: Instant::ZERO,
             ack_pending: false,
@@ -397,13 +444,8 @@ impl Receiver {
         if last_committed > st.head {
             st.head = last_committed;
             if let Some(c) = st.cold.as_deref_mut() {
-                self.held -= skip_buffered(
-                    c,
-                    last_committed,
-                    &self.receipt_cache,
-                    &mut self.committed,
-                    &mut self.receipts_due,
-                );
+                // The app says these are stored: settled as committed.
+                self.held -= skip_buffered(c, last_committed, PassOver::Stored, settlement!(self));
                 c.close_package(&mut self.timers);
             }
         }
@@ -430,6 +472,19 @@ impl Receiver {
         // where it starts.
         let limit = latest.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
         self.start_sync(stream, SyncKind::Latest(limit));
+    }
+
+    /// [`resume`](Self::resume) for a stream whose local copy was begun by
+    /// [`resume_latest`](Self::resume_latest) after `after` (its
+    /// [`ReceiverEvent::Started`]): the app never stored versions at or
+    /// below `after`, so pushes of them are reported
+    /// [`Skipped`](crate::SenderEvent::Skipped) to the sender, never acked.
+    /// `last_committed` is the highest version up to which every message
+    /// *after* `after` is stored.
+    pub fn resume_started(&mut self, stream: StreamId, after: Version, last_committed: Version) {
+        let st = self.streams.entry(stream).or_default();
+        st.cold_mut().passed.add(Version::ZERO, after);
+        self.resume(stream, last_committed.max(after));
     }
 
     /// Asks for one page of `stream`'s history: at most `limit` stored
@@ -705,6 +760,7 @@ impl Receiver {
             receipts_wanted: self.receipts_wanted.len(),
             unordered: self.unordered.len(),
             queued_frames: self.receipts_due.len() + self.requests_due.len(),
+            skipped_ranges: self.skipped.len(),
             ..ReceiverUsage::default()
         };
         for st in self.streams.values() {
@@ -714,6 +770,7 @@ impl Receiver {
             u.buffered += c.buffered.len();
             u.open_packages += usize::from(c.package.is_some());
             u.history_messages += c.history.as_ref().map_or(0, |h| h.messages.len());
+            u.passed_ranges += c.passed.ranges.len();
         }
         u
     }
@@ -744,6 +801,7 @@ impl Receiver {
             Frame::Ack(_) => Err(InputError::UnexpectedFrame(frame::kind::ACK)),
             Frame::Sync(_) => Err(InputError::UnexpectedFrame(frame::kind::SYNC)),
             Frame::Receipt { .. } => Err(InputError::UnexpectedFrame(frame::kind::RECEIPT)),
+            Frame::Skipped(_) => Err(InputError::UnexpectedFrame(frame::kind::SKIPPED)),
             _ => Ok(()),
         }
     }
@@ -769,11 +827,14 @@ impl Receiver {
             Frame::Floor { resend, settled } => {
                 self.received.raise_floor(resend);
                 self.committed.raise_floor(settled);
+                // The sender has settled what lies below: no need to
+                // report it skipped any more.
+                self.skipped.drop_below(settled);
                 self.ack_later(now, false);
             }
             Frame::Ping => self.ack_now(),
             Frame::SyncEnd(end) => self.on_page_end(now, end),
-            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } => {}
+            Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } | Frame::Skipped(_) => {}
         }
     }
 
@@ -882,19 +943,20 @@ impl Receiver {
                 sync.latest = None;
                 // The forward sync ends at the page; live delivery goes on.
                 sync.end = Some((end.through, false));
-                if st.head == Version::ZERO
-                    && st.uncommitted.is_empty()
-                    && end.first_prev > Version::ZERO
-                {
+                let empty = st.head == Version::ZERO && st.uncommitted.is_empty();
+                if empty {
+                    self.events.push_back(ReceiverEvent::Started {
+                        stream,
+                        after: end.first_prev,
+                    });
+                }
+                if empty && end.first_prev > Version::ZERO {
                     // The empty stream starts where the page starts.
                     st.head = end.first_prev;
-                    self.held -= skip_buffered(
-                        c,
-                        end.first_prev,
-                        &self.receipt_cache,
-                        &mut self.committed,
-                        &mut self.receipts_due,
-                    );
+                    // Live messages before the start were never stored.
+                    self.held -=
+                        skip_buffered(c, end.first_prev, PassOver::Skipped, settlement!(self));
+                    c.passed.add(Version::ZERO, end.first_prev);
                     // A package opened at the old head is gone with it.
                     c.close_package(&mut self.timers);
                     self.ack_later(now, false);
@@ -955,7 +1017,11 @@ impl Receiver {
         let Some(sync) = c.sync.as_mut() else {
             return;
         };
-        if head > sync.asked_after && sync.latest.is_none() && !sync.due {
+        // What the stream holds without a hole from its head: a page is
+        // done once it is all here, delivered or not (a package at the
+        // head may be waiting for the next page to complete).
+        let reached = held_through(&c.buffered, head);
+        if reached > sync.asked_after && sync.latest.is_none() && !sync.due {
             // The page is arriving: its end marker may be what was lost, so
             // the next retry comes one plain `sync_retry` after the last
             // progress, not after a long backoff.
@@ -971,7 +1037,7 @@ impl Receiver {
             None if sync.for_gap && c.buffered.is_empty() => false,
             None => return,
             // The page's messages may still be on their way.
-            Some((through, _)) if head < through => return,
+            Some((through, _)) if reached < through => return,
             Some((_, more)) => more,
         };
         if next_page {
@@ -1076,6 +1142,16 @@ impl Receiver {
             Accepted::Dropped => return,
             Accepted::New { .. } | Accepted::NewWhileSyncing { .. } => {}
             Accepted::Pending | Accepted::Committed => self.stats.duplicates += 1,
+            Accepted::Skipped => {
+                self.stats.duplicates += 1;
+                if let Some(sid) = sid {
+                    self.note_received(now, sid);
+                    let max = self.config.max_in_flight.saturating_mul(2) as usize;
+                    self.skipped.insert(sid, max);
+                }
+                self.ack_now();
+                return;
+            }
         }
         let committed = matches!(accepted, Accepted::Committed);
         if committed && wants_receipt && !self.receipt_for_resend(raw_sid, key) && sid.is_some() {
@@ -1135,13 +1211,7 @@ impl Receiver {
             self.note_received(now, sid);
             // History needs no commit; a wanted receipt is settled empty
             // unless the app gave this key one before.
-            settle_skipped(
-                Some(sid),
-                &msg,
-                &self.receipt_cache,
-                &mut self.committed,
-                &mut self.receipts_due,
-            );
+            settle_unstored(Some(sid), &msg, PassOver::Skipped, settlement!(self));
         }
         self.ack_later(now, false);
         let stream = msg.stream;
@@ -1259,6 +1329,10 @@ impl Receiver {
                         // copy is acked as a duplicate once it is committed.
                         Accepted::Dropped
                     }
+                }
+                // Passed over without the app storing it: not a commit.
+                Err(_) if st.cold().is_some_and(|c| c.passed.contains(msg.version)) => {
+                    Accepted::Skipped
                 }
                 Err(_) => Accepted::Committed,
             };
@@ -1381,8 +1455,11 @@ impl Receiver {
             }
             return;
         }
-        let waiting_for_start = c.sync.is_some_and(|s| s.latest.is_some());
-        if c.buffered.is_empty() || waiting_for_start {
+        // A sync in progress is already fetching what follows the head
+        // (or the start of an empty stream): a hole it will fill is not
+        // reported again at each message it brings. Once it ends with
+        // something still waiting, the gap is reported anew.
+        if c.buffered.is_empty() || c.sync.is_some() {
             self.timers.disarm(c.slot, Timer::Gap);
             return;
         }
@@ -1411,22 +1488,21 @@ impl Receiver {
         // A message that follows a version below the head can never be
         // delivered (a forked chain: another message took its place). Drop
         // it, settling its SID so the sender stops waiting for it.
-        let forked = skip_buffered(
-            c,
-            head,
-            &self.receipt_cache,
-            &mut self.committed,
-            &mut self.receipts_due,
-        );
+        let forked = skip_buffered(c, head, PassOver::Skipped, settlement!(self));
         self.held -= forked;
         self.stats.chain_conflicts += forked as u64;
-        if c.buffered.contains_key(&head) {
+        let next_here = c.buffered.contains_key(&head);
+        let waiting = c.buffered.keys().min().copied();
+        if forked > 0 {
+            self.ack_later(now, false);
+        }
+        if next_here {
             // What follows the head is here (a package waiting for the rest
             // of its members, after a resume moved the head): no hole.
             self.advance(stream, Some(now));
             return;
         }
-        let Some(waiting_after) = c.buffered.keys().min().copied() else {
+        let Some(waiting_after) = waiting else {
             return;
         };
         self.stats.gaps += 1;
@@ -1473,13 +1549,8 @@ impl Receiver {
                     .is_some_and(|p| p.id == open.id && p.last == open.last)
             })
             .count();
-        self.held -= skip_buffered(
-            c,
-            open.last,
-            &self.receipt_cache,
-            &mut self.committed,
-            &mut self.receipts_due,
-        );
+        self.held -= skip_buffered(c, open.last, PassOver::Skipped, settlement!(self));
+        c.passed.add(after, open.last);
         let received = clamp_u32(members).min(open.count);
         st.head = open.last;
         self.stats.packages_expired += 1;
@@ -1573,6 +1644,7 @@ impl Receiver {
                 self.stats.receipts_sent += 1;
                 self.receipts_due.pop_front();
             }
+            self.write_skipped(buf, limit);
             self.write_ack(now, buf, limit);
         }
         while let Some(&(stream, request)) = self.requests_due.front() {
@@ -1602,10 +1674,14 @@ impl Receiver {
                             limit,
                         },
                         None => {
-                            sync.asked_after = head;
+                            // After what is held without a hole, not after
+                            // the head: a package (or anything waiting) at
+                            // the head may need the next page to finish.
+                            let after = held_through(&c.buffered, head);
+                            sync.asked_after = after;
                             SyncRequest {
                                 stream,
-                                range: SyncRange::After(head),
+                                range: SyncRange::After(after),
                                 limit: self.config.sync_page,
                             }
                         }
@@ -1631,6 +1707,28 @@ impl Receiver {
             let backoff = 1u32 << (attempts - 1).min(MAX_SYNC_BACKOFF);
             let at = now + self.config.sync_retry * backoff;
             self.timers.arm(&mut c.slot, stream, timer, at);
+        }
+    }
+
+    /// Reports the SIDs settled without a commit, before the ack: as many
+    /// ranges as fit beside an ack, the rest with later acks. (Nothing
+    /// depends on the two arriving together: a skipped SID is never in
+    /// the committed set, so a lost report only delays its settlement.)
+    fn write_skipped(&mut self, buf: &mut BytesMut, limit: usize) {
+        if self.skipped.is_empty() {
+            return;
+        }
+        let mut n = self
+            .config
+            .max_ack_ranges
+            .min(frame::MAX_WIRE_RANGES as usize);
+        let room = limit.saturating_sub(frame::ACK_MIN_LEN);
+        let len = |n: usize| frame::skipped_len(self.skipped.ranges().take(n));
+        while n > 0 && buf.len() + len(n) > room {
+            n -= 1;
+        }
+        if n > 0 {
+            frame::put_skipped(buf, self.skipped.ranges().take(n));
         }
     }
 
@@ -1712,26 +1810,30 @@ fn clamp_u32(n: usize) -> u32 {
 }
 
 /// Drops buffered messages that follow a version below `through` (the
-/// stream moves past them without delivering them) and settles their SIDs,
-/// so the sender stops waiting for them — with a receipt where one was
-/// asked for (see [`settle_skipped`]). Returns how many were dropped.
-fn skip_buffered(
-    c: &mut Cold,
-    through: Version,
-    remembered: &HashMap<(StreamId, Version), Bytes>,
-    committed: &mut SidSet,
-    receipts_due: &mut VecDeque<(u64, Bytes)>,
-) -> usize {
+/// stream moves past them without delivering them) and settles their SIDs
+/// as `how` says, so the sender stops waiting for them (see
+/// [`settle_unstored`]). Returns how many were dropped.
+fn skip_buffered(c: &mut Cold, through: Version, how: PassOver, mut to: Settlement<'_>) -> usize {
     let before = c.buffered.len();
     // What follows a version below `through` can never chain on again.
     c.buffered.retain(|&prev, (m, sid)| {
         if prev >= through {
             return true;
         }
-        settle_skipped(*sid, m, remembered, committed, receipts_due);
+        settle_unstored(*sid, m, how, to.reborrow());
         false
     });
     before - c.buffered.len()
+}
+
+/// The last version held without a hole after `head`: the head itself, or
+/// the end of the chain of buffered messages that follows it.
+fn held_through(buffered: &HashMap<Version, (Message, Option<u64>)>, head: Version) -> Version {
+    let mut at = head;
+    while let Some((m, _)) = buffered.get(&at) {
+        at = m.version;
+    }
+    at
 }
 
 /// Whether one more message may be held (`max_held_messages` is `max`).
@@ -1745,25 +1847,98 @@ fn room_to_hold(held: usize, max: usize, drains: bool) -> bool {
     held < room
 }
 
-/// Settles the SID of a message the receiver will never deliver. Where a
-/// receipt was asked for, it is the one the app gave this message's key
-/// through another copy (still remembered), or else empty.
-fn settle_skipped(
-    sid: Option<u64>,
-    m: &Message,
-    remembered: &HashMap<(StreamId, Version), Bytes>,
-    committed: &mut SidSet,
-    receipts_due: &mut VecDeque<(u64, Bytes)>,
-) {
-    match sid {
-        Some(sid) if m.wants_receipt => {
-            let receipt = remembered.get(&(m.stream, m.version)).cloned();
-            receipts_due.push_back((sid, receipt.unwrap_or_default()));
+/// Settles the SID of a message the receiver will never deliver. If the
+/// app gave this message's key a receipt through another copy (still
+/// remembered), it is stored: committed with that receipt. Otherwise `how`
+/// decides: `Stored` (the app said so) is committed, with an empty receipt
+/// where one is wanted; `Skipped` goes to the SKIPPED report, never to the
+/// committed set, so its sender learns it was not stored.
+fn settle_unstored(sid: Option<u64>, m: &Message, how: PassOver, to: Settlement<'_>) {
+    let Some(sid) = sid else {
+        return;
+    };
+    let remembered = m
+        .wants_receipt
+        .then(|| to.remembered.get(&(m.stream, m.version)).cloned())
+        .flatten();
+    match (remembered, how) {
+        (Some(receipt), _) => to.receipts_due.push_back((sid, receipt)),
+        (None, PassOver::Stored) if m.wants_receipt => {
+            to.receipts_due.push_back((sid, Bytes::new()))
         }
-        Some(sid) => {
-            committed.insert(sid);
+        (None, PassOver::Stored) => {
+            to.committed.insert(sid);
         }
-        None => {}
+        (None, PassOver::Skipped) => {
+            to.skipped.insert(sid, to.max_skipped);
+        }
+    }
+}
+
+/// How a message the stream moves past without delivering it is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PassOver {
+    /// The app says its store has it ([`Receiver::resume`]): committed.
+    Stored,
+    /// The receiver's policy passes over it (a package given up, a
+    /// `resume_latest` start, a history page, a forked chain): skipped.
+    Skipped,
+}
+
+/// The SID sets a settled message goes into, borrowed from the receiver
+/// beside a stream's state (see `settlement!`).
+struct Settlement<'a> {
+    remembered: &'a HashMap<(StreamId, Version), Bytes>,
+    committed: &'a mut SidSet,
+    skipped: &'a mut SidRanges,
+    receipts_due: &'a mut VecDeque<(u64, Bytes)>,
+    max_skipped: usize,
+}
+
+impl Settlement<'_> {
+    fn reborrow(&mut self) -> Settlement<'_> {
+        Settlement {
+            remembered: self.remembered,
+            committed: self.committed,
+            skipped: self.skipped,
+            receipts_due: self.receipts_due,
+            max_skipped: self.max_skipped,
+        }
+    }
+}
+
+/// Version ranges `(after, through]` a stream's head moved past without the
+/// app storing them (a package given up, the versions before a
+/// `resume_latest` start): resends of them are skipped, not acked as
+/// duplicates of something the app has.
+#[derive(Default)]
+struct PassedOver {
+    ranges: Vec<(Version, Version)>,
+}
+
+/// Passed-over ranges one stream remembers; past this the two oldest are
+/// merged (the versions between are then also answered "skipped": never
+/// "acked" for something not stored, at worst "skipped" for something
+/// stored, which makes its sender keep a copy it could have dropped).
+const MAX_PASSED_RANGES: usize = 8;
+
+impl PassedOver {
+    fn add(&mut self, after: Version, through: Version) {
+        if through <= after {
+            return;
+        }
+        match self.ranges.last_mut() {
+            Some((_, t)) if *t >= after => *t = (*t).max(through),
+            _ => self.ranges.push((after, through)),
+        }
+        if self.ranges.len() > MAX_PASSED_RANGES {
+            let (a, _) = self.ranges.remove(0);
+            self.ranges[0].0 = a;
+        }
+    }
+
+    fn contains(&self, v: Version) -> bool {
+        self.ranges.iter().any(|&(a, t)| v > a && v <= t)
     }
 }
 
@@ -1891,6 +2066,11 @@ impl Receiver {
                     s.page_end(e);
                 }
             }
+            s.usize(c.passed.ranges.len());
+            for &(a, t) in &c.passed.ranges {
+                s.u(a.0);
+                s.u(t.0);
+            }
         }
         s.usize(self.requests_due.len());
         for (id, r) in &self.requests_due {
@@ -1899,6 +2079,11 @@ impl Receiver {
         }
         s.sid_set(&self.received);
         s.sid_set(&self.committed);
+        s.usize(self.skipped.len());
+        for (a, b) in self.skipped.ranges() {
+            s.u(a);
+            s.u(b);
+        }
         s.instant(self.highest_arrival);
         s.b(self.ack_pending);
         s.b(self.ack_immediate);
@@ -2073,6 +2258,18 @@ impl Receiver {
                     end,
                 }));
             }
+            let k = d.count()?;
+            if k > MAX_PASSED_RANGES {
+                return Err(bad("passed-over ranges past their bound"));
+            }
+            for _ in 0..k {
+                let (a, t) = (Version(d.u()?), Version(d.u()?));
+                let ascending = c.passed.ranges.last().is_none_or(|&(_, pt)| pt < a);
+                if t <= a || !ascending || t > st.head {
+                    return Err(bad("passed-over range"));
+                }
+                c.passed.ranges.push((a, t));
+            }
             held += st.uncommitted.len() + c.buffered.len();
             for (timer, at) in Timer::ALL.into_iter().zip(deadlines) {
                 if let Some(at) = at {
@@ -2086,7 +2283,8 @@ impl Receiver {
                 && c.gap_reported.is_none()
                 && c.sync.is_none()
                 && c.package.is_none()
-                && c.history.is_none();
+                && c.history.is_none()
+                && c.passed.ranges.is_empty();
             if !idle {
                 st.cold = Some(Box::new(c));
             }
@@ -2108,6 +2306,19 @@ impl Receiver {
         rx.received = d.sid_set(received)?;
         let committed = core::mem::replace(&mut rx.committed, SidSet::new(0));
         rx.committed = d.sid_set(committed)?;
+        let n = d.count()?;
+        let mut ranges = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            ranges.push((d.u()?, d.u()?));
+        }
+        let max_skipped = rx.config.max_in_flight.saturating_mul(2) as usize;
+        rx.skipped = SidRanges::from_ranges(ranges)
+            .filter(|r| {
+                r.len() <= max_skipped
+                    && r.ranges()
+                        .all(|(a, _)| rx.committed.membership(a) != Membership::Below)
+            })
+            .ok_or(bad("skipped SIDs"))?;
         rx.highest_arrival = d.instant()?;
         rx.ack_pending = d.b()?;
         rx.ack_immediate = d.b()?;

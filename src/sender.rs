@@ -65,6 +65,23 @@ pub enum SenderEvent {
         /// receiving app's receipt (always present). `None` otherwise.
         receipt: Option<Bytes>,
     },
+    /// The peer holds this message but its app did **not** store it: the
+    /// receiver's own policy passed over it — a package given up
+    /// ([`ReceiverEvent::PackageExpired`](crate::ReceiverEvent::PackageExpired)),
+    /// a version before the point a [`resume_latest`](crate::Receiver::resume_latest)
+    /// start chose, a history page (shown, never committed), or a message
+    /// that contradicts the stream's chain. It is settled here (never
+    /// retransmitted, never [`Acked`](SenderEvent::Acked)), but it is not
+    /// delivered: a server keeps its stored or offline copy, where the peer
+    /// can still fetch it (history, sync); it must not delete it as it
+    /// would on `Acked`. A message sent [`with_receipt`](Message::with_receipt)
+    /// gets no receipt: the peer's app never stored it.
+    Skipped {
+        /// The message's stream.
+        stream: StreamId,
+        /// The message's version.
+        version: Version,
+    },
     /// Retransmissions exhausted without the peer receiving it: store it for
     /// offline delivery (the peer fetches it by sync on reconnect).
     Escalated(Message),
@@ -118,6 +135,9 @@ pub struct SenderStats {
     pub stall_escalations: u64,
     /// Messages acked.
     pub acked: u64,
+    /// Messages the peer settled without storing them
+    /// ([`SenderEvent::Skipped`]).
+    pub skipped: u64,
     /// Packets written.
     pub packets: u64,
     /// At-most-once messages written (each exactly once).
@@ -199,8 +219,9 @@ pub struct Sender {
     largest_received_sent: Instant,
     /// Lowest SID that might still be transmitted.
     resend_floor: u64,
-    /// One past the highest SID given up on.
-    escalated_end: u64,
+    /// One past the highest SID settled without the peer's commit: given
+    /// up on here, or skipped by the peer. The peer's floors must pass it.
+    settled_alone_end: u64,
     peer_recv_floor: u64,
     peer_commit_floor: u64,
     backoff: u32,
@@ -251,7 +272,7 @@ impl Sender {
             largest_received_pn: None,
             largest_received_sent: Instant::ZERO,
             resend_floor: 0,
-            escalated_end: 0,
+            settled_alone_end: 0,
             peer_recv_floor: 0,
             peer_commit_floor: 0,
             backoff: 0,
@@ -487,6 +508,13 @@ impl Sender {
             Frame::Ping => Err(InputError::UnexpectedFrame(frame::kind::PING)),
             Frame::SyncEnd { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC_END)),
             Frame::Datagram { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATAGRAM)),
+            Frame::Skipped(set) => {
+                let end = set.end();
+                if end > self.sent_end {
+                    return Err(InputError::AckForUnsentSid(end - 1));
+                }
+                Ok(())
+            }
             Frame::Receipt { sid, .. } if *sid >= self.sent_end => {
                 Err(InputError::AckForUnsentSid(*sid))
             }
@@ -498,6 +526,7 @@ impl Sender {
     pub(crate) fn on_frame(&mut self, now: Instant, f: Frame) {
         match f {
             Frame::Ack(a) => self.on_ack(now, &a),
+            Frame::Skipped(set) => self.on_skipped(&set),
             Frame::Receipt { sid, receipt } => {
                 // Comes before the ack that reports the commit, in one packet.
                 if let Some(e) = self.entry(sid).filter(|e| e.msg.wants_receipt) {
@@ -731,6 +760,27 @@ impl Sender {
         self.fill_window();
     }
 
+    /// The peer's receiver settled these SIDs without its app storing them
+    /// (its policy passed over them): settle each as
+    /// [`SenderEvent::Skipped`], never as acked. The peer keeps reporting
+    /// them until this sender's FLOOR passes them.
+    fn on_skipped(&mut self, set: &frame::SkipList) {
+        for (start, end) in set.ranges() {
+            for sid in start.max(self.base)..end.min(self.next_sid()) {
+                let read =
+                    |slot: &mut Option<Entry>| slot.as_ref().map(|e| (e.msg.stream, e.msg.version));
+                if let Some(Some((stream, version))) = self.settle_with(sid, read) {
+                    self.stats.skipped += 1;
+                    self.settled_alone_end = self.settled_alone_end.max(sid + 1);
+                    self.events
+                        .push_back(SenderEvent::Skipped { stream, version });
+                }
+            }
+        }
+        self.floor_due |= self.floor_needed();
+        self.fill_window();
+    }
+
     /// The peer committed `sid`: settle it, unless its receipt is missing.
     fn on_committed(&mut self, now: Instant, sid: u64) {
         let Some(e) = self.entry(sid) else {
@@ -796,7 +846,7 @@ impl Sender {
         if e.tx_count > self.config.max_retransmits && !e.committed {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
-                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.settled_alone_end = self.settled_alone_end.max(sid + 1);
                 self.events.push_back(SenderEvent::Escalated(e.msg));
                 self.floor_due = true;
             }
@@ -923,7 +973,7 @@ impl Sender {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
                 self.stats.stall_escalations += 1;
-                self.escalated_end = self.escalated_end.max(sid + 1);
+                self.settled_alone_end = self.settled_alone_end.max(sid + 1);
                 self.events.push_back(SenderEvent::Escalated(e.msg));
                 self.floor_due = true;
             }
@@ -978,7 +1028,7 @@ impl Sender {
         // Only while it would raise one of the peer's floors: with the
         // window's base pinned below an escalated SID, repeating it would
         // only make the peer ack it, round after round.
-        self.escalated_end > self.peer_recv_floor.min(self.peer_commit_floor)
+        self.settled_alone_end > self.peer_recv_floor.min(self.peer_commit_floor)
             && (self.resend_floor > self.peer_recv_floor || self.base > self.peer_commit_floor)
     }
 
@@ -1158,7 +1208,7 @@ impl Sender {
         s.instant(self.largest_received_sent);
         for v in [
             self.resend_floor,
-            self.escalated_end,
+            self.settled_alone_end,
             self.peer_recv_floor,
             self.peer_commit_floor,
             u64::from(self.backoff),
@@ -1187,6 +1237,7 @@ impl Sender {
             st.acked,
             st.packets,
             st.datagrams,
+            st.skipped,
         ] {
             s.u(v);
         }
@@ -1278,7 +1329,7 @@ impl Sender {
         tx.largest_received_pn = d.opt_u()?;
         tx.largest_received_sent = d.instant()?;
         tx.resend_floor = d.u()?;
-        tx.escalated_end = d.u()?;
+        tx.settled_alone_end = d.u()?;
         tx.peer_recv_floor = d.u()?;
         tx.peer_commit_floor = d.u()?;
         tx.backoff = d.u32()?;
@@ -1304,6 +1355,7 @@ impl Sender {
             &mut st.acked,
             &mut st.packets,
             &mut st.datagrams,
+            &mut st.skipped,
         ] {
             *v = d.u()?;
         }
@@ -1322,7 +1374,7 @@ impl Sender {
         let next = self.next_sid();
         let marks_past = self.sent_end > next || self.resend_floor > next;
         // (A closed sender handed its window back and keeps its marks.)
-        if (marks_past && !self.closed) || self.escalated_end > self.sent_end {
+        if (marks_past && !self.closed) || self.settled_alone_end > self.sent_end {
             return Err(bad("SID marks past the window"));
         }
         let queued = self.backlog.len() + self.answers.len();

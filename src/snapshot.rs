@@ -1,7 +1,7 @@
 //! Snapshots: a sender's or receiver's whole state as bytes, so a process
 //! can restart where it stopped instead of resyncing everything.
 //!
-//! Layout: `"AWS"`, a format version byte (1), a kind byte (`S` sender, `R`
+//! Layout: `"AWS"`, a format version byte (2), a kind byte (`S` sender, `R`
 //! receiver), the body (canonical LEB128 varints, like the wire format), and
 //! a CRC-32 (big-endian) of everything before it. Restoring decodes as
 //! defensively as a packet: every count is checked against the bytes left
@@ -20,7 +20,7 @@ use core::time::Duration;
 use thiserror::Error;
 
 const MAGIC: &[u8; 3] = b"AWS";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 pub(crate) const SENDER: u8 = b'S';
 pub(crate) const RECEIVER: u8 = b'R';
 
