@@ -72,8 +72,7 @@ impl Hasher for PrehashedHasher {
 }
 
 struct Remembered<V> {
-    /// Which insertion this is, so a queue entry outliving a `remove` does
-    /// not expire a later entry for the same key.
+    /// Where its queue entry is: at index `seq - front_seq`.
     seq: u64,
     receipt: V,
 }
@@ -81,7 +80,9 @@ struct Remembered<V> {
 struct Expiry {
     hash: u128,
     at: Instant,
-    seq: u64,
+    /// False once its key was removed: the entry is stale, it expires and
+    /// evicts nothing (a later insertion of the key has an entry of its own).
+    live: bool,
 }
 
 /// Remembers keys for a TTL, with a receipt each; bounded by `capacity`.
@@ -97,16 +98,29 @@ struct Expiry {
 /// ## Expiry and the capacity bound
 /// Every entry lives for the same TTL, so insertion order is expiry order: a
 /// FIFO queue beside the hash map expires entries in O(1) amortized, driven
-/// by the caller's clock. At `capacity` entries the oldest is evicted early
-/// to make room, and counted in [`DedupStats::evicted_early`]: under a flood
-/// the dedup window is shorter than the TTL, and a resend that arrives after
-/// its entry was evicted is taken as new. Size `capacity` for the peak rate
-/// times the TTL, and watch that counter.
+/// by the caller's clock. An entry is a key remembered now: one inserted
+/// within the TTL and neither removed nor evicted since. Inserting a new key
+/// with `capacity` entries evicts the oldest entry early to make room, and
+/// counts it in [`DedupStats::evicted_early`]: under a flood the dedup window
+/// is shorter than the TTL, and a resend that arrives after its entry was
+/// evicted is taken as new. Size `capacity` for the peak rate times the TTL,
+/// and watch that counter. Nothing else evicts: a new key evicts only when
+/// `capacity` keys, each inserted within the last TTL and not removed, are
+/// remembered.
 ///
 /// A server that learns the receipt only after storing the message inserts a
 /// pending receipt, fills it in with [`get_mut`](DedupCache::get_mut) once
 /// stored, and [`remove`](DedupCache::remove)s the key if storing failed, so
-/// the resend is processed rather than answered.
+/// the resend is processed rather than answered. A removed key takes no room:
+/// failed writes, however many, never push a stored key out.
+///
+/// ## Cost
+/// Besides hashing the key, every operation is O(1) amortized and, once the
+/// map and the queue have grown to their largest, allocates nothing. The
+/// queue holds one entry (32 bytes) per key remembered, plus one per removed
+/// key until that entry reaches the front or the queue is compacted (when
+/// such stale entries outnumber live ones): at most `2 × capacity` entries
+/// whatever the mix of inserts and removes, `capacity` without removes.
 ///
 /// Time is the caller's: every call that can expire entries takes `now`.
 /// A `now` earlier than one seen before counts as the latest seen, so a
@@ -133,9 +147,14 @@ pub struct DedupCache<V> {
     capacity: usize,
     receipts: HashMap<u128, Remembered<V>, Prehashed>,
     /// Oldest first; with one TTL for all, also soonest to expire first.
-    /// Entries whose key was removed stay until they reach the front.
+    /// Every key in `receipts` has exactly one live entry here, at index
+    /// `seq - front_seq`; the other entries are stale, left by `remove`. The
+    /// front is never stale, and at most `capacity` entries are: a `remove`
+    /// leaving more stale entries than live ones compacts the queue.
     expiries: VecDeque<Expiry>,
-    next_seq: u64,
+    /// The `seq` of the front entry: entries are numbered consecutively
+    /// from it (compaction renumbers).
+    front_seq: u64,
     latest: Instant,
     stats: DedupStats,
 }
@@ -143,8 +162,8 @@ pub struct DedupCache<V> {
 impl<V> DedupCache<V> {
     /// A cache hashing keys under `secret` (16 random bytes, kept private),
     /// remembering each for `ttl`, holding at most `capacity` entries.
-    /// Memory grows with use up to `capacity`; a capacity of 0 remembers
-    /// nothing.
+    /// Memory grows with use up to a bound set by `capacity` (see the type's
+    /// docs); a capacity of 0 remembers nothing.
     pub fn new(secret: [u8; 16], ttl: Duration, capacity: usize) -> DedupCache<V> {
         DedupCache {
             hasher: SipHasher24::new_with_key(&secret),
@@ -152,7 +171,7 @@ impl<V> DedupCache<V> {
             capacity,
             receipts: HashMap::with_hasher(Prehashed),
             expiries: VecDeque::new(),
-            next_seq: 0,
+            front_seq: 0,
             latest: Instant::ZERO,
             stats: DedupStats::default(),
         }
@@ -163,13 +182,15 @@ impl<V> DedupCache<V> {
         self.ttl
     }
 
-    /// Most entries held at once.
+    /// Most entries held at once: [`len`](DedupCache::len) never exceeds
+    /// it, and only an insert at `capacity` entries evicts early. Removed
+    /// keys do not count.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Keys remembered now (some may be past their TTL until the next call
-    /// that takes `now`).
+    /// Keys remembered now, the entries that count towards `capacity` (some
+    /// may be past their TTL until the next call that takes `now`).
     pub fn len(&self) -> usize {
         self.receipts.len()
     }
@@ -191,7 +212,8 @@ impl<V> DedupCache<V> {
 
     /// Remembers `key` with `receipt` if it is not remembered already;
     /// otherwise returns the receipt stored with it first (`receipt` is then
-    /// dropped). A duplicate does not extend the TTL.
+    /// dropped). A duplicate does not extend the TTL. A new key, with
+    /// `capacity` keys remembered, evicts the oldest of them first.
     pub fn check_or_insert(&mut self, now: Instant, key: &[u8], receipt: V) -> Seen<&V> {
         let now = self.advance(now);
         let hash = self.key_hash(key);
@@ -199,7 +221,7 @@ impl<V> DedupCache<V> {
             self.stats.new += 1;
             return Seen::New;
         }
-        if self.expiries.len() >= self.capacity && !self.receipts.contains_key(&hash) {
+        if self.receipts.len() >= self.capacity && !self.receipts.contains_key(&hash) {
             self.evict_oldest();
         }
         match self.receipts.entry(hash) {
@@ -208,12 +230,11 @@ impl<V> DedupCache<V> {
                 Seen::Duplicate(&entry.into_mut().receipt)
             }
             Entry::Vacant(entry) => {
-                let seq = self.next_seq;
-                self.next_seq += 1;
+                let seq = self.front_seq.wrapping_add(self.expiries.len() as u64);
                 self.expiries.push_back(Expiry {
                     hash,
                     at: now + self.ttl,
-                    seq,
+                    live: true,
                 });
                 self.stats.new += 1;
                 entry.insert(Remembered { seq, receipt });
@@ -236,12 +257,23 @@ impl<V> DedupCache<V> {
     }
 
     /// Forgets `key`, returning its receipt: call it when storing the message
-    /// failed, so the client's resend is processed instead of answered.
+    /// failed, so the client's resend is processed instead of answered. Its
+    /// room is free at once: the next new key evicts nothing for it.
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         let hash = self.key_hash(key);
-        // Its queue entry stays until it reaches the front; `seq` tells it is
-        // stale, and it still counts towards `capacity` until then.
-        self.receipts.remove(&hash).map(|r| r.receipt)
+        let removed = self.receipts.remove(&hash)?;
+        // Its queue entry is stale now: dropped here if at the front, else
+        // when it gets there or the queue is compacted.
+        let index = removed.seq.wrapping_sub(self.front_seq) as usize;
+        if let Some(expiry) = self.expiries.get_mut(index) {
+            debug_assert!(expiry.live && expiry.hash == hash);
+            expiry.live = false;
+        }
+        self.drop_stale_front();
+        if self.expiries.len() > 2 * self.receipts.len() {
+            self.compact();
+        }
+        Some(removed.receipt)
     }
 
     /// Drops every entry whose TTL has passed by `now`. Calling it is
@@ -251,8 +283,9 @@ impl<V> DedupCache<V> {
         self.advance(now);
     }
 
-    /// When the oldest entry expires, if any: after `handle_timeout(now)`
-    /// this is later than `now`, or `None`.
+    /// When the oldest entry expires, if any (a removed key's deadline is
+    /// gone with it): after `handle_timeout(now)` this is later than `now`,
+    /// or `None`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.expiries.front().map(|e| e.at)
     }
@@ -261,35 +294,63 @@ impl<V> DedupCache<V> {
     /// is due; returns the clock.
     fn advance(&mut self, now: Instant) -> Instant {
         self.latest = self.latest.max(now);
-        while let Some(front) = self.expiries.front() {
-            if front.at > self.latest {
-                break;
-            }
-            if self.pop_front() {
-                self.stats.expired += 1;
-            }
+        // The front is never stale, so each pop here expires a key.
+        while self.expiries.front().is_some_and(|e| e.at <= self.latest) {
+            self.pop_live_front();
+            self.stats.expired += 1;
         }
         self.latest
     }
 
+    /// Evicts the oldest key (the front: never stale) to make room.
     fn evict_oldest(&mut self) {
-        if self.pop_front() {
+        if !self.expiries.is_empty() {
+            self.pop_live_front();
             self.stats.evicted_early += 1;
         }
     }
 
-    /// Pops the oldest queue entry; returns whether it still held a key.
-    fn pop_front(&mut self) -> bool {
-        let Some(expiry) = self.expiries.pop_front() else {
-            return false;
-        };
-        match self.receipts.entry(expiry.hash) {
-            Entry::Occupied(entry) if entry.get().seq == expiry.seq => {
+    /// Forgets the front entry's key, then drops the stale entries behind
+    /// it, so the front is live again (or the queue empty).
+    fn pop_live_front(&mut self) {
+        if let Some(expiry) = self.expiries.pop_front() {
+            debug_assert!(expiry.live);
+            // (Through the entry: hashbrown inlines this, not `remove`.)
+            if let Entry::Occupied(entry) = self.receipts.entry(expiry.hash) {
+                debug_assert_eq!(entry.get().seq, self.front_seq);
                 entry.remove();
-                true
             }
-            _ => false,
+            self.front_seq = self.front_seq.wrapping_add(1);
         }
+        self.drop_stale_front();
+    }
+
+    /// Pops stale entries off the front. Each queue entry is popped once, so
+    /// this is O(1) amortized; it reads only the queue.
+    fn drop_stale_front(&mut self) {
+        while self.expiries.front().is_some_and(|e| !e.live) {
+            self.expiries.pop_front();
+            self.front_seq = self.front_seq.wrapping_add(1);
+        }
+    }
+
+    /// Drops every stale entry, keeping the order (and the allocation), and
+    /// renumbers the live ones. Runs only when stale entries outnumber live
+    /// ones, so its O(queue) cost is paid for by more removes than live
+    /// entries since the last one: O(1) amortized per `remove`.
+    fn compact(&mut self) {
+        // The front is live: it keeps its number, the rest follow it.
+        let mut seq = self.front_seq;
+        let receipts = &mut self.receipts;
+        self.expiries.retain(|e| {
+            if e.live {
+                if let Some(r) = receipts.get_mut(&e.hash) {
+                    r.seq = seq;
+                }
+                seq = seq.wrapping_add(1);
+            }
+            e.live
+        });
     }
 }
 
@@ -316,17 +377,92 @@ mod tests {
         let ttl = Duration::from_secs(10);
         let mut c = DedupCache::new(SECRET, ttl, 4);
         let t0 = Instant::from_millis(0);
+        assert_eq!(c.check_or_insert(t0, b"a", 0), Seen::New);
         assert_eq!(c.check_or_insert(t0, b"k", 1), Seen::New);
+        assert_eq!(c.check_or_insert(t0, b"z", 9), Seen::New);
         assert_eq!(c.remove(b"k"), Some(1));
+        // Not at the front: the stale entry stays (no compaction yet).
+        assert_eq!((c.len(), c.expiries.len()), (2, 3));
         let t1 = Instant::from_millis(5_000);
         assert_eq!(c.check_or_insert(t1, b"k", 2), Seen::New);
-        // The first insertion's queue entry expires; the second entry stays.
+        // The first insertion's queue entry goes with `a` and `z`; the
+        // second entry for `k` stays.
         c.handle_timeout(Instant::from_millis(10_000));
         assert_eq!(c.get(Instant::from_millis(10_000), b"k"), Some(&2));
-        assert_eq!(c.stats().expired, 0);
+        assert_eq!(c.stats().expired, 2);
+        assert_eq!(c.expiries.len(), 1);
         c.handle_timeout(Instant::from_millis(15_000));
         assert_eq!(c.get(Instant::from_millis(15_000), b"k"), None);
-        assert_eq!(c.stats().expired, 1);
+        assert_eq!(c.stats().expired, 3);
+    }
+
+    /// The queue's invariants: one live entry per key, where its `seq` says,
+    /// a live front, and at most `capacity` stale entries.
+    fn check_queue<V>(c: &DedupCache<V>) {
+        let live = c.expiries.iter().filter(|e| e.live).count();
+        assert_eq!(live, c.receipts.len());
+        for (hash, r) in &c.receipts {
+            let e = &c.expiries[r.seq.wrapping_sub(c.front_seq) as usize];
+            assert!(e.live && e.hash == *hash);
+        }
+        assert!(c.expiries.front().is_none_or(|e| e.live));
+        assert!(c.expiries.len() - live <= c.capacity);
+        assert!(c.expiries.len() <= 2 * c.capacity);
+    }
+
+    #[test]
+    fn an_insert_remove_loop_keeps_the_queue_bounded() {
+        let capacity = 64;
+        let mut c = DedupCache::new(SECRET, Duration::from_secs(3_600), capacity);
+        let now = Instant::ZERO;
+        // Half full of keys that stay, then a hostile loop of new keys, each
+        // removed three inserts later (behind the keys that stay, so the
+        // stale entries pile up in the middle of the queue).
+        for i in 0..32u64 {
+            c.check_or_insert(now, &i.to_le_bytes(), i);
+        }
+        let mut grown = 0;
+        for i in 1_000..50_000u64 {
+            assert_eq!(c.check_or_insert(now, &i.to_le_bytes(), i), Seen::New);
+            if i >= 1_003 {
+                assert_eq!(c.remove(&(i - 3).to_le_bytes()), Some(i - 3));
+            }
+            check_queue(&c);
+            if i == 10_000 {
+                grown = c.expiries.capacity();
+            }
+        }
+        // The queue stopped growing early on, and no stored key was pushed
+        // out: the loop never held `capacity` keys.
+        assert_eq!(c.expiries.capacity(), grown);
+        assert!(grown <= 4 * capacity, "{grown}");
+        assert_eq!(c.stats().evicted_early, 0);
+        for i in 0..32u64 {
+            assert_eq!(c.get(now, &i.to_le_bytes()), Some(&i));
+        }
+    }
+
+    #[test]
+    fn eviction_skips_removed_keys_and_takes_the_oldest_live_one() {
+        let mut c = DedupCache::new(SECRET, Duration::from_secs(60), 3);
+        let now = Instant::ZERO;
+        for k in [b"a", b"b", b"c"] {
+            c.check_or_insert(now, k, ());
+        }
+        c.remove(b"a");
+        c.remove(b"b");
+        check_queue(&c);
+        c.check_or_insert(now, b"d", ());
+        c.check_or_insert(now, b"e", ());
+        assert_eq!(c.stats().evicted_early, 0);
+        // Full: `c` is the oldest live key.
+        c.check_or_insert(now, b"f", ());
+        assert_eq!(c.stats().evicted_early, 1);
+        assert_eq!(c.get(now, b"c"), None);
+        for k in [b"d", b"e", b"f"] {
+            assert_eq!(c.get(now, k), Some(&()));
+        }
+        check_queue(&c);
     }
 
     #[test]

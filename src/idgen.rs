@@ -70,7 +70,7 @@ pub enum IdConfigError {
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdError {
-    /// The logical tick no longer fits in `time_bits`.
+    /// The next id would need a tick past the last one `time_bits` holds.
     #[error("time bits exhausted")]
     TimeExhausted,
 }
@@ -195,10 +195,13 @@ impl IdLayout {
 ///   while ahead of its wall clock must not reuse its node id before the
 ///   clock passes its last id, or must call [`IdGenerator::resume_after`]
 ///   with the last id it issued (persisted by the caller).
-/// - **End of time.** Once the logical tick needs more than `time_bits`,
+/// - **End of time.** Once the last id is issued (largest tick and
+///   counter; for any layout, 64 time bits included), or
+///   [`resume_after`](IdGenerator::resume_after) it,
 ///   [`next_id`](IdGenerator::next_id) fails with
 ///   [`IdError::TimeExhausted`] for good; pick a later epoch or more time
-///   bits for a new id space.
+///   bits for a new id space. A wall-clock reading past the last tick fails
+///   that call alone and changes nothing.
 /// - Wall-clock readings before the epoch count as tick 0.
 ///
 /// ```
@@ -255,6 +258,11 @@ impl IdGenerator {
 
     /// The next id, given the wall clock in Unix milliseconds. Greater than
     /// every id this generator issued before, whatever the clock does.
+    ///
+    /// Fails with [`IdError::TimeExhausted`], changing nothing, when the id
+    /// would need a tick past [`IdLayout::max_tick`]: for good once the last
+    /// tick's counter is used up (for every layout, 64 time bits included);
+    /// for this call only when the wall clock alone is past the end.
     pub fn next_id(&mut self, wall_clock_ms: u64) -> Result<u64, IdError> {
         let mut tick = self.tick;
         let mut counter = self.next_counter;
@@ -265,7 +273,9 @@ impl IdGenerator {
         }
         if counter > max_of(self.layout.counter_bits) {
             // This tick is used up: borrow the next instead of waiting for it.
-            tick = tick.saturating_add(1);
+            // With 64 time bits there is none after `u64::MAX`: not
+            // saturating here is what keeps the last id from repeating.
+            tick = tick.checked_add(1).ok_or(IdError::TimeExhausted)?;
             counter = 0;
         }
         if tick > self.layout.max_tick() {
@@ -286,7 +296,9 @@ impl IdGenerator {
 
     /// Continue strictly after `last_id`, an id this node issued before (read
     /// back from storage after a restart), even if the wall clock is behind
-    /// it. Never moves the generator backwards.
+    /// it. Never moves the generator backwards. After the layout's last id
+    /// (largest tick and counter), every [`next_id`](IdGenerator::next_id)
+    /// fails with [`IdError::TimeExhausted`].
     pub fn resume_after(&mut self, last_id: u64) {
         let parts = self.layout.decode(last_id);
         let next = (parts.tick, parts.counter.saturating_add(1));

@@ -1,5 +1,6 @@
 //! Time-based ids under a wall clock that jumps backwards and forwards,
-//! bursts that use up a tick's counter, several nodes, and invalid layouts.
+//! bursts that use up a tick's counter, several nodes, invalid layouts, and
+//! the end of time for every layout width up to 64 bits.
 
 use ackwire::*;
 use proptest::prelude::*;
@@ -193,4 +194,245 @@ fn time_bits_running_out_is_an_error() {
     let mut fresh = IdGenerator::new(layout, 0).unwrap();
     assert_eq!(fresh.next_id(EPOCH + 1024), Err(IdError::TimeExhausted));
     assert_eq!(fresh.next_id(EPOCH), Ok(0), "an error changes nothing");
+}
+
+/// The id with these fields (the layout's own composition, written again).
+fn compose(layout: &IdLayout, tick: u64, node: u64, counter: u64) -> u64 {
+    let id = u128::from(tick) << (layout.node_bits + layout.counter_bits)
+        | u128::from(node) << layout.counter_bits
+        | u128::from(counter);
+    u64::try_from(id).expect("fields fit the layout")
+}
+
+fn max_counter(layout: &IdLayout) -> u64 {
+    u64::try_from(layout.ids_per_tick() - 1).unwrap()
+}
+
+/// The tick a wall-clock reading falls in.
+fn tick_of(layout: &IdLayout, wall_ms: u64) -> u64 {
+    wall_ms.saturating_sub(layout.epoch_ms) / layout.tick_ms
+}
+
+/// The wall clock at the start of `tick` (or the latest reading there is).
+fn wall_of(layout: &IdLayout, tick: u64) -> u64 {
+    tick.checked_mul(layout.tick_ms)
+        .and_then(|ms| ms.checked_add(layout.epoch_ms))
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_full_width_time_field_runs_out_with_an_error_not_a_repeat() {
+    // The case: 64 time bits of 1 ms from 0, accepted by validate().
+    let layout = IdLayout {
+        time_bits: 64,
+        node_bits: 0,
+        counter_bits: 0,
+        tick_ms: 1,
+        epoch_ms: 0,
+    };
+    layout.validate().unwrap();
+    let mut gen = IdGenerator::new(layout, 0).unwrap();
+    assert_eq!(gen.next_id(u64::MAX), Ok(u64::MAX));
+    assert_eq!(gen.next_id(u64::MAX), Err(IdError::TimeExhausted));
+    assert_eq!(gen.next_id(0), Err(IdError::TimeExhausted));
+
+    let mut restarted = IdGenerator::new(layout, 0).unwrap();
+    restarted.resume_after(u64::MAX);
+    assert_eq!(restarted.next_id(0), Err(IdError::TimeExhausted));
+    assert_eq!(restarted.next_id(u64::MAX), Err(IdError::TimeExhausted));
+    restarted.resume_after(0);
+    assert_eq!(restarted.next_id(0), Err(IdError::TimeExhausted));
+
+    // One id before the end: that id, then the error.
+    let mut late = IdGenerator::new(layout, 0).unwrap();
+    late.resume_after(u64::MAX - 2);
+    assert_eq!(late.next_id(0), Ok(u64::MAX - 1));
+    assert_eq!(late.next_id(0), Ok(u64::MAX));
+    assert_eq!(late.next_id(0), Err(IdError::TimeExhausted));
+}
+
+#[test]
+fn every_layout_width_runs_out_with_an_error_not_a_repeat() {
+    // Every time width, with no node or counter bits, with all the rest in
+    // one of them, and split between them.
+    for time_bits in 1..=64u32 {
+        let rest = 64 - time_bits;
+        for (node_bits, counter_bits) in [
+            (0, 0),
+            (rest, 0),
+            (0, rest),
+            (rest / 2, rest - rest / 2),
+            (0, rest.min(2)),
+        ] {
+            let layout = IdLayout {
+                time_bits,
+                node_bits,
+                counter_bits,
+                tick_ms: 1,
+                epoch_ms: 0,
+            };
+            let node = layout.max_node();
+            let end = compose(&layout, layout.max_tick(), node, max_counter(&layout));
+            // The id before the last: the counter's last but one, or the
+            // last tick but one's only id.
+            let before = match max_counter(&layout) {
+                0 => compose(&layout, layout.max_tick() - 1, node, 0),
+                c => compose(&layout, layout.max_tick(), node, c - 1),
+            };
+            let what = format!("{time_bits}/{node_bits}/{counter_bits}");
+
+            // Issued up to the end by next_id, from the id before it.
+            let mut gen = IdGenerator::new(layout, node).unwrap();
+            gen.resume_after(before);
+            let mut last = before;
+            while last < end {
+                let id = gen
+                    .next_id(0)
+                    .unwrap_or_else(|e| panic!("{what}: {e} before the end"));
+                assert!(id > last, "{what}: {id:#x} after {last:#x}");
+                last = id;
+            }
+            assert_eq!(last, end, "{what}");
+            for wall in [0, u64::MAX, wall_of(&layout, layout.max_tick())] {
+                assert_eq!(gen.next_id(wall), Err(IdError::TimeExhausted), "{what}");
+            }
+
+            // Resumed after the last id: nothing left.
+            let mut resumed = IdGenerator::new(layout, node).unwrap();
+            resumed.resume_after(end);
+            for wall in [0, u64::MAX] {
+                assert_eq!(resumed.next_id(wall), Err(IdError::TimeExhausted), "{what}");
+            }
+            resumed.resume_after(0);
+            assert_eq!(resumed.next_id(0), Err(IdError::TimeExhausted), "{what}");
+        }
+    }
+}
+
+/// Any valid layout: time bits from 1 to 64 (63 and 64 often), the rest
+/// split at random between node and counter, several ticks and epochs.
+fn any_layout() -> impl Strategy<Value = IdLayout> {
+    (
+        prop_oneof![1 => Just(64u32), 1 => Just(63u32), 4 => 1u32..=64],
+        any::<u32>(),
+        any::<u32>(),
+        prop_oneof![Just(1u64), Just(10), Just(1_000)],
+        prop_oneof![Just(0u64), Just(EPOCH)],
+    )
+        .prop_map(|(time_bits, a, b, tick_ms, epoch_ms)| {
+            let rest = 64 - time_bits;
+            let node_bits = a % (rest + 1);
+            let counter_bits = b % (rest - node_bits + 1);
+            IdLayout {
+                time_bits,
+                node_bits,
+                counter_bits,
+                tick_ms,
+                epoch_ms,
+            }
+        })
+}
+
+/// Somewhere near the end of time (or at its start), as ticks or counters
+/// counted back from the last (or up from the first).
+#[derive(Clone, Copy, Debug)]
+enum Near {
+    End(u64),
+    Start(u64),
+}
+
+impl Near {
+    fn resolve(self, max: u64) -> u64 {
+        match self {
+            Near::End(back) => max.saturating_sub(back),
+            Near::Start(up) => up.min(max),
+        }
+    }
+}
+
+fn near() -> impl Strategy<Value = Near> {
+    prop_oneof![3 => (0u64..4).prop_map(Near::End), 1 => (0u64..4).prop_map(Near::Start)]
+}
+
+#[derive(Clone, Copy, Debug)]
+enum IdOp {
+    /// `next_id` with the wall clock in this tick; `None`: u64::MAX ms.
+    Next(Option<Near>),
+    /// `resume_after` the id with these tick and counter.
+    Resume(Near, Near),
+}
+
+fn id_op() -> impl Strategy<Value = IdOp> {
+    prop_oneof![
+        4 => proptest::option::weighted(0.9, near()).prop_map(IdOp::Next),
+        1 => (near(), near()).prop_map(|(t, c)| IdOp::Resume(t, c)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// At the end of time, for every layout width: ids strictly increase
+    /// (so never repeat), `next_id` fails only past the end, and once the
+    /// last id is issued (or resumed after) every call fails for good.
+    #[test]
+    fn every_layout_runs_out_of_time_without_a_repeat(
+        layout in any_layout(),
+        node_pick in any::<u64>(),
+        ops in proptest::collection::vec(id_op(), 0..40),
+        last_counters in 0u64..4,
+    ) {
+        let node = node_pick & layout.max_node();
+        let max_tick = layout.max_tick();
+        let max_c = max_counter(&layout);
+        let end = compose(&layout, max_tick, node, max_c);
+        let mut gen = IdGenerator::new(layout, node).unwrap();
+        // The greatest id issued or resumed after.
+        let mut floor: Option<u64> = None;
+        let next = |gen: &mut IdGenerator, floor: &mut Option<u64>, wall: u64| {
+            let exhausted = *floor == Some(end);
+            match gen.next_id(wall) {
+                Ok(id) => {
+                    prop_assert!(!exhausted, "{:#x} after the last id", id);
+                    prop_assert!(*floor < Some(id), "{:#x} not after {:x?}", id, floor);
+                    let parts = layout.decode(id);
+                    prop_assert_eq!(parts.node, node);
+                    prop_assert!(parts.tick >= tick_of(&layout, wall).min(max_tick));
+                    *floor = Some(id);
+                }
+                Err(IdError::TimeExhausted) => prop_assert!(
+                    exhausted || tick_of(&layout, wall) > max_tick,
+                    "exhausted early: wall {}, after {:x?}", wall, floor
+                ),
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+            Ok(())
+        };
+        for op in ops {
+            match op {
+                IdOp::Next(at) => {
+                    let wall = at.map_or(u64::MAX, |n| wall_of(&layout, n.resolve(max_tick)));
+                    next(&mut gen, &mut floor, wall)?;
+                }
+                IdOp::Resume(tick, counter) => {
+                    let id = compose(&layout, tick.resolve(max_tick), node, counter.resolve(max_c));
+                    gen.resume_after(id);
+                    floor = floor.max(Some(id));
+                }
+            }
+        }
+        // Drive to the end: a few ids before it, then next_id until it.
+        let id = compose(&layout, max_tick, node, max_c.saturating_sub(last_counters));
+        gen.resume_after(id);
+        floor = floor.max(Some(id));
+        for _ in 0..last_counters {
+            next(&mut gen, &mut floor, 0)?;
+        }
+        prop_assert_eq!(floor, Some(end));
+        for wall in [0, u64::MAX, wall_of(&layout, max_tick)] {
+            prop_assert_eq!(gen.next_id(wall), Err(IdError::TimeExhausted));
+        }
+        gen.resume_after(0);
+        prop_assert_eq!(gen.next_id(0), Err(IdError::TimeExhausted));
+    }
 }
