@@ -85,6 +85,9 @@ pub(crate) struct AckFrame {
     pub ack_delay_us: u64,
     pub received: RangeList,
     pub committed: RangeList,
+    /// Messages the receiver can take beyond those it holds: the sender
+    /// keeps no more than this many unreceived messages on the wire.
+    pub room: u64,
 }
 
 /// A set of SIDs: everything below `floor`, plus disjoint ranges above it.
@@ -375,8 +378,8 @@ pub(crate) fn put_datagram(buf: &mut impl BufMut, seq: u64, msg: &Message) {
 }
 
 /// Upper bound of an ACK frame's size with no ranges (kind, delay, two
-/// floors and counts).
-pub(crate) const ACK_MIN_LEN: usize = 1 + 10 + 2 * (10 + 1);
+/// floors and counts, room).
+pub(crate) const ACK_MIN_LEN: usize = 1 + 10 + 2 * (10 + 1) + 10;
 
 /// Upper bound of a SYNC frame's size.
 pub(crate) const SYNC_MAX_LEN: usize = 27;
@@ -533,10 +536,12 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             let ack_delay_us = varint::get(body, pos)?;
             let received = decode_ranges(body, pos)?;
             let committed = decode_ranges(body, pos)?;
+            let room = varint::get(body, pos)?;
             Ok(Frame::Ack(AckFrame {
                 ack_delay_us,
                 received,
                 committed,
+                room,
             }))
         }
         kind::FLOOR => {
@@ -660,6 +665,7 @@ impl Frame {
                 varint::put(buf, a.ack_delay_us);
                 put_ranges(buf, a.received.floor, a.received.ranges());
                 put_ranges(buf, a.committed.floor, a.committed.ranges());
+                varint::put(buf, a.room);
             }
             Frame::Floor { resend, settled } => put_floor(buf, *resend, *settled),
             Frame::Ping => buf.put_u8(kind::PING),
@@ -733,8 +739,9 @@ mod tests {
             ack_delay_us: 1000,
             received: RangeList::from_ranges(10, &[(12, 14), (20, 21)]),
             committed: RangeList::from_ranges(3, &[]),
+            room: 200,
         });
-        assert_eq!(enc(&ack), hex("02 e807 0a 02 01 01 05 00 03 00"));
+        assert_eq!(enc(&ack), hex("02 e807 0a 02 01 01 05 00 03 00 c801"));
         let floor = Frame::Floor {
             resend: 9,
             settled: 4,
@@ -943,11 +950,14 @@ mod tests {
                 }),
             (any::<u64>(), arb_message(), any::<bool>())
                 .prop_map(|(sid, msg, history)| Frame::Data { sid, msg, history }),
-            (any::<u64>(), arb_ranges(), arb_ranges()).prop_map(|(d, r, c)| Frame::Ack(AckFrame {
-                ack_delay_us: d,
-                received: r,
-                committed: c
-            })),
+            (any::<u64>(), arb_ranges(), arb_ranges(), any::<u64>()).prop_map(|(d, r, c, room)| {
+                Frame::Ack(AckFrame {
+                    ack_delay_us: d,
+                    received: r,
+                    committed: c,
+                    room,
+                })
+            }),
             (any::<u64>(), any::<u64>()).prop_map(|(a, b)| Frame::Floor {
                 resend: a.max(b),
                 settled: a.min(b)

@@ -94,6 +94,120 @@
 //!   reconnect may reach the app again (no chain state); [`Qos::AtMostOnce`]
 //!   may lose and never repeats (no ack, no resend: typing, presence).
 //!
+//! ### The client-send recipe, complete
+//! Both ends need a few lines of app code on **every new connection**;
+//! without them a send can be stored twice or wait for ever:
+//! - **The server** resumes the client's outbox stream from the highest
+//!   outbox version its store holds for that client
+//!   ([`Connection::resume`]`(outbox, stored_head)`): resends at or below
+//!   it are duplicates, answered with receipts from
+//!   [`ReceiverEvent::ReceiptWanted`] → [`Connection::provide_receipt`].
+//!   It stores each delivered send once (keyed by client and outbox
+//!   version) and commits it with the assigned version as receipt.
+//! - **The client** resumes its conversations from its database, hands
+//!   over every unconfirmed outbox entry again (same stream, same
+//!   version), and answers [`SenderEvent::SyncRequested`] *for its own
+//!   outbox* from it: the server's resume asks what follows its stored
+//!   head. `Acked { receipt }` is "stored"; `Escalated` or a closed
+//!   connection leave the entry in the outbox for the next connection;
+//!   `Skipped` (the server passed over it) is "not stored": send it again.
+//!
+//! ```
+//! use ackwire::*;
+//! use bytes::Bytes;
+//! use std::collections::BTreeMap;
+//!
+//! const OUTBOX: StreamId = StreamId(1 << 48);
+//! const CHAT: StreamId = StreamId(1);
+//!
+//! /// The server's store: the chat, and which outbox version became which
+//! /// chat version (the receipt key: client and outbox version).
+//! #[derive(Default)]
+//! struct Store { chat: Vec<Bytes>, stored: BTreeMap<u64, u64> }
+//! impl Store {
+//!     fn outbox_head(&self) -> Version {
+//!         // Outbox versions are stored in order: the highest is the head.
+//!         Version(self.stored.keys().next_back().copied().unwrap_or(0))
+//!     }
+//! }
+//!
+//! /// One connection's worth of the recipe, both ends, on a lossless link.
+//! fn connect(store: &mut Store, outbox: &[Bytes], confirmed: &mut BTreeMap<u64, u64>) {
+//!     let now = Instant::from_millis(0);
+//!     let mut server = Connection::new(Config::default());
+//!     let mut client = Connection::new(Config::default());
+//!     // Server: resume the client's outbox from the store.
+//!     server.resume(OUTBOX, store.outbox_head());
+//!     // Client: hand over every unconfirmed outbox entry, same identity.
+//!     for (i, text) in outbox.iter().enumerate() {
+//!         let v = i as u64 + 1;
+//!         if !confirmed.contains_key(&v) {
+//!             let m = Message::new(OUTBOX, Version(v - 1), Version(v), text.clone());
+//!             client.send(now, m.with_receipt()).unwrap();
+//!         }
+//!     }
+//!     for _ in 0..20 {
+//!         while let Some(p) = client.poll_transmit(now) { server.handle_input(now, p).unwrap(); }
+//!         while let Some(e) = server.poll_event() {
+//!             match e {
+//!                 Event::Receiver(ReceiverEvent::Deliver(m)) => {
+//!                     // Store once per (client, outbox version); commit with the receipt.
+//!                     let chat_version = *store.stored.entry(m.version.0).or_insert_with(|| {
+//!                         store.chat.push(m.payload.clone());
+//!                         store.chat.len() as u64
+//!                     });
+//!                     let receipt = Bytes::copy_from_slice(&chat_version.to_be_bytes());
+//!                     server.commit_with_receipt(now, m.stream, m.version, receipt).unwrap();
+//!                 }
+//!                 Event::Receiver(ReceiverEvent::ReceiptWanted { stream, version }) => {
+//!                     if let Some(v) = store.stored.get(&version.0) {
+//!                         let receipt = Bytes::copy_from_slice(&v.to_be_bytes());
+//!                         server.provide_receipt(stream, version, receipt).unwrap();
+//!                     }
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!         server.handle_timeout(server.poll_timeout().unwrap_or(now).max(now));
+//!         while let Some(p) = server.poll_transmit(now) { client.handle_input(now, p).unwrap(); }
+//!         while let Some(e) = client.poll_event() {
+//!             match e {
+//!                 Event::Sender(SenderEvent::Acked { version, receipt: Some(r), .. }) => {
+//!                     let stored = u64::from_be_bytes(r[..].try_into().unwrap());
+//!                     confirmed.insert(version.0, stored);
+//!                 }
+//!                 // The server's resume asks what follows its stored head.
+//!                 Event::Sender(SenderEvent::SyncRequested(req)) => {
+//!                     let SyncRange::After(after) = req.range else { continue };
+//!                     let page: Vec<Message> = outbox
+//!                         .iter()
+//!                         .enumerate()
+//!                         .map(|(i, t)| (i as u64 + 1, t))
+//!                         .filter(|(v, _)| *v > after.0)
+//!                         .take(req.limit as usize)
+//!                         .map(|(v, t)| {
+//!                             Message::new(OUTBOX, Version(v - 1), Version(v), t.clone()).with_receipt()
+//!                         })
+//!                         .collect();
+//!                     let more = after.0 + (page.len() as u64) < outbox.len() as u64;
+//!                     client.answer_sync(now, &req, &page, more).unwrap();
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let outbox: Vec<Bytes> = ["hi", "there", "again"].into_iter().map(Bytes::from).collect();
+//! let mut store = Store::default();
+//! let mut confirmed = BTreeMap::new();
+//! connect(&mut store, &outbox[..2], &mut confirmed); // sends 1 and 2
+//! confirmed.remove(&2); // the ack for 2 was lost: the client resends it
+//! connect(&mut store, &outbox, &mut confirmed); // and sends 3
+//! assert_eq!(store.chat, outbox, "each send stored once");
+//! assert_eq!(confirmed, BTreeMap::from([(1, 1), (2, 2), (3, 3)]), "receipts name the stored versions");
+//! ```
+//!
 //! ## Restarts and hostile peers
 //! - **Snapshots.** [`Sender::snapshot`] / [`Receiver::snapshot`] write the
 //!   whole state as versioned, checksummed bytes; `restore` continues exactly
@@ -136,10 +250,13 @@
 //! while let Some(packet) = server.poll_transmit(now) {
 //!     client.handle_input(now, packet).unwrap();
 //! }
-//! // The client app stores the message, then commits it.
-//! while let Some(ReceiverEvent::Deliver(msg)) = client.poll_event() {
-//!     assert_eq!(msg.payload, "hi");
-//!     client.commit(now, msg.stream, msg.version).unwrap();
+//! // The client app stores each delivered message, then commits it.
+//! // (Drain every event: others — a gap, a start — come in between.)
+//! while let Some(event) = client.poll_event() {
+//!     if let ReceiverEvent::Deliver(msg) = event {
+//!         assert_eq!(msg.payload, "hi");
+//!         client.commit(now, msg.stream, msg.version).unwrap();
+//!     }
 //! }
 //! // The ack is coalesced for `Config::ack_delay`; the timer says when.
 //! let later = client.poll_timeout().unwrap();

@@ -32,6 +32,7 @@ macro_rules! settlement {
     ($rx:ident) => {
         Settlement {
             remembered: &$rx.receipt_cache,
+            aliases: &mut $rx.aliases,
             committed: &mut $rx.committed,
             skipped: &mut $rx.skipped,
             receipts_due: &mut $rx.receipts_due,
@@ -150,6 +151,8 @@ pub struct ReceiverUsage {
     pub unordered: usize,
     /// Receipts and requests waiting to be written.
     pub queued_frames: usize,
+    /// Further SIDs of held messages (`max_held_messages`).
+    pub aliases: usize,
     /// Ranges of SIDs settled without a commit, reported until the
     /// sender's FLOOR passes them (at most one per SID of
     /// `2 × max_in_flight`).
@@ -364,6 +367,8 @@ pub struct Receiver {
     /// Receipts given for committed messages, for resends; oldest evicted first.
     receipt_cache: HashMap<(StreamId, Version), Bytes>,
     receipt_order: VecDeque<(StreamId, Version)>,
+    /// Further SIDs of held messages, settled with them.
+    aliases: Aliases,
     /// Resends waiting for the app to provide a forgotten receipt.
     receipts_wanted: HashMap<(StreamId, Version), Vec<u64>>,
     /// At-least-once messages delivered and not yet committed: their SID
@@ -405,6 +410,7 @@ impl Receiver {
             receipt_cache: HashMap::new(),
             receipt_order: VecDeque::new(),
             receipts_wanted: HashMap::new(),
+            aliases: Aliases::default(),
             unordered: HashMap::new(),
             datagram_top: 0,
             datagram_seen: 0,
@@ -430,12 +436,15 @@ impl Receiver {
             if h.version > last_committed {
                 break;
             }
-            if let (Some(sid), false) = (h.sid, h.committed) {
+            if !h.committed {
                 // Owed to the sender now; resume has no clock, so send at once.
                 // A wanted receipt comes from the app's store on a resend.
-                if self.committed.insert(sid) {
-                    self.ack_pending = true;
-                    self.ack_immediate = true;
+                let aliases = self.aliases.take((stream, h.version));
+                for sid in h.sid.into_iter().chain(aliases) {
+                    if self.committed.insert(sid) {
+                        self.ack_pending = true;
+                        self.ack_immediate = true;
+                    }
                 }
             }
             st.uncommitted.pop_front();
@@ -577,11 +586,17 @@ impl Receiver {
                     self.held -= 1;
                 }
                 let sparse = st.contiguous;
+                let key = (stream, version);
+                if !newly {
+                    self.ack_later(now, sparse);
+                    return Ok(());
+                }
+                for alias in self.aliases.take(key) {
+                    self.settle_commit(now, alias, wants, key, receipt.clone(), sparse);
+                }
                 match sid {
-                    Some(sid) if newly => {
-                        self.settle_commit(now, sid, wants, (stream, version), receipt, sparse)
-                    }
-                    _ => self.ack_later(now, sparse),
+                    Some(sid) => self.settle_commit(now, sid, wants, key, receipt, sparse),
+                    None => self.ack_later(now, sparse),
                 }
                 Ok(())
             }
@@ -761,6 +776,7 @@ impl Receiver {
             unordered: self.unordered.len(),
             queued_frames: self.receipts_due.len() + self.requests_due.len(),
             skipped_ranges: self.skipped.len(),
+            aliases: self.aliases.count,
             ..ReceiverUsage::default()
         };
         for st in self.streams.values() {
@@ -1325,9 +1341,14 @@ impl Receiver {
                         h.sid = h.sid.or(sid);
                         Accepted::Pending
                     } else {
-                        // Another SID already waits for this commit; this
-                        // copy is acked as a duplicate once it is committed.
-                        Accepted::Dropped
+                        // Another SID already waits for this commit: this
+                        // one is settled with it.
+                        let key = (msg.stream, msg.version);
+                        let max = self.config.max_held_messages;
+                        match sid {
+                            Some(sid) if self.aliases.add(key, sid, max) => Accepted::Pending,
+                            _ => Accepted::Dropped,
+                        }
                     }
                 }
                 // Passed over without the app storing it: not a commit.
@@ -1354,7 +1375,13 @@ impl Receiver {
                 *s = s.or(sid);
                 return Accepted::Pending;
             }
-            return Accepted::Dropped;
+            let key = (msg.stream, msg.version);
+            return match sid {
+                Some(sid) if self.aliases.add(key, sid, self.config.max_held_messages) => {
+                    Accepted::Pending
+                }
+                _ => Accepted::Dropped,
+            };
         }
         let in_order = msg.prev == st.head;
         // A member of the package waiting at the head is as good as in
@@ -1738,7 +1765,13 @@ impl Receiver {
             .config
             .max_ack_ranges
             .min(frame::MAX_WIRE_RANGES as usize);
-        let fixed = 1 + crate::varint::len(delay);
+        // Flow control: what this receiver can still hold. The sender keeps
+        // no more unreceived messages on the wire, so a receiver with small
+        // bounds is not sent messages it must drop (which its sender would
+        // take for loss, backing off while the one message that would let
+        // the receiver move on waits behind them).
+        let room = (self.config.max_held_messages.saturating_sub(self.held)) as u64;
+        let fixed = 1 + crate::varint::len(delay) + crate::varint::len(room);
         let size = |n: usize| {
             fixed
                 + frame::ranges_len(self.received.floor(), self.received.ranges().take(n))
@@ -1755,6 +1788,7 @@ impl Receiver {
         crate::varint::put(buf, delay);
         frame::put_ranges(buf, self.received.floor(), self.received.ranges().take(n));
         frame::put_ranges(buf, self.committed.floor(), self.committed.ranges().take(n));
+        crate::varint::put(buf, room);
         self.ack_pending = false;
         self.ack_immediate = false;
         self.ack_deadline = None;
@@ -1853,10 +1887,16 @@ fn room_to_hold(held: usize, max: usize, drains: bool) -> bool {
 /// decides: `Stored` (the app said so) is committed, with an empty receipt
 /// where one is wanted; `Skipped` goes to the SKIPPED report, never to the
 /// committed set, so its sender learns it was not stored.
-fn settle_unstored(sid: Option<u64>, m: &Message, how: PassOver, to: Settlement<'_>) {
-    let Some(sid) = sid else {
-        return;
-    };
+fn settle_unstored(sid: Option<u64>, m: &Message, how: PassOver, mut to: Settlement<'_>) {
+    for alias in to.aliases.take((m.stream, m.version)) {
+        settle_unstored_sid(alias, m, how, to.reborrow());
+    }
+    if let Some(sid) = sid {
+        settle_unstored_sid(sid, m, how, to);
+    }
+}
+
+fn settle_unstored_sid(sid: u64, m: &Message, how: PassOver, to: Settlement<'_>) {
     let remembered = m
         .wants_receipt
         .then(|| to.remembered.get(&(m.stream, m.version)).cloned())
@@ -1875,6 +1915,48 @@ fn settle_unstored(sid: Option<u64>, m: &Message, how: PassOver, to: Settlement<
     }
 }
 
+/// More SIDs for a message already held under another: a sync answer or a
+/// resend that reached the receiver while the first copy waited (behind a
+/// hole, or for its commit). Each is acked as received and settled with
+/// the message, so its sender stops retransmitting it — dropped instead,
+/// such copies stayed in flight under backoff and pinned the sender's
+/// window. Bounded: `max_held_messages` SIDs in all, a few per message.
+#[derive(Default)]
+struct Aliases {
+    by_key: HashMap<(StreamId, Version), Vec<u64>>,
+    count: usize,
+}
+
+impl Aliases {
+    /// Records `sid` for `key`; false (not received: it comes again) when
+    /// the bound is reached.
+    fn add(&mut self, key: (StreamId, Version), sid: u64, max: usize) -> bool {
+        if self.count >= max {
+            return false;
+        }
+        let sids = self.by_key.entry(key).or_default();
+        if sids.contains(&sid) {
+            return true;
+        }
+        if sids.len() >= MAX_COPIES_AWAITING_RECEIPT {
+            return false;
+        }
+        sids.push(sid);
+        self.count += 1;
+        true
+    }
+
+    /// Takes every SID recorded for `key`.
+    fn take(&mut self, key: (StreamId, Version)) -> Vec<u64> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let sids = self.by_key.remove(&key).unwrap_or_default();
+        self.count -= sids.len();
+        sids
+    }
+}
+
 /// How a message the stream moves past without delivering it is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PassOver {
@@ -1889,6 +1971,7 @@ enum PassOver {
 /// beside a stream's state (see `settlement!`).
 struct Settlement<'a> {
     remembered: &'a HashMap<(StreamId, Version), Bytes>,
+    aliases: &'a mut Aliases,
     committed: &'a mut SidSet,
     skipped: &'a mut SidRanges,
     receipts_due: &'a mut VecDeque<(u64, Bytes)>,
@@ -1899,6 +1982,7 @@ impl Settlement<'_> {
     fn reborrow(&mut self) -> Settlement<'_> {
         Settlement {
             remembered: self.remembered,
+            aliases: self.aliases,
             committed: self.committed,
             skipped: self.skipped,
             receipts_due: self.receipts_due,
@@ -2121,6 +2205,17 @@ impl Receiver {
             s.u(key.1 .0);
             s.u(*sid);
             s.b(*wants);
+        }
+        let mut aliases: Vec<_> = self.aliases.by_key.iter().collect();
+        aliases.sort_unstable();
+        s.usize(aliases.len());
+        for (key, sids) in aliases {
+            s.u(key.0 .0);
+            s.u(key.1 .0);
+            s.usize(sids.len());
+            for &sid in sids {
+                s.u(sid);
+            }
         }
         s.u(self.datagram_top);
         s.u(self.datagram_seen as u64);
@@ -2369,6 +2464,23 @@ impl Receiver {
             }
         }
         held += rx.unordered.len();
+        let n = d.count()?;
+        for _ in 0..n {
+            let key = (StreamId(d.u()?), Version(d.u()?));
+            let k = d.count()?;
+            let mut sids = Vec::with_capacity(k.min(MAX_COPIES_AWAITING_RECEIPT));
+            for _ in 0..k {
+                sids.push(d.u()?);
+            }
+            rx.aliases.count += sids.len();
+            let bad_len = sids.is_empty() || sids.len() > MAX_COPIES_AWAITING_RECEIPT;
+            if bad_len || rx.aliases.by_key.insert(key, sids).is_some() {
+                return Err(bad("aliases"));
+            }
+        }
+        if rx.aliases.count > rx.config.max_held_messages {
+            return Err(bad("aliases past their bound"));
+        }
         rx.datagram_top = d.u()?;
         rx.datagram_seen = u128::from(d.u()?) | (u128::from(d.u()?) << 64);
         let st = &mut rx.stats;

@@ -147,6 +147,9 @@ pub struct SenderStats {
 const NIL: u64 = u64::MAX;
 const RTTVAR_FACTOR: u32 = 1;
 
+/// Most messages one sync request expedites.
+const EXPEDITE_MOST: usize = 8;
+
 /// The entry for `sid` in a ring starting at `base`.
 fn slot(ring: &mut VecDeque<Option<Entry>>, base: u64, sid: u64) -> Option<&mut Entry> {
     let i = sid.checked_sub(base)?;
@@ -213,6 +216,11 @@ pub struct Sender {
     tx_queue: VecDeque<u64>,
     list_head: u64,
     list_tail: u64,
+    /// Entries on the retransmission list: written and not known received.
+    list_len: u64,
+    /// The room the peer's last ack advertised: no more unreceived
+    /// messages than this (but always one) are kept on the wire.
+    peer_room: u64,
     next_pn: u64,
     largest_received_pn: Option<u64>,
     /// When the latest-sent message the peer received was sent.
@@ -241,6 +249,11 @@ pub struct Sender {
     sync_ends: VecDeque<PageEnd>,
     /// Decoded frames of the packet being handled (capacity reused).
     scratch: alloc::vec::Vec<Frame>,
+    /// Versions on their way, while an answer is checked (capacity reused).
+    scratch_versions: Vec<Version>,
+    /// Entries at the front of `tx_queue` the peer asked for: they go
+    /// out past flow control.
+    expedited: usize,
     stats: SenderStats,
 }
 
@@ -254,6 +267,8 @@ impl Sender {
             rtt,
             writer,
             scratch: alloc::vec::Vec::new(),
+            scratch_versions: Vec::new(),
+            expedited: 0,
             sync_requests_queued: 0,
             sync_ends: VecDeque::new(),
             ring: VecDeque::new(),
@@ -268,6 +283,8 @@ impl Sender {
             tx_queue: VecDeque::new(),
             list_head: NIL,
             list_tail: NIL,
+            list_len: 0,
+            peer_room: u64::MAX,
             next_pn: 0,
             largest_received_pn: None,
             largest_received_sent: Instant::ZERO,
@@ -404,9 +421,26 @@ impl Sender {
             return Err(SendError::Backpressure);
         }
         let history = matches!(request.range, SyncRange::Before(_));
+        // A copy already on its way (in the window, or queued as an earlier
+        // answer) is not queued again: repeated requests under loss would
+        // otherwise pile up copies of the same messages behind the window.
+        let mut on_the_way = core::mem::take(&mut self.scratch_versions);
+        on_the_way.clear();
+        let window = self.ring.iter().flatten().map(|e| (&e.msg, e.history));
+        let queued = self.answers.iter().map(|(m, h)| (m, *h));
+        on_the_way.extend(
+            window
+                .chain(queued)
+                .filter(|(m, h)| m.stream == request.stream && *h == history)
+                .map(|(m, _)| m.version),
+        );
+        on_the_way.sort_unstable();
         for m in page {
-            self.enqueue(now, m.clone(), history, true);
+            if on_the_way.binary_search(&m.version).is_err() {
+                self.enqueue(now, m.clone(), history, true);
+            }
         }
+        self.scratch_versions = on_the_way;
         let empty_at = match request.range {
             SyncRange::After(v) => v,
             SyncRange::Latest | SyncRange::Before(_) => Version::ZERO,
@@ -535,6 +569,7 @@ impl Sender {
             }
             Frame::Sync(request) => {
                 self.last_heard = now;
+                self.expedite(now, &request);
                 // A peer can ask faster than the app answers: beyond the
                 // bound, requests are dropped and the peer asks again.
                 if self.sync_requests_queued < self.config.max_streams {
@@ -543,6 +578,54 @@ impl Sender {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A sync request is the peer saying what it lacks (M8 at the stream's
+    /// level): what this sender still has on its way of it goes out again
+    /// first, now, rather than after a backed-off timer or behind the
+    /// queue — when the peer holds later messages and drops the rest for
+    /// want of room, nothing else would bring the one it waits for soon.
+    /// The few oldest (by SID) such messages go to the front of the queue
+    /// and past flow control, which holds back only what the peer did not
+    /// ask for. A copy sent less than a reordering window ago is left
+    /// alone: it may still be on its way.
+    fn expedite(&mut self, now: Instant, request: &SyncRequest) {
+        let SyncRange::After(after) = request.range else {
+            return;
+        };
+        let window = self.reorder_window();
+        let most = (request.limit as usize).min(EXPEDITE_MOST);
+        let mut picked = [0u64; EXPEDITE_MOST];
+        let mut n = 0;
+        let mut sid = self.resend_floor.max(self.base);
+        while n < most && sid < self.next_sid() {
+            let due = self.peek(sid).is_some_and(|e| {
+                let waiting = match e.state {
+                    State::Queued => true,
+                    State::Outstanding => e.last_sent + window <= now,
+                    State::Received => false,
+                };
+                waiting && e.msg.stream == request.stream && e.msg.version > after && !e.history
+            });
+            if due {
+                picked[n] = sid;
+                n += 1;
+            }
+            sid += 1;
+        }
+        for &sid in picked[..n].iter().rev() {
+            let Some(e) = self.entry(sid) else { continue };
+            let was = e.state;
+            e.fast = true;
+            if was == State::Outstanding {
+                self.unlink(sid);
+                if let Some(e) = self.entry(sid) {
+                    e.state = State::Queued;
+                }
+            }
+            self.tx_queue.push_front(sid);
+            self.expedited += 1;
         }
     }
 
@@ -603,6 +686,7 @@ impl Sender {
             None => self.list_head = sid,
         }
         self.list_tail = sid;
+        self.list_len += 1;
     }
 
     fn unlink(&mut self, sid: u64) {
@@ -610,6 +694,7 @@ impl Sender {
         let (prev, next) = (e.prev, e.next);
         e.prev = NIL;
         e.next = NIL;
+        self.list_len = self.list_len.saturating_sub(1);
         match self.entry(prev) {
             Some(p) => p.next = next,
             None => self.list_head = next,
@@ -695,6 +780,7 @@ impl Sender {
 
     fn on_ack(&mut self, now: Instant, a: &AckFrame) {
         self.last_heard = now;
+        self.peer_room = a.room;
         self.ping_count = 0;
         // Everything below the floor an earlier ack reported was marked
         // received then: start there, not at the window's base, so an ack
@@ -995,8 +1081,10 @@ impl Sender {
         self.in_transit = 0;
         self.datagrams.clear();
         self.tx_queue.clear();
+        self.expedited = 0;
         self.list_head = NIL;
         self.list_tail = NIL;
+        self.list_len = 0;
         let queued = self.answers.len() + self.backlog.len();
         let mut out = Vec::with_capacity(self.ring.len() + queued);
         for e in self.ring.drain(..).flatten() {
@@ -1056,13 +1144,22 @@ impl Sender {
             self.datagrams.pop_front();
         }
         let pn = self.next_pn;
+        // Flow control: no more unreceived messages on the wire than the
+        // peer has room for — but always one, which finds out when room
+        // opens again (and is the one the peer waits for, oldest first).
+        let allowed = self.peer_room.max(1);
         while let Some(&sid) = self.tx_queue.front() {
+            if self.list_len >= allowed && self.expedited == 0 {
+                break;
+            }
             let Some(e) = slot(&mut self.ring, self.base, sid) else {
                 self.tx_queue.pop_front();
+                self.expedited = self.expedited.saturating_sub(1);
                 continue;
             };
             if e.state != State::Queued {
                 self.tx_queue.pop_front();
+                self.expedited = self.expedited.saturating_sub(1);
                 continue;
             }
             if buf.len() + frame::data_len_bound(&e.msg) > limit
@@ -1084,11 +1181,14 @@ impl Sender {
             e.last_pn = pn;
             e.state = State::Outstanding;
             self.tx_queue.pop_front();
+            self.expedited = self.expedited.saturating_sub(1);
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages, which may still
-        // wait for the window in the answers queue.
-        if self.tx_queue.is_empty() && self.answers.is_empty() {
+        // A page's end marker follows the page's messages into the window:
+        // it waits while they wait for the window in the answers queue,
+        // not for every transmission queued (flow control may hold those
+        // back, and the peer needs the marker to move on).
+        if self.answers.is_empty() {
             while let Some(end) = self.sync_ends.front() {
                 if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;
@@ -1241,6 +1341,8 @@ impl Sender {
         ] {
             s.u(v);
         }
+        s.u(self.peer_room);
+        s.usize(self.expedited);
         Ok(s.finish())
     }
 
@@ -1359,6 +1461,14 @@ impl Sender {
         ] {
             *v = d.u()?;
         }
+        tx.peer_room = d.u()?;
+        tx.expedited = d.count()?.min(tx.tx_queue.len());
+        tx.list_len = tx
+            .ring
+            .iter()
+            .flatten()
+            .filter(|e| e.state == State::Outstanding)
+            .count() as u64;
         d.close()?;
         tx.check_restored()?;
         Ok(tx)

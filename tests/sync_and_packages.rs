@@ -724,7 +724,7 @@ fn a_resend_of_an_expired_member_is_skipped_not_acked() {
     for i in [0, 1, 3, 4] {
         p.tx.send(ms(0), store.message(i)).unwrap();
     }
-    p.run_until("expired", |p| expired(p));
+    p.run_until("expired", expired);
     p.run_until("settled", |p| p.tx.pending() == 0);
     // The app pushes the missing member after all, and the others again.
     for i in 1..=3 {
@@ -808,7 +808,10 @@ fn one_hole_on_a_contiguous_stream_is_one_gap_and_one_sync() {
         .count();
     assert_eq!(gaps, 1, "{:?}", p.events);
     assert_eq!(p.requests.len(), 1, "{:?}", p.requests);
-    assert_eq!(p.tx.stats().sent, 2 + 59, "one page: the 58 missing and 60");
+    // One page: the 58 missing (60, which the receiver holds, is not sent
+    // again), nothing twice.
+    assert_eq!(p.tx.stats().sent, 2 + 58);
+    assert_eq!(p.tx.stats().retransmits, 0);
 }
 
 /// Small receive bounds under loss, with a server app that pushes live
@@ -819,8 +822,10 @@ fn small_bounds_run(seed: u64, limit: Duration) -> (Option<Duration>, Pair) {
     let mut r = SimRng::new(seed ^ 0x5EED);
     let n = 150 + r.below(150);
     let store = Store::with_versions(1..=n);
-    let cfg = Config {
-        max_held_messages: 8 + r.below(17) as usize,
+    let held = 8 + r.below(17) as usize;
+    let big: Option<usize> = std::env::var("HELD").ok().and_then(|v| v.parse().ok());
+    let mut cfg = Config {
+        max_held_messages: big.unwrap_or(held),
         max_in_flight: 8 + r.below(25),
         max_reorder_per_stream: 4 + r.below(20) as usize,
         gap_wait: Duration::from_millis(50),
@@ -830,11 +835,28 @@ fn small_bounds_run(seed: u64, limit: Duration) -> (Option<Duration>, Pair) {
         max_packet_size: 300,
         ..Config::default()
     };
+    if std::env::var("DEFAULTS").is_ok() {
+        cfg = Config {
+            max_held_messages: cfg.max_held_messages,
+            max_in_flight: cfg.max_in_flight,
+            peer_dead_after: cfg.peer_dead_after,
+            max_retransmits: cfg.max_retransmits,
+            ..Config::default()
+        };
+    }
     let loss = 20 + r.below(21) as u32;
     let mut p = Pair::new(cfg, store.clone(), seed, loss);
     let mut next = 0usize;
     let end = Instant::ZERO + limit;
     while p.delivered.len() < n as usize {
+        // The app pushes live messages only while there is room, so what
+        // waits beyond the window is sync answers: never more than the
+        // store holds (no copy of a message queued twice).
+        assert!(
+            p.tx.usage().queued <= n as usize,
+            "seed {seed}: {} queued",
+            p.tx.usage().queued
+        );
         while next < n as usize {
             match p.tx.send(p.now, store.message(next)) {
                 Ok(()) => next += 1,
@@ -849,6 +871,24 @@ fn small_bounds_run(seed: u64, limit: Duration) -> (Option<Duration>, Pair) {
     }
     assert_eq!(p.delivered, (1..=n).collect::<Vec<_>>());
     (Some(p.now - Instant::ZERO), p)
+}
+
+/// Small receive bounds (8–24 messages held, a window of 8–32, 20–40 %
+/// loss): recovery takes time in proportion to the work, and the sender's
+/// queue never holds more answers than the store has messages. Before:
+/// early messages pinned the window, copies under new SIDs of what the
+/// receiver held were dropped unacked and retransmitted under backoff, and
+/// every sync retry queued another copy of its page.
+#[test]
+fn small_bounds_recover_in_proportion_to_the_work() {
+    for seed in [3, 8, 16, 40, 57, 71, 96] {
+        let (t, p) = small_bounds_run(seed, Duration::from_secs(600));
+        assert!(
+            t.is_some(),
+            "seed {seed}: not done in 600 s: {:?}",
+            p.rx.usage()
+        );
+    }
 }
 
 #[test]
@@ -869,4 +909,50 @@ fn small_bounds_recovery_times() {
     }
     times.sort_unstable();
     println!("p50 {} p90 {} max {}", times[50], times[90], times[99]);
+}
+
+#[test]
+#[ignore = "debug"]
+fn small_bounds_debug() {
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let mut r = SimRng::new(seed ^ 0x5EED);
+    let n = 150 + r.below(150);
+    let store = Store::with_versions(1..=n);
+    let cfg = Config {
+        max_held_messages: 8 + r.below(17) as usize,
+        max_in_flight: 8 + r.below(25),
+        max_reorder_per_stream: 4 + r.below(20) as usize,
+        gap_wait: Duration::from_millis(50),
+        sync_page: 4 + r.below(30) as u32,
+        peer_dead_after: Duration::from_secs(1_000_000),
+        max_retransmits: 1000,
+        max_packet_size: 300,
+        ..Config::default()
+    };
+    println!("{cfg:?}");
+    let loss = 20 + r.below(21) as u32;
+    let mut p = Pair::new(cfg, store.clone(), seed, loss);
+    let mut next = 0usize;
+    let mut report = Instant::ZERO;
+    while p.delivered.len() < n as usize {
+        while next < n as usize {
+            match p.tx.send(p.now, store.message(next)) {
+                Ok(()) => next += 1,
+                Err(SendError::Backpressure) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if p.now >= report {
+            report = p.now + Duration::from_secs(5);
+            println!(
+                "t {:?} delivered {} head {:?} sent {} tx {:?} usage {:?} rx {:?} usage {:?} reqs {} rto {:?}",
+                p.now - Instant::ZERO, p.delivered.len(), p.rx.head(S), next,
+                p.tx.stats(), p.tx.usage(), p.rx.stats(), p.rx.usage(), p.requests.len(), p.tx.rto()
+            );
+        }
+        p.step();
+    }
 }
