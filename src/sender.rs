@@ -1149,9 +1149,6 @@ impl Sender {
         // opens again (and is the one the peer waits for, oldest first).
         let allowed = self.peer_room.max(1);
         while let Some(&sid) = self.tx_queue.front() {
-            if self.list_len >= allowed && self.expedited == 0 {
-                break;
-            }
             let Some(e) = slot(&mut self.ring, self.base, sid) else {
                 self.tx_queue.pop_front();
                 self.expedited = self.expedited.saturating_sub(1);
@@ -1161,6 +1158,9 @@ impl Sender {
                 self.tx_queue.pop_front();
                 self.expedited = self.expedited.saturating_sub(1);
                 continue;
+            }
+            if self.list_len >= allowed && self.expedited == 0 {
+                break;
             }
             if buf.len() + frame::data_len_bound(&e.msg) > limit
                 && buf.len() + frame::data_len(sid, &e.msg) > limit
@@ -1462,7 +1462,7 @@ impl Sender {
             *v = d.u()?;
         }
         tx.peer_room = d.u()?;
-        tx.expedited = d.count()?.min(tx.tx_queue.len());
+        tx.expedited = usize::try_from(d.u()?).unwrap_or(usize::MAX).min(tx.tx_queue.len());
         tx.list_len = tx
             .ring
             .iter()
