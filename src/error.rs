@@ -78,7 +78,9 @@ pub enum SendError {
     /// The window and the local queue are full; retry after acks arrive.
     #[error("window and queue full")]
     Backpressure,
-    /// The message does not fit in one packet of the configured size.
+    /// The message does not fit in one packet of the configured size (a
+    /// payload of [`Config::max_payload`](crate::Config::max_payload)
+    /// bytes always does).
     #[error("message needs {needed} bytes, packets hold {max}")]
     TooLarge {
         /// Bytes the message's frame and packet header need.

@@ -403,3 +403,122 @@ fn copies_waiting_for_one_receipt_stop_at_eight() {
     while rx.poll_transmit(now()).is_some() {}
     assert_eq!(rx.stats().receipts_sent, 8);
 }
+
+/// The message `Config::max_payload` is exact for: every field at its
+/// longest (SID `u64::MAX` is what `send` sizes for) — stream, prev,
+/// version and package id of 10 bytes, index and count of 5, a receipt.
+fn longest_message(payload: usize) -> Message {
+    Message::new(
+        StreamId(u64::MAX),
+        Version(u64::MAX - 1),
+        Version(u64::MAX),
+        Bytes::from(vec![b'p'; payload]),
+    )
+    .with_package(Package::new(
+        u64::MAX,
+        u32::MAX - 1,
+        u32::MAX,
+        Version(u64::MAX),
+    ))
+    .with_receipt()
+}
+
+/// `max_payload()` always fits, even in the longest message, and is exact:
+/// one byte more does not fit that message.
+#[test]
+fn max_payload_is_exact() {
+    for max_packet_size in [115, 128, 129, 240, 241, 300, 1200, 16_384, 16_513, 65_536] {
+        let cfg = Config {
+            max_packet_size,
+            ..Config::default()
+        };
+        let max = cfg.max_payload();
+        assert!(max > 0, "{max_packet_size}");
+        for qos in [Qos::ExactlyOnce, Qos::AtLeastOnce, Qos::AtMostOnce] {
+            let mut tx = Sender::new(cfg.clone(), CONN);
+            assert_eq!(
+                tx.send(now(), longest_message(max).with_qos(qos)),
+                Ok(()),
+                "{max_packet_size}: payload {max}"
+            );
+            assert!(
+                matches!(
+                    tx.send(now(), longest_message(max + 1).with_qos(qos)),
+                    Err(SendError::TooLarge { needed, max: m })
+                        if needed > max_packet_size && m == max_packet_size
+                ),
+                "{max_packet_size}: payload {}",
+                max + 1
+            );
+        }
+        // And it is written, FLOOR and PING included, in one packet.
+        let mut tx = Sender::new(cfg.clone(), CONN);
+        tx.send(now(), longest_message(max)).unwrap();
+        let p = tx.poll_transmit(now()).unwrap();
+        assert!(p.len() <= max_packet_size);
+        let mut rx = Receiver::new(cfg, CONN);
+        rx.handle_input(now(), p).unwrap();
+    }
+    // The values the docs quote.
+    let at = |max_packet_size| {
+        Config {
+            max_packet_size,
+            ..Config::default()
+        }
+        .max_payload()
+    };
+    assert_eq!(at(128), 14);
+    assert_eq!(at(114), 0);
+    assert_eq!(at(1200), 1085);
+    assert_eq!(at(16_384), 16_269);
+    // Where the payload's length varint grows to 3 bytes.
+    assert_eq!(at(16_513), 16_397);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Any message whose payload is at most `max_payload()` is accepted.
+    #[test]
+    fn any_message_within_max_payload_is_accepted(
+        max_packet_size in 115usize..20_000,
+        stream: u64,
+        prev: u64,
+        step in 1u64..=u64::MAX,
+        package in proptest::option::of((proptest::prelude::any::<u64>(), 1u32..=u32::MAX, proptest::prelude::any::<u32>(), proptest::prelude::any::<u64>())),
+        receipt: bool,
+        qos in 0u8..3,
+        short in 0usize..=20,
+    ) {
+        let cfg = Config { max_packet_size, ..Config::default() };
+        let max = cfg.max_payload();
+        let version = prev.saturating_add(step).max(1);
+        let prev = prev.min(version - 1);
+        let mut m = Message::new(
+            StreamId(stream),
+            Version(prev),
+            Version(version),
+            Bytes::from(vec![0u8; max.saturating_sub(short)]),
+        );
+        if let Some((id, count, index, extra)) = package {
+            // Fields that agree: the last member at `version`, or an
+            // earlier one with room for the members after it.
+            let index = index % count;
+            let after = u64::from(count - 1 - index);
+            let last = if after == 0 {
+                Some(version)
+            } else {
+                version.checked_add(after).and_then(|l| l.checked_add(extra % 1000))
+            };
+            if let Some(last) = last {
+                m = m.with_package(Package::new(id, index, count, Version(last)));
+            }
+        }
+        if receipt {
+            m = m.with_receipt();
+        }
+        m = m.with_qos([Qos::ExactlyOnce, Qos::AtLeastOnce, Qos::AtMostOnce][usize::from(qos)]);
+        let mut tx = Sender::new(cfg, CONN);
+        proptest::prop_assert_eq!(tx.send(now(), m), Ok(()));
+    }
+}
