@@ -153,8 +153,8 @@ const RUN: u64 = 64;
 impl Reorder {
     fn new() -> Reorder {
         Reorder {
-            tx: Sender::new(Config::default()),
-            rx: Receiver::new(Config::default()),
+            tx: Sender::new(Config::default(), ConnectionId(1)),
+            rx: Receiver::new(Config::default(), ConnectionId(1)),
             next: 0,
             now: 0,
             packets: Vec::new(),

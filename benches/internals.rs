@@ -102,15 +102,15 @@ fn codec(c: &mut Criterion) {
     });
 
     // One message per packet: the worst case for the packet's fixed cost
-    // (header, CRC over 87 bytes, open, a Vec of decoded frames).
-    let mut writer = packet::PacketWriter::new(16 * 1024);
+    // (header, CRC over 95 bytes, open, a Vec of decoded frames).
+    let mut writer = packet::PacketWriter::new(16 * 1024, packet::ConnectionId(1));
     let mut frames = Vec::new();
     g.bench_function("data_64B_packet_encode_decode", |b| {
         b.iter(|| {
             let buf = writer.begin(16 * 1024);
             frame::put_data(buf, black_box(sid), black_box(&msg), false);
             let p = writer.finish().unwrap();
-            let body = packet::open(&p, 16 * 1024).unwrap();
+            let (body, _id) = packet::open(&p, 16 * 1024).unwrap();
             frame::decode_all::<error::CodecError>(&body, &mut frames, |_| Ok(())).unwrap();
             black_box(frames.drain(..).count())
         })

@@ -115,8 +115,12 @@ impl Sessions {
             ..Config::default()
         });
         Sessions {
-            tx: (0..SESSIONS).map(|_| Sender::new(cfg.clone())).collect(),
-            rx: (0..SESSIONS).map(|_| Receiver::new(cfg.clone())).collect(),
+            tx: (0..SESSIONS as u64)
+                .map(|i| Sender::new(cfg.clone(), ConnectionId(i)))
+                .collect(),
+            rx: (0..SESSIONS as u64)
+                .map(|i| Receiver::new(cfg.clone(), ConnectionId(i)))
+                .collect(),
             heap: BinaryHeap::new(),
             next: vec![0; SESSIONS],
             now: 0,

@@ -127,8 +127,8 @@ fn main() {
                 ack_every: 8,
                 ..Config::default()
             };
-            let mut tx = Sender::new(cfg.clone());
-            let mut rx = Receiver::new(cfg);
+            let mut tx = Sender::new(cfg.clone(), ConnectionId(1));
+            let mut rx = Receiver::new(cfg, ConnectionId(1));
             let mut next = [0u64; 4];
             for r in 0..50 {
                 lossless_round(&mut tx, &mut rx, Instant::from_millis(r), &mut next);

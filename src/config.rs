@@ -1,5 +1,6 @@
 //! Every timer, window and bound, in one place.
 
+use crate::{frame, packet, varint};
 use core::time::Duration;
 
 /// Configuration shared by [`Sender`](crate::Sender) and
@@ -46,8 +47,10 @@ pub struct Config {
     pub max_queued: usize,
     /// Largest transmit unit (packet) either side writes or accepts, header and
     /// checksum included. One message must fit in one packet: a payload of up
-    /// to `max_packet_size - 85` bytes always does (`send` says `TooLarge`
-    /// otherwise). Keep it at 128 or more so an ack always fits.
+    /// to [`max_payload()`](Self::max_payload) bytes always does (`send` says
+    /// `TooLarge` for a longer one that does not). Keep it at 128 or more, so
+    /// an ack always fits and `max_payload()` is at least 14; below 115 not
+    /// even a 1-byte payload fits every message.
     pub max_packet_size: usize,
     /// The receiver waits at most this long to coalesce acks.
     pub ack_delay: Duration,
@@ -92,6 +95,34 @@ pub struct Config {
     /// ... or after this long. Keep it below `min_rto`, or the sender
     /// resends what the receiver holds but has not acked yet.
     pub sparse_ack_delay: Duration,
+}
+
+impl Config {
+    /// The largest payload for which [`Sender::send`](crate::Sender::send)
+    /// accepts every message, whatever its stream, versions, package
+    /// fields, receipt flag and QoS, and whatever SID it gets: exact, so
+    /// some message with one byte more is refused
+    /// ([`SendError::TooLarge`](crate::SendError::TooLarge)). Messages with
+    /// small ids and versions fit longer payloads.
+    ///
+    /// It is `max_packet_size` less the packet overhead (19), the room
+    /// `send` keeps for a FLOOR frame and a PING (22), a DATA frame's fields
+    /// at their longest (72: SID, stream, prev, version and package id of 10
+    /// bytes each, package index and count of 5) and the payload's length
+    /// varint. A DATAGRAM frame (at most once) is shorter than that.
+    pub fn max_payload(&self) -> usize {
+        // The room `Sender::send` keeps besides the DATA frame (check_sendable).
+        let room = packet::OVERHEAD + frame::FLOOR_MAX_LEN + 1;
+        let budget = self
+            .max_packet_size
+            .saturating_sub(room + frame::DATA_FIELDS_MAX);
+        // The largest payload that fits with its own length varint.
+        let mut payload = budget.saturating_sub(1);
+        while payload > 0 && payload + varint::len(payload as u64) > budget {
+            payload -= 1;
+        }
+        payload
+    }
 }
 
 impl Default for Config {

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::{CommitError, InputError, SendError};
 use crate::frame::{self, Frame};
 use crate::message::{Message, StreamId, Version};
-use crate::packet::{self, PacketWriter};
+use crate::packet::{self, ConnectionId, PacketWriter};
 use crate::receiver::{Receiver, ReceiverEvent};
 use crate::sender::{Sender, SenderEvent};
 use crate::snapshot::SnapshotError;
@@ -37,16 +37,29 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection whose two halves share `config`.
-    pub fn new(config: impl Into<Arc<Config>>) -> Connection {
+    /// The connection `id` (see [`ConnectionId`]: the peer's connection
+    /// uses the same id, and every new connection a fresh one), whose two
+    /// halves share `config` and the id.
+    pub fn new(config: impl Into<Arc<Config>>, id: ConnectionId) -> Connection {
         let config = config.into();
+        Connection::from_halves(Sender::new(config.clone(), id), Receiver::new(config, id))
+    }
+
+    /// Both halves, which share a config and a connection id.
+    fn from_halves(sender: Sender, receiver: Receiver) -> Connection {
+        let max_packet_size = sender.config().max_packet_size;
         Connection {
-            writer: PacketWriter::new(config.max_packet_size),
-            max_packet_size: config.max_packet_size,
+            writer: PacketWriter::new(max_packet_size, sender.id()),
+            max_packet_size,
             scratch: alloc::vec::Vec::new(),
-            sender: Sender::new(config.clone()),
-            receiver: Receiver::new(config),
+            sender,
+            receiver,
         }
+    }
+
+    /// The connection both halves belong to.
+    pub fn id(&self) -> ConnectionId {
+        self.sender.id()
     }
 
     /// The sending half.
@@ -148,22 +161,27 @@ impl Connection {
         Ok((self.sender.snapshot()?, self.receiver.snapshot()?))
     }
 
-    /// A connection restored from [`snapshot`](Self::snapshot)'s two parts.
+    /// A connection restored from [`snapshot`](Self::snapshot)'s two parts;
+    /// its id is theirs, and they must agree on it.
     pub fn restore(
         config: impl Into<Arc<Config>>,
         sender: Bytes,
         receiver: Bytes,
     ) -> Result<Connection, SnapshotError> {
         let config = config.into();
-        let mut c = Connection::new(config.clone());
-        c.sender = Sender::restore(config.clone(), sender)?;
-        c.receiver = Receiver::restore(config, receiver)?;
-        Ok(c)
+        let sender = Sender::restore(config.clone(), sender)?;
+        let receiver = Receiver::restore(config, receiver)?;
+        if sender.id() != receiver.id() {
+            return Err(SnapshotError::Inconsistent(
+                "the halves belong to different connections",
+            ));
+        }
+        Ok(Connection::from_halves(sender, receiver))
     }
 
     /// Takes one packet from the peer. A rejected packet changes nothing.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
-        let body = packet::open(&packet, self.max_packet_size)?;
+        let body = packet::open_own(&packet, self.max_packet_size, self.id())?;
         let mut frames = core::mem::take(&mut self.scratch);
         let sender = &self.sender;
         // A closed sending half ignores its frames, so the receiving half

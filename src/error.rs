@@ -1,6 +1,7 @@
 //! Errors, in layers: a small codec error for malformed bytes, wrapped by one
 //! `#[non_exhaustive]` error per public call.
 
+use crate::packet::ConnectionId;
 use thiserror::Error;
 
 /// Why bytes did not decode. Small and `Copy` so decoders stay cheap.
@@ -52,6 +53,11 @@ pub enum InputError {
     /// The bytes are not a well-formed packet.
     #[error("malformed packet: {0}")]
     Malformed(#[from] CodecError),
+    /// The packet belongs to another connection (the id it carries, not
+    /// this endpoint's): a stale packet of an earlier connection, delayed
+    /// on a datagram transport, or a misrouted one. It changes nothing.
+    #[error("packet of connection {0:?}, not this one")]
+    OtherConnection(ConnectionId),
     /// An ack names a SID this sender never sent.
     #[error("ack for SID {0}, which was never sent")]
     AckForUnsentSid(u64),
@@ -72,7 +78,9 @@ pub enum SendError {
     /// The window and the local queue are full; retry after acks arrive.
     #[error("window and queue full")]
     Backpressure,
-    /// The message does not fit in one packet of the configured size.
+    /// The message does not fit in one packet of the configured size (a
+    /// payload of [`Config::max_payload`](crate::Config::max_payload)
+    /// bytes always does).
     #[error("message needs {needed} bytes, packets hold {max}")]
     TooLarge {
         /// Bytes the message's frame and packet header need.

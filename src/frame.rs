@@ -190,10 +190,15 @@ impl Iterator for RangeIter<'_> {
     }
 }
 
-/// The most a DATA frame takes beyond its payload: kind, four varints,
-/// flags, the package's four varints and the length varint, all at their
-/// longest.
-const DATA_OVERHEAD_MAX: usize = 1 + 4 * 10 + 1 + (10 + 5 + 5 + 10) + 10;
+/// The most a DATA frame's fields before the payload length take: kind,
+/// four varints, flags and the package's four varints, all at their longest
+/// (all of them can be at once: a last member at version `u64::MAX`, SID
+/// `u64::MAX`; see `Config::max_payload`).
+pub(crate) const DATA_FIELDS_MAX: usize = 1 + 4 * 10 + 1 + (10 + 5 + 5 + 10);
+
+/// The most a DATA frame takes beyond its payload: its fields and the
+/// length varint, all at their longest.
+const DATA_OVERHEAD_MAX: usize = DATA_FIELDS_MAX + 10;
 
 /// An upper bound of [`data_len`], for any SID, at the cost of one add: the
 /// exact length is only needed when a frame might not fit.

@@ -24,12 +24,16 @@
 //!   holds early messages in a bounded buffer; a version at or below the
 //!   stream's head never reaches the app again.
 //! - **Bounded memory.** Every buffer and window has a bound in [`Config`].
-//!   Malformed input is a typed error and changes nothing.
+//!   Malformed input, and a packet of another connection, is a typed error
+//!   and changes nothing.
 //!
 //! ## Continuity across reconnects and crashes
 //! A connection is one [`Sender`]/[`Receiver`] pair: SIDs start at 0 on each,
 //! so a new connection (after a drop, a server restart or a client crash)
-//! always gets a new pair. What carries over is the app's store: a message
+//! always gets a new pair, with a new [`ConnectionId`] that both ends share.
+//! Every packet carries it, and a packet of any other connection (a stale
+//! one, delayed on a datagram transport) is rejected with
+//! [`InputError::OtherConnection`] and changes nothing. What carries over is the app's store: a message
 //! delivered on the old connection and stored after it dropped needs no
 //! commit (there is nobody to ack); the next connection's `resume` starts
 //! after it, and a resend of it is a duplicate.
@@ -240,8 +244,10 @@
 //! use ackwire::*;
 //! use bytes::Bytes;
 //!
-//! let mut server = Sender::new(Config::default());
-//! let mut client = Receiver::new(Config::default());
+//! // Both ends of one connection use its id; a new connection gets a new one.
+//! let id = ConnectionId(0x5eed_0001);
+//! let mut server = Sender::new(Config::default(), id);
+//! let mut client = Receiver::new(Config::default(), id);
 //! let now = Instant::from_millis(0);
 //! let stream = StreamId(1);
 //! server.send(now, Message::new(stream, Version(0), Version(10), Bytes::from("hi"))).unwrap();
@@ -311,7 +317,9 @@ pub use dedup_cache::{DedupCache, DedupStats, Seen};
 pub use error::{CodecError, CommitError, InputError, SendError};
 pub use idgen::{IdConfigError, IdError, IdGenerator, IdLayout, IdParts};
 pub use message::{Message, Package, Qos, StreamId, Version};
-pub use packet::{packet_len, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN};
+pub use packet::{
+    packet_len, ConnectionId, FORMAT_VERSION, HEADER_LEN, MAGIC, OVERHEAD, TRAILER_LEN,
+};
 pub use receiver::{Receiver, ReceiverEvent, ReceiverStats, ReceiverUsage};
 pub use sender::{Sender, SenderEvent, SenderStats, SenderUsage, Unacked, UnackedState};
 pub use snapshot::SnapshotError;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::{CommitError, InputError};
 use crate::frame::{self, Frame};
 use crate::message::{Message, Package, Qos, StreamId, Version};
-use crate::packet::{self, PacketWriter};
+use crate::packet::{self, ConnectionId, PacketWriter};
 use crate::sid_ranges::SidRanges;
 use crate::sid_set::{Membership, SidSet};
 use crate::snapshot::{self, Dec, Enc, SnapshotError};
@@ -341,6 +341,9 @@ enum Accepted {
 pub struct Receiver {
     /// Shared with the other half of a [`Connection`](crate::Connection).
     config: Arc<Config>,
+    /// This connection's id: written into every packet, required of every
+    /// packet taken.
+    id: ConnectionId,
     streams: HashMap<StreamId, StreamState>,
     /// Every armed per-stream timer, earliest first.
     timers: Timers,
@@ -385,10 +388,13 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A receiver for one connection; `config` may be shared (see [`Config`]).
-    pub fn new(config: impl Into<Arc<Config>>) -> Receiver {
+    /// A receiver for the connection `id` (see [`ConnectionId`]: the peer's
+    /// sender uses the same id, and every new connection a fresh one);
+    /// `config` may be shared (see [`Config`]).
+    pub fn new(config: impl Into<Arc<Config>>, id: ConnectionId) -> Receiver {
         let config = config.into();
         Receiver {
+            id,
             streams: HashMap::new(),
             scratch: alloc::vec::Vec::new(),
             timers: Timers::default(),
@@ -414,7 +420,7 @@ impl Receiver {
             unordered: HashMap::new(),
             datagram_top: 0,
             datagram_seen: 0,
-            writer: PacketWriter::new(config.max_packet_size),
+            writer: PacketWriter::new(config.max_packet_size, id),
             stats: ReceiverStats::default(),
             config,
         }
@@ -766,6 +772,11 @@ impl Receiver {
         &self.config
     }
 
+    /// The connection this receiver belongs to.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
     /// What this receiver holds now, structure by structure.
     pub fn usage(&self) -> ReceiverUsage {
         let mut u = ReceiverUsage {
@@ -798,7 +809,7 @@ impl Receiver {
 
     /// Takes one packet from the peer's sender.
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
-        let body = packet::open(&packet, self.config.max_packet_size)?;
+        let body = packet::open_own(&packet, self.config.max_packet_size, self.id)?;
         let mut frames = core::mem::take(&mut self.scratch);
         let checked = frame::decode_all(&body, &mut frames, Self::check_frame);
         if let Err(e) = checked {
@@ -1804,7 +1815,7 @@ impl Receiver {
             return None;
         }
         let max = self.config.max_packet_size;
-        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0));
+        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0, self.id));
         let buf = writer.begin(max);
         self.write_frames(now, buf, max - packet::TRAILER_LEN, false);
         let out = writer.finish();
@@ -2083,7 +2094,7 @@ impl Receiver {
         if !self.events.is_empty() {
             return Err(SnapshotError::EventsPending);
         }
-        let mut s = Enc::new(snapshot::RECEIVER);
+        let mut s = Enc::new(snapshot::RECEIVER, self.id);
         let mut streams: Vec<_> = self.streams.iter().collect();
         streams.sort_unstable_by_key(|(id, _)| **id);
         s.usize(streams.len());
@@ -2249,7 +2260,7 @@ impl Receiver {
     ) -> Result<Receiver, SnapshotError> {
         let bad = SnapshotError::Inconsistent;
         let mut d = Dec::open(snapshot, snapshot::RECEIVER)?;
-        let mut rx = Receiver::new(config);
+        let mut rx = Receiver::new(config, d.connection_id());
         let n = d.count()?;
         let mut held = 0usize;
         for _ in 0..n {

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::{InputError, SendError};
 use crate::frame::{self, AckFrame, Frame};
 use crate::message::{Message, Qos, StreamId, Version};
-use crate::packet::{self, PacketWriter};
+use crate::packet::{self, ConnectionId, PacketWriter};
 use crate::rtt::RttEstimator;
 use crate::snapshot::{self, Dec, Enc, SnapshotError};
 use crate::sync::{PageEnd, SyncRange, SyncRequest};
@@ -192,6 +192,9 @@ struct Entry {
 pub struct Sender {
     /// Shared with the other half of a [`Connection`](crate::Connection).
     config: Arc<Config>,
+    /// This connection's id: written into every packet, required of every
+    /// packet taken.
+    id: ConnectionId,
     rtt: RttEstimator,
     /// Pending messages by SID: `ring[sid - base]`; `None` once settled.
     ring: VecDeque<Option<Entry>>,
@@ -258,12 +261,15 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for one connection; `config` may be shared (see [`Config`]).
-    pub fn new(config: impl Into<Arc<Config>>) -> Sender {
+    /// A sender for the connection `id` (see [`ConnectionId`]: the peer's
+    /// receiver uses the same id, and every new connection a fresh one);
+    /// `config` may be shared (see [`Config`]).
+    pub fn new(config: impl Into<Arc<Config>>, id: ConnectionId) -> Sender {
         let config = config.into();
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
-        let writer = PacketWriter::new(config.max_packet_size);
+        let writer = PacketWriter::new(config.max_packet_size, id);
         Sender {
+            id,
             rtt,
             writer,
             scratch: alloc::vec::Vec::new(),
@@ -480,6 +486,11 @@ impl Sender {
         &self.config
     }
 
+    /// The connection this sender belongs to.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
     /// What this sender holds now, structure by structure.
     pub fn usage(&self) -> SenderUsage {
         SenderUsage {
@@ -508,7 +519,7 @@ impl Sender {
 
     /// Takes one packet from the peer's receiver (acks).
     pub fn handle_input(&mut self, now: Instant, packet: Bytes) -> Result<(), InputError> {
-        let body = packet::open(&packet, self.config.max_packet_size)?;
+        let body = packet::open_own(&packet, self.config.max_packet_size, self.id)?;
         let mut frames = core::mem::take(&mut self.scratch);
         let checked = frame::decode_all(&body, &mut frames, |f| self.check_frame(f));
         if let Err(e) = checked {
@@ -1209,7 +1220,7 @@ impl Sender {
         }
         let max = self.config.max_packet_size;
         let limit = max - packet::TRAILER_LEN;
-        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0));
+        let mut writer = core::mem::replace(&mut self.writer, PacketWriter::new(0, self.id));
         let buf = writer.begin(max);
         self.write_frames(now, buf, limit);
         let out = writer.finish();
@@ -1256,7 +1267,7 @@ impl Sender {
         if !self.events.is_empty() {
             return Err(SnapshotError::EventsPending);
         }
-        let mut s = Enc::new(snapshot::SENDER);
+        let mut s = Enc::new(snapshot::SENDER, self.id);
         s.opt_u(self.rtt.srtt().map(crate::time::duration_micros));
         s.duration(self.rtt.rttvar());
         s.u(self.base);
@@ -1355,7 +1366,7 @@ impl Sender {
         snapshot: Bytes,
     ) -> Result<Sender, SnapshotError> {
         let mut d = Dec::open(snapshot, snapshot::SENDER)?;
-        let mut tx = Sender::new(config);
+        let mut tx = Sender::new(config, d.connection_id());
         let srtt = d.opt_u()?.map(Duration::from_micros);
         let rttvar = d.duration()?;
         tx.rtt.restore(srtt, rttvar);

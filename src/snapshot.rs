@@ -2,14 +2,16 @@
 //! can restart where it stopped instead of resyncing everything.
 //!
 //! Layout: `"AWS"`, a format version byte (2), a kind byte (`S` sender, `R`
-//! receiver), the body (canonical LEB128 varints, like the wire format), and
-//! a CRC-32 (big-endian) of everything before it. Restoring decodes as
+//! receiver), the connection id (u64 big-endian), the body (canonical LEB128
+//! varints, like the wire format), and a CRC-32 (big-endian) of everything
+//! before it. (Format 1 had no connection id; format 2 adds it, skipped SIDs, aliases, passed-over ranges and flow-control state.) Restoring decodes as
 //! defensively as a packet: every count is checked against the bytes left
 //! and the configuration's bounds, and the state's invariants are checked
 //! before anything is returned.
 
 use crate::error::CodecError;
 use crate::message::{Message, Package, Qos, StreamId, Version};
+use crate::packet::ConnectionId;
 use crate::sid_set::SidSet;
 use crate::sync::{PageEnd, SyncRange};
 use crate::time::Instant;
@@ -21,6 +23,8 @@ use thiserror::Error;
 
 const MAGIC: &[u8; 3] = b"AWS";
 const FORMAT: u8 = 2;
+/// Magic, format, kind, connection id: the bytes before the body.
+const HEADER_LEN: usize = 3 + 1 + 1 + 8;
 pub(crate) const SENDER: u8 = b'S';
 pub(crate) const RECEIVER: u8 = b'R';
 
@@ -60,11 +64,12 @@ pub(crate) struct Enc {
 }
 
 impl Enc {
-    pub(crate) fn new(kind: u8) -> Enc {
+    pub(crate) fn new(kind: u8, id: ConnectionId) -> Enc {
         let mut buf = Vec::new();
         buf.extend_from_slice(MAGIC);
         buf.push(FORMAT);
         buf.push(kind);
+        buf.put_u64(id.0);
         Enc { buf }
     }
 
@@ -156,12 +161,13 @@ impl Enc {
 pub(crate) struct Dec {
     data: Bytes,
     pos: usize,
+    id: ConnectionId,
 }
 
 impl Dec {
     /// Checks the envelope and returns a reader of the body.
     pub(crate) fn open(snapshot: Bytes, kind: u8) -> Result<Dec, SnapshotError> {
-        if snapshot.len() < MAGIC.len() + 2 + 4 {
+        if snapshot.len() < HEADER_LEN + 4 {
             return Err(CodecError::Truncated.into());
         }
         if &snapshot[..3] != MAGIC {
@@ -179,10 +185,18 @@ impl Dec {
         if crc32fast::hash(&snapshot[..body_end]) != u32::from_be_bytes(crc) {
             return Err(SnapshotError::BadChecksum);
         }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&snapshot[HEADER_LEN - 8..HEADER_LEN]);
         Ok(Dec {
             data: snapshot.slice(..body_end),
-            pos: 5,
+            pos: HEADER_LEN,
+            id: ConnectionId(u64::from_be_bytes(id)),
         })
+    }
+
+    /// The connection the snapshot's endpoint belongs to.
+    pub(crate) fn connection_id(&self) -> ConnectionId {
+        self.id
     }
 
     /// Requires that every byte was read.

@@ -99,8 +99,8 @@ fn steady_state_full_loop_allocates_nothing_per_message() {
         ack_every: 8,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), ConnectionId(1));
+    let mut rx = Receiver::new(cfg, ConnectionId(1));
     let payload = Bytes::from_static(&[7u8; 64]);
     let mut next = [0u64; 4];
     // Warm up: buffers, maps and queues reach their working capacity.

@@ -6,7 +6,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::seal;
+use common::{seal, CONN};
 
 fn varint(b: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -61,7 +61,7 @@ fn streams_a_peer_creates_stop_at_max_streams() {
         max_streams: 8,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(&mut rx, (0..100).map(|s| data(s, s, 0, 1, 0, None)));
     assert_eq!(rx.usage().streams, 8);
     assert_eq!(
@@ -77,7 +77,7 @@ fn reorder_buffer_stops_at_max_reorder_per_stream() {
         max_reorder_per_stream: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(
         &mut rx,
         (1..100).map(|i| data(i, 1, 10 * i, 10 * i + 1, 0, None)),
@@ -93,7 +93,7 @@ fn held_messages_stop_at_max_held_across_streams() {
         max_reorder_per_stream: 5,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(&mut rx, (0..50).map(|s| data(s, s, 5, 6, 0, None)));
     let u = rx.usage();
     // Early messages stop one short: the last slot is kept for a message
@@ -119,7 +119,7 @@ fn early_messages_leave_room_for_the_message_filling_their_hole() {
         max_held_messages: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     // Versions 2..=7, each after the one before: all wait for version 1.
     feed(&mut rx, (2..=7).map(|v| data(v, 1, v - 1, v, 0, None)));
     assert_eq!(rx.usage().buffered, 3);
@@ -148,7 +148,7 @@ fn the_package_at_the_head_completes_past_a_full_reorder_buffer() {
         max_reorder_per_stream: 2,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     // Two early messages fill the stream's buffer (a hole at 4).
     feed(
         &mut rx,
@@ -178,7 +178,7 @@ fn history_pages_leave_room_for_the_message_filling_a_hole() {
         max_held_messages: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     rx.fetch_history(StreamId(2), Version(10), 5);
     // Two early messages on stream 1 (waiting for version 1)...
     feed(
@@ -210,7 +210,7 @@ fn sids_beyond_the_window_are_dropped() {
         max_in_flight: 64,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(
         &mut rx,
         [
@@ -224,7 +224,7 @@ fn sids_beyond_the_window_are_dropped() {
 
 #[test]
 fn one_open_package_per_stream() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     // Two packages on one stream, each missing a member; on another
     // stream a third.
     feed(
@@ -245,7 +245,7 @@ fn history_nobody_asked_for_is_not_held_and_a_page_stops_at_its_bound() {
         max_reorder_per_stream: 8,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(
         &mut rx,
         (0..10).map(|i| data(i, 1, i, i + 1, HISTORY, None)),
@@ -266,7 +266,7 @@ fn receipt_memory_stops_at_max_receipts() {
         max_receipts: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(
         &mut rx,
         (1..=20).map(|v| data(v, 1, v - 1, v, RECEIPT, None)),
@@ -284,7 +284,7 @@ fn receipt_requests_stop_at_max_streams() {
         max_streams: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     rx.resume(StreamId(1), Version(1000));
     // Resends of committed messages, each wanting a receipt nobody has.
     feed(
@@ -304,7 +304,7 @@ fn at_least_once_messages_stop_at_max_held() {
         max_held_messages: 5,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     feed(
         &mut rx,
         (0..20).map(|i| data(i, 1, 0, i + 1, UNORDERED, None)),
@@ -315,7 +315,7 @@ fn at_least_once_messages_stop_at_max_held() {
 
 #[test]
 fn datagrams_hold_nothing_and_never_repeat() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let mut seen = std::collections::HashSet::new();
     let mut x = 12345u64;
     for _ in 0..5000 {
@@ -349,7 +349,7 @@ fn sync_request_flood_stops_at_max_streams() {
         max_streams: 4,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg);
+    let mut tx = Sender::new(cfg, CONN);
     for s in 0..100 {
         let mut b = vec![0x05];
         varint(&mut b, s);
@@ -370,7 +370,7 @@ fn page_end_markers_stop_at_max_streams() {
         max_streams: 2,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg);
+    let mut tx = Sender::new(cfg, CONN);
     let req = |s| SyncRequest {
         stream: StreamId(s),
         range: SyncRange::After(Version(0)),
@@ -387,7 +387,7 @@ fn page_end_markers_stop_at_max_streams() {
 
 #[test]
 fn copies_waiting_for_one_receipt_stop_at_eight() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     rx.resume(StreamId(1), Version(1000));
     // One committed message resent under 50 SIDs before the app answers.
     feed(
@@ -402,4 +402,123 @@ fn copies_waiting_for_one_receipt_stop_at_eight() {
         .unwrap();
     while rx.poll_transmit(now()).is_some() {}
     assert_eq!(rx.stats().receipts_sent, 8);
+}
+
+/// The message `Config::max_payload` is exact for: every field at its
+/// longest (SID `u64::MAX` is what `send` sizes for) — stream, prev,
+/// version and package id of 10 bytes, index and count of 5, a receipt.
+fn longest_message(payload: usize) -> Message {
+    Message::new(
+        StreamId(u64::MAX),
+        Version(u64::MAX - 1),
+        Version(u64::MAX),
+        Bytes::from(vec![b'p'; payload]),
+    )
+    .with_package(Package::new(
+        u64::MAX,
+        u32::MAX - 1,
+        u32::MAX,
+        Version(u64::MAX),
+    ))
+    .with_receipt()
+}
+
+/// `max_payload()` always fits, even in the longest message, and is exact:
+/// one byte more does not fit that message.
+#[test]
+fn max_payload_is_exact() {
+    for max_packet_size in [115, 128, 129, 240, 241, 300, 1200, 16_384, 16_513, 65_536] {
+        let cfg = Config {
+            max_packet_size,
+            ..Config::default()
+        };
+        let max = cfg.max_payload();
+        assert!(max > 0, "{max_packet_size}");
+        for qos in [Qos::ExactlyOnce, Qos::AtLeastOnce, Qos::AtMostOnce] {
+            let mut tx = Sender::new(cfg.clone(), CONN);
+            assert_eq!(
+                tx.send(now(), longest_message(max).with_qos(qos)),
+                Ok(()),
+                "{max_packet_size}: payload {max}"
+            );
+            assert!(
+                matches!(
+                    tx.send(now(), longest_message(max + 1).with_qos(qos)),
+                    Err(SendError::TooLarge { needed, max: m })
+                        if needed > max_packet_size && m == max_packet_size
+                ),
+                "{max_packet_size}: payload {}",
+                max + 1
+            );
+        }
+        // And it is written, FLOOR and PING included, in one packet.
+        let mut tx = Sender::new(cfg.clone(), CONN);
+        tx.send(now(), longest_message(max)).unwrap();
+        let p = tx.poll_transmit(now()).unwrap();
+        assert!(p.len() <= max_packet_size);
+        let mut rx = Receiver::new(cfg, CONN);
+        rx.handle_input(now(), p).unwrap();
+    }
+    // The values the docs quote.
+    let at = |max_packet_size| {
+        Config {
+            max_packet_size,
+            ..Config::default()
+        }
+        .max_payload()
+    };
+    assert_eq!(at(128), 14);
+    assert_eq!(at(114), 0);
+    assert_eq!(at(1200), 1085);
+    assert_eq!(at(16_384), 16_269);
+    // Where the payload's length varint grows to 3 bytes.
+    assert_eq!(at(16_513), 16_397);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Any message whose payload is at most `max_payload()` is accepted.
+    #[test]
+    fn any_message_within_max_payload_is_accepted(
+        max_packet_size in 115usize..20_000,
+        stream: u64,
+        prev: u64,
+        step in 1u64..=u64::MAX,
+        package in proptest::option::of((proptest::prelude::any::<u64>(), 1u32..=u32::MAX, proptest::prelude::any::<u32>(), proptest::prelude::any::<u64>())),
+        receipt: bool,
+        qos in 0u8..3,
+        short in 0usize..=20,
+    ) {
+        let cfg = Config { max_packet_size, ..Config::default() };
+        let max = cfg.max_payload();
+        let version = prev.saturating_add(step).max(1);
+        let prev = prev.min(version - 1);
+        let mut m = Message::new(
+            StreamId(stream),
+            Version(prev),
+            Version(version),
+            Bytes::from(vec![0u8; max.saturating_sub(short)]),
+        );
+        if let Some((id, count, index, extra)) = package {
+            // Fields that agree: the last member at `version`, or an
+            // earlier one with room for the members after it.
+            let index = index % count;
+            let after = u64::from(count - 1 - index);
+            let last = if after == 0 {
+                Some(version)
+            } else {
+                version.checked_add(after).and_then(|l| l.checked_add(extra % 1000))
+            };
+            if let Some(last) = last {
+                m = m.with_package(Package::new(id, index, count, Version(last)));
+            }
+        }
+        if receipt {
+            m = m.with_receipt();
+        }
+        m = m.with_qos([Qos::ExactlyOnce, Qos::AtLeastOnce, Qos::AtMostOnce][usize::from(qos)]);
+        let mut tx = Sender::new(cfg, CONN);
+        proptest::prop_assert_eq!(tx.send(now(), m), Ok(()));
+    }
 }

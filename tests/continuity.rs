@@ -61,8 +61,8 @@ impl World {
     fn connect(&mut self) {
         self.offline_until = None;
         self.epoch += 1;
-        self.tx = Sender::new(self.cfg.clone());
-        self.rx = Receiver::new(self.cfg.clone());
+        self.tx = Sender::new(self.cfg.clone(), ConnectionId(self.epoch));
+        self.rx = Receiver::new(self.cfg.clone(), ConnectionId(self.epoch));
         for s in 0..STREAMS {
             let last = self.db.get(&s).and_then(|v| v.last()).copied().unwrap_or(0);
             self.rx.resume(StreamId(s), Version(last));
@@ -212,8 +212,8 @@ fn run(seed: u64, f: Faults) -> World {
         store: BTreeMap::new(),
         db: BTreeMap::new(),
         pending: VecDeque::new(),
-        tx: Sender::new(cfg.clone()),
-        rx: Receiver::new(cfg.clone()),
+        tx: Sender::new(cfg.clone(), ConnectionId(0)),
+        rx: Receiver::new(cfg.clone(), ConnectionId(0)),
         epoch: 0,
         wire: BTreeMap::new(),
         seq: 0,

@@ -4,6 +4,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
+use common::CONN;
 use std::time::Duration;
 
 const S: StreamId = StreamId(7);
@@ -53,8 +54,8 @@ fn exchange(tx: &mut Sender, rx: &mut Receiver, now: Instant) {
 
 #[test]
 fn no_ack_before_commit_and_out_of_order_commits() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     for v in 1..=3 {
         tx.send(ms(0), msg(v - 1, v)).unwrap();
     }
@@ -105,8 +106,8 @@ fn no_ack_before_commit_and_out_of_order_commits() {
 
 #[test]
 fn duplicate_is_reacked_only_once_committed() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     let p = tx.poll_transmit(ms(0)).unwrap();
     rx.handle_input(ms(1), p.clone()).unwrap();
@@ -131,8 +132,8 @@ fn duplicate_is_reacked_only_once_committed() {
 
 #[test]
 fn versions_at_or_below_resumed_head_never_reach_the_app() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     rx.resume(S, Version(20));
     tx.send(ms(0), msg(10, 20)).unwrap();
     tx.send(ms(0), msg(20, 25)).unwrap();
@@ -160,8 +161,8 @@ fn versions_at_or_below_resumed_head_never_reach_the_app() {
 
 #[test]
 fn reorder_buffer_holds_until_predecessor_arrives() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 3)).unwrap();
     let first = tx.poll_transmit(ms(0)).unwrap();
     tx.send(ms(0), msg(3, 7)).unwrap();
@@ -181,11 +182,14 @@ fn reorder_buffer_holds_until_predecessor_arrives() {
 /// slot kept for it, each retransmission round gets the next one in.
 #[test]
 fn reversed_burst_beyond_max_held_is_delivered() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(Config {
-        max_held_messages: 4,
-        ..cfg()
-    });
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(
+        Config {
+            max_held_messages: 4,
+            ..cfg()
+        },
+        CONN,
+    );
     let mut burst = Vec::new();
     for v in 1..=8 {
         tx.send(ms(0), msg(v - 1, v)).unwrap();
@@ -240,8 +244,8 @@ fn rto_follows_rtt_and_karns_rule_holds() {
         min_rto: Duration::from_millis(1),
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     assert_eq!(
         tx.rto(),
         Duration::from_secs(1),
@@ -295,8 +299,8 @@ fn ack_delay_is_taken_out_of_rtt_samples() {
         ack_delay: Duration::from_millis(300),
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     rx.handle_input(ms(20), tx.poll_transmit(ms(0)).unwrap())
         .unwrap();
@@ -321,7 +325,7 @@ fn backoff_caps_and_retries_escalate() {
         peer_dead_after: Duration::from_secs(1000),
         ..cfg()
     };
-    let mut tx = Sender::new(c);
+    let mut tx = Sender::new(c, CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     let mut now = ms(0);
     let mut gaps = Vec::new();
@@ -355,8 +359,8 @@ fn silent_peer_is_declared_dead_and_nothing_more_is_sent() {
         max_retransmits: 100,
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     tx.send(ms(0), msg(1, 2)).unwrap();
     rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
@@ -399,11 +403,12 @@ fn silent_peer_is_declared_dead_and_nothing_more_is_sent() {
 #[test]
 fn fast_retransmit_beats_the_timer() {
     let c = Config {
-        max_packet_size: 80,
+        // One 30-byte message per packet (header and checksum: 19 bytes).
+        max_packet_size: 88,
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 30]));
     tx.send(ms(0), m(1)).unwrap();
     let _lost = tx.poll_transmit(ms(0)).unwrap();
@@ -430,11 +435,12 @@ fn fast_retransmit_beats_the_timer() {
 #[test]
 fn reordering_within_the_window_is_not_mistaken_for_loss() {
     let c = Config {
-        max_packet_size: 80,
+        // One 30-byte message per packet (header and checksum: 19 bytes).
+        max_packet_size: 88,
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     let m = |v: u64| Message::new(S, Version(v - 1), Version(v), Bytes::from(vec![b'x'; 30]));
     for v in 1..=6 {
         tx.send(ms(0), m(v)).unwrap();
@@ -460,7 +466,7 @@ fn window_then_queue_then_backpressure() {
         max_queued: 2,
         ..cfg()
     };
-    let mut tx = Sender::new(c);
+    let mut tx = Sender::new(c, CONN);
     for v in 1..=6 {
         tx.send(ms(0), msg(v - 1, v)).unwrap();
     }
@@ -473,7 +479,7 @@ fn window_then_queue_then_backpressure() {
         tx.send(ms(0), big),
         Err(SendError::TooLarge { .. })
     ));
-    let mut rx = Receiver::new(cfg());
+    let mut rx = Receiver::new(cfg(), CONN);
     exchange(&mut tx, &mut rx, ms(1));
     assert_eq!(
         deliveries(&mut rx),
@@ -492,8 +498,8 @@ fn window_then_queue_then_backpressure() {
 
 #[test]
 fn timeouts_always_move_past_now() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     rx.handle_input(ms(0), tx.poll_transmit(ms(0)).unwrap())
         .unwrap();
@@ -508,8 +514,8 @@ fn timeouts_always_move_past_now() {
 
 #[test]
 fn malformed_input_is_rejected_and_changes_nothing() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     tx.send(ms(0), msg(1, 2)).unwrap();
     let good = tx.poll_transmit(ms(0)).unwrap();
@@ -523,11 +529,12 @@ fn malformed_input_is_rejected_and_changes_nothing() {
             CodecError::UnsupportedVersion(9),
         ),
         (
-            vec![b'A', b'W', 1, 0xff, 0, 0, 0],
-            CodecError::Oversize(0xff00_0000 + 11),
+            vec![b'A', b'W', 2, 0xff, 0, 0, 0],
+            CodecError::Oversize(0xff00_0000 + 19),
         ),
         (Vec::new(), CodecError::Truncated),
     ];
+    // A bit flipped in the connection id field: the checksum says so.
     let mut flipped = g.clone();
     flipped[9] ^= 0x40;
     cases.push((flipped, CodecError::BadChecksum));
@@ -554,7 +561,7 @@ fn malformed_input_is_rejected_and_changes_nothing() {
         Err(InputError::UnexpectedFrame(0x01))
     );
     // An ack for a SID never sent: rejected whole, nothing acked.
-    let mut other = Sender::new(cfg());
+    let mut other = Sender::new(cfg(), CONN);
     assert_eq!(
         other.handle_input(ms(1), ack.clone()),
         Err(InputError::AckForUnsentSid(1))
@@ -586,12 +593,15 @@ fn hostile_sender_can_not_grow_receiver_state() {
         max_held_messages: 10,
         ..cfg()
     };
-    let mut tx = Sender::new(Config {
-        max_in_flight: 10_000,
-        max_queued: 10_000,
-        ..cfg()
-    });
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(
+        Config {
+            max_in_flight: 10_000,
+            max_queued: 10_000,
+            ..cfg()
+        },
+        CONN,
+    );
+    let mut rx = Receiver::new(c, CONN);
     for s in 0..50u64 {
         for v in 1..=20u64 {
             // Every message skips its predecessor: nothing is deliverable.
@@ -626,8 +636,8 @@ fn hostile_sender_can_not_grow_receiver_state() {
 
 #[test]
 fn connection_carries_both_directions_with_piggybacked_acks() {
-    let mut a = Connection::new(cfg());
-    let mut b = Connection::new(cfg());
+    let mut a = Connection::new(cfg(), CONN);
+    let mut b = Connection::new(cfg(), CONN);
     a.send(ms(0), msg(0, 1)).unwrap();
     b.send(
         ms(0),
@@ -674,8 +684,8 @@ fn receiver_learns_of_escalated_sids_and_its_window_moves_on() {
         peer_dead_after: Duration::from_secs(10_000),
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     tx.send(
         ms(0),
         Message::new(S, Version(0), Version(1), Bytes::from_static(b"LOST")),
@@ -745,7 +755,7 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
         gap_wait: Duration::from_secs(60),
         ..common::patient_config()
     };
-    let mut ends = [Connection::new(c.clone()), Connection::new(c)];
+    let mut ends = [Connection::new(c.clone(), CONN), Connection::new(c, CONN)];
     let mut rng = common::SimRng::new(42);
     let n = 300u64;
     for v in 1..=n {
@@ -817,8 +827,8 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
 
 #[test]
 fn late_message_within_the_wait_is_not_a_gap() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 3)).unwrap();
     let first = tx.poll_transmit(ms(0)).unwrap();
     tx.send(ms(0), msg(3, 7)).unwrap();
@@ -839,8 +849,8 @@ fn late_message_within_the_wait_is_not_a_gap() {
 
 #[test]
 fn missing_predecessor_is_reported_as_a_gap_once() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 3)).unwrap();
     let _lost = tx.poll_transmit(ms(0)).unwrap();
     tx.send(ms(0), msg(3, 7)).unwrap();
@@ -871,8 +881,8 @@ fn missing_predecessor_is_reported_as_a_gap_once() {
 
 #[test]
 fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 1)).unwrap();
     tx.send(ms(0), msg(1, 2)).unwrap();
     rx.handle_input(ms(1), tx.poll_transmit(ms(0)).unwrap())
@@ -927,8 +937,8 @@ fn serve_syncs(tx: &mut Sender, now: Instant, store: &[(u64, u64)], page: usize)
 #[test]
 fn a_gap_is_filled_by_sync_and_the_sync_ends() {
     let store = [(0, 3), (3, 7), (7, 19)];
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     // The server pushed 3 and 7 but 3 was lost for good (say, escalated
     // to offline storage); 19 arrives.
     tx.send(ms(0), msg(7, 19)).unwrap();
@@ -967,8 +977,8 @@ fn resume_pages_through_everything_missed() {
         sync_page: 10,
         ..cfg()
     };
-    let mut tx = Sender::new(c.clone());
-    let mut rx = Receiver::new(c);
+    let mut tx = Sender::new(c.clone(), CONN);
+    let mut rx = Receiver::new(c, CONN);
     rx.resume(S, Version(3));
     let mut requests = Vec::new();
     for _ in 0..10 {
@@ -982,8 +992,8 @@ fn resume_pages_through_everything_missed() {
 #[test]
 fn a_lost_sync_request_is_retried() {
     let store = [(0, 1), (1, 2)];
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     rx.resume(S, Version(0));
     let _lost = rx.poll_transmit(ms(0)).unwrap();
     assert_eq!(rx.poll_transmit(ms(0)), None);
@@ -1003,7 +1013,7 @@ fn a_lost_sync_request_is_retried() {
 /// interval now stops doubling at 8 × `sync_retry`.
 #[test]
 fn lost_sync_requests_are_retried_at_most_8_sync_retries_apart() {
-    let mut rx = Receiver::new(cfg());
+    let mut rx = Receiver::new(cfg(), CONN);
     rx.resume(S, Version(0));
     let mut sent = Vec::new();
     let mut now = ms(0);
@@ -1027,8 +1037,8 @@ fn lost_sync_requests_are_retried_at_most_8_sync_retries_apart() {
 
 #[test]
 fn a_gap_sync_ends_when_the_late_message_closes_the_gap() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     tx.send(ms(0), msg(0, 3)).unwrap();
     let late = tx.poll_transmit(ms(0)).unwrap();
     tx.send(ms(0), msg(3, 7)).unwrap();
@@ -1066,8 +1076,8 @@ fn full_window_waiting_on_a_queued_answer_is_unblocked() {
         window_stall_timeout: Duration::from_secs(5),
         ..cfg()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     // Version 1 went out on a connection that died; 2..=5 are pushed live.
     for v in 2..=5 {
         tx.send(ms(0), msg(v - 1, v)).unwrap();
@@ -1107,8 +1117,8 @@ fn full_window_waiting_on_a_queued_answer_is_unblocked() {
 /// riding in the peer's packets are ignored, not a reason to drop them.
 #[test]
 fn a_closed_sending_half_does_not_block_the_receiving_half() {
-    let mut a = Connection::new(cfg());
-    let mut b = Connection::new(cfg());
+    let mut a = Connection::new(cfg(), CONN);
+    let mut b = Connection::new(cfg(), CONN);
     a.send(ms(0), msg(0, 1)).unwrap();
     b.send(ms(0), msg(0, 2)).unwrap();
     while let Some(p) = a.poll_transmit(ms(0)) {
@@ -1134,8 +1144,8 @@ fn a_closed_sending_half_does_not_block_the_receiving_half() {
 /// sends a PING, the peer acks everything it holds, and nothing is resent.
 #[test]
 fn lost_ack_is_recovered_by_a_probe_not_a_resend() {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     // Before any RTT sample there is nothing to measure "overdue" by: the
     // first deadline is the initial RTO.
     tx.send(ms(0), msg(0, 1)).unwrap();

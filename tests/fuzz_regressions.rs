@@ -25,7 +25,7 @@ fn receiver_survives_data_with_sid_u64_max_after_a_floor_near_max() {
         ("one packet", vec![[&floor[..], &data[..]].concat()]),
         ("two packets", vec![floor.to_vec(), data.to_vec()]),
     ] {
-        let mut rx = Receiver::new(Config::default());
+        let mut rx = Receiver::new(Config::default(), CONN);
         let now = Instant::from_millis(1);
         for body in packets {
             // Accepting or rejecting with a typed error are both fine; a
@@ -50,7 +50,7 @@ fn escalating_one_message_keeps_the_others_on_the_retransmission_list() {
         max_retransmits: 1,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg);
+    let mut tx = Sender::new(cfg, CONN);
     let now = Instant::from_millis(0);
     for v in 1..=2 {
         let m = Message::new(
@@ -91,7 +91,7 @@ fn escalating_one_message_keeps_the_others_on_the_retransmission_list() {
 /// the `Gap` it raises says `waiting_after` is below `after`.
 #[test]
 fn buffered_message_behind_the_head_is_evicted() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     // sid 0: stream 0, 1 -> 2 (waits for 1); sid 1: stream 0, 0 -> 2.
     let body = [
@@ -130,7 +130,7 @@ fn buffered_message_behind_the_head_is_evicted() {
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
-use harness::{decode_packet, seal, WireFrame};
+use harness::{decode_packet, seal, WireFrame, CONN};
 
 fn frames_of(p: &Bytes) -> Vec<WireFrame> {
     decode_packet(p, usize::MAX).expect("a packet PROTOCOL.md accepts")
@@ -142,7 +142,7 @@ fn frames_of(p: &Bytes) -> Vec<WireFrame> {
 /// seen is delivered again.
 #[test]
 fn datagram_with_seq_u64_max_neither_panics_nor_reopens_the_window() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     let dgram = |seq: u64| {
         let mut b = Vec::new();
@@ -172,8 +172,8 @@ fn datagram_with_seq_u64_max_neither_panics_nor_reopens_the_window() {
 #[test]
 fn history_answer_with_a_receipt_flag_settles() {
     let cfg = Config::default();
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let mut now = Instant::from_millis(1);
     let m1 = Message::new(
         StreamId(1),
@@ -230,7 +230,7 @@ fn history_answer_with_a_receipt_flag_settles() {
 /// not stored (and a `provide_receipt` answer would commit its SID).
 #[test]
 fn resend_of_an_uncommitted_at_least_once_message_wants_no_receipt() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     let m = Message::new(
         StreamId(3),
@@ -267,7 +267,7 @@ fn sync_end_waits_for_its_page_when_the_window_is_full() {
         max_in_flight: 2,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg);
+    let mut tx = Sender::new(cfg, CONN);
     let now = Instant::from_millis(1);
     for v in 1..=2 {
         tx.send(
@@ -309,7 +309,7 @@ fn sync_end_waits_for_its_page_when_the_window_is_full() {
 /// SYNC_END's `first_prev`: no `History`, retried for ever.
 #[test]
 fn replaced_history_request_gets_its_own_page() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     let s = StreamId(4);
     rx.fetch_history(s, Version(3), 1);
@@ -347,7 +347,7 @@ fn provide_receipt_answers_every_resend_that_wanted_it() {
         max_receipts: 0,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     let now = Instant::from_millis(1);
     let m = Message::new(
         StreamId(3),
@@ -396,7 +396,7 @@ fn provide_receipt_answers_every_resend_that_wanted_it() {
 /// after the head that is not there (and starts a needless sync).
 #[test]
 fn no_gap_at_the_head_after_resume_onto_a_waiting_package() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     let s = StreamId(3);
     let mut b = Vec::new();
@@ -429,7 +429,7 @@ fn no_gap_at_the_head_after_resume_onto_a_waiting_package() {
 /// package is counted too, and `received` exceeds `count`.
 #[test]
 fn package_expired_counts_members_only() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let mut now = Instant::from_millis(1);
     let s = StreamId(0);
     let mut b = Vec::new();
@@ -474,7 +474,7 @@ fn package_expired_counts_members_only() {
 /// app had given this key one. Now it gets the remembered receipt.
 #[test]
 fn skipped_copy_of_a_committed_key_gets_its_receipt() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     let s = StreamId(7);
     let m = Message::new(s, Version(15), Version(16), Bytes::from_static(b"x")).with_receipt();
@@ -563,7 +563,7 @@ fn a_resend_whose_receipt_has_no_room_comes_again() {
         max_in_flight: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     let mut now = Instant::from_millis(1);
     three_committed_with_receipts(&mut rx, &mut now);
     // Five resends under new SIDs (a reconnected sender, say): four
@@ -611,7 +611,7 @@ fn history_pages_do_not_wait_on_each_other_for_room() {
         max_held_messages: 4,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     let now = Instant::from_millis(1);
     let (a, b) = (StreamId(1), StreamId(2));
     rx.fetch_history(a, Version(10), 3);
@@ -659,7 +659,7 @@ fn unanswered_receipt_requests_do_not_block_new_ones() {
         max_receipts: 0,
         ..Config::default()
     };
-    let mut rx = Receiver::new(cfg);
+    let mut rx = Receiver::new(cfg, CONN);
     let mut now = Instant::from_millis(1);
     let wanted = |rx: &mut Receiver| -> Vec<u64> {
         std::iter::from_fn(|| rx.poll_event())

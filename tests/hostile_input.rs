@@ -6,13 +6,13 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::seal;
+use common::{seal, CONN};
 use proptest::prelude::*;
 
 /// A receiver with some state: delivered, buffered and uncommitted messages.
 fn busy_pair() -> (Sender, Receiver) {
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     let now = Instant::from_millis(1);
     for v in [1u64, 2, 4] {
         let prev = if v == 4 { 3 } else { v - 1 };
@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn connection_survives_any_bytes(raw in proptest::collection::vec(any::<u8>(), 0..64), body in frame_bytes()) {
-        let mut c = Connection::new(Config::default());
+        let mut c = Connection::new(Config::default(), CONN);
         let now = Instant::from_millis(2);
         // Unsealed junk: always rejected. Sealed bodies: whatever they say, no panic.
         prop_assert!(c.handle_input(now, Bytes::from(raw)).is_err());
@@ -99,7 +99,7 @@ proptest! {
     /// Random bytes essentially never pass the packet checks.
     #[test]
     fn junk_is_rejected(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let mut rx = Receiver::new(Config::default());
+        let mut rx = Receiver::new(Config::default(), CONN);
         prop_assert!(rx.handle_input(Instant::ZERO, Bytes::from(raw)).is_err());
     }
 }
@@ -126,9 +126,63 @@ fn data(sid: u64, prev: u64, version: u64) -> Bytes {
     seal(&frame(0x01, &[sid, 1, prev, version], &[0, 1, b'x']))
 }
 
+/// A well-formed packet whose connection id differs from the endpoint's in
+/// one bit (any of the 64) is rejected as another connection's, before any
+/// frame is looked at, and changes nothing.
+#[test]
+fn a_packet_of_a_connection_one_bit_away_is_rejected() {
+    let t = Instant::from_millis(2);
+    // Frames each endpoint would take from its own connection.
+    let to_receiver = frame(0x01, &[3, 1, 2, 3], &[0, 1, b'x']);
+    let to_sender = frame(0x02, &[0, 3, 0, 1, 0], &[]);
+    for bit in 0..64 {
+        let other = ConnectionId(CONN.0 ^ (1 << bit));
+        let (mut tx, mut rx) = busy_pair();
+        while rx.poll_event().is_some() {}
+        let before = rx_state(&rx);
+        assert_eq!(
+            rx.handle_input(t, common::seal_for(other, &to_receiver)),
+            Err(InputError::OtherConnection(other)),
+            "bit {bit}"
+        );
+        assert_eq!(rx_state(&rx), before);
+        assert_eq!(rx.usage(), busy_pair().1.usage());
+        assert_eq!(rx.poll_event(), None);
+        let before = tx_state(&tx);
+        assert_eq!(
+            tx.handle_input(t, common::seal_for(other, &to_sender)),
+            Err(InputError::OtherConnection(other)),
+            "bit {bit}"
+        );
+        assert_eq!(tx_state(&tx), before);
+        assert_eq!(tx.poll_event(), None);
+        let mut c = Connection::new(Config::default(), CONN);
+        for body in [&to_receiver, &to_sender] {
+            assert_eq!(
+                c.handle_input(t, common::seal_for(other, body)),
+                Err(InputError::OtherConnection(other))
+            );
+        }
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.poll_timeout(), None);
+        // From its own connection, the same frames are taken.
+        rx.handle_input(t, seal(&to_receiver)).unwrap();
+        tx.handle_input(t, seal(&to_sender)).unwrap();
+    }
+    // A checksum failure is reported as such, whatever the id says.
+    let mut p = common::seal_for(ConnectionId(!CONN.0), &to_receiver).to_vec();
+    let last = p.len() - 1;
+    p[last] ^= 1;
+    let (_, mut rx) = busy_pair();
+    assert_eq!(
+        rx.handle_input(t, Bytes::from(p)),
+        Err(InputError::Malformed(CodecError::BadChecksum))
+    );
+}
+
 #[test]
 fn chain_conflicts_are_dropped_unacknowledged() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let t = Instant::from_millis(1);
     rx.handle_input(t, data(0, 0, 5)).unwrap();
     rx.handle_input(t, data(1, 9, 12)).unwrap(); // buffered after 9
@@ -148,7 +202,7 @@ fn chain_conflicts_are_dropped_unacknowledged() {
 
 #[test]
 fn stale_or_foreign_sync_ends_are_ignored() {
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     let t = Instant::from_millis(1);
     rx.resume(StreamId(1), Version(10));
     while rx.poll_transmit(t).is_some() {}
@@ -165,7 +219,7 @@ fn stale_or_foreign_sync_ends_are_ignored() {
 
 #[test]
 fn receipts_for_unknown_or_unsent_sids() {
-    let mut tx = Sender::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
     let t = Instant::from_millis(1);
     let m = Message::new(StreamId(1), Version(0), Version(1), Bytes::new()).with_receipt();
     tx.send(t, m).unwrap();

@@ -62,8 +62,8 @@ impl Pair {
     fn new(cfg: Config) -> Pair {
         let most = cfg.max_streams.max(cfg.max_in_flight as usize);
         Pair {
-            tx: Sender::new(cfg.clone()),
-            rx: Receiver::new(cfg),
+            tx: Sender::new(cfg.clone(), ConnectionId(1)),
+            rx: Receiver::new(cfg, ConnectionId(1)),
             next: vec![0; most],
             held: Vec::with_capacity(most),
             now: 0,
@@ -152,7 +152,12 @@ fn memory_per_pair_per_message_and_per_stream() {
     // A server shares one `Config` between all its endpoints (`Arc`): its
     // heap is not the pair's.
     let shared = std::sync::Arc::new(cfg.clone());
-    let (new_pair, _) = heap_of(|| (Sender::new(shared.clone()), Receiver::new(shared.clone())));
+    let (new_pair, _) = heap_of(|| {
+        (
+            Sender::new(shared.clone(), ConnectionId(1)),
+            Receiver::new(shared.clone(), ConnectionId(1)),
+        )
+    });
     println!("heap of a new pair (default Config, shared): {new_pair} B");
     let mut pair = Pair::new(cfg.clone());
     // One message there and its ack back: the packet writers have their
@@ -174,8 +179,8 @@ fn memory_per_pair_per_message_and_per_stream() {
     let shared_small = std::sync::Arc::new(small.clone());
     let (new_small, _) = heap_of(|| {
         (
-            Sender::new(shared_small.clone()),
-            Receiver::new(shared_small.clone()),
+            Sender::new(shared_small.clone(), ConnectionId(1)),
+            Receiver::new(shared_small.clone(), ConnectionId(1)),
         )
     });
     let mut pair = Pair::new(small.clone());
@@ -205,7 +210,7 @@ fn memory_per_pair_per_message_and_per_stream() {
     // The receiver's fixed SID windows grow with max_in_flight.
     for n in [1_024u64, 100_000, 1_000_000] {
         let config = std::sync::Arc::new(big(n));
-        let (rx, _r) = heap_of(|| Receiver::new(config.clone()));
+        let (rx, _r) = heap_of(|| Receiver::new(config.clone(), ConnectionId(1)));
         println!("heap of a new Receiver, max_in_flight {n}: {rx} B");
     }
 

@@ -7,7 +7,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::SimRng;
+use common::{SimRng, CONN};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -33,8 +33,8 @@ fn run(qos: Qos, seed: u64) -> Outcome {
         ..Config::default()
     };
     let mut rng = SimRng::new(seed);
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg.clone());
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg.clone(), CONN);
     let mut now = Instant::ZERO;
     let mut wire: BTreeMap<(Instant, u64), (u64, bool, Bytes)> = BTreeMap::new();
     let mut commits: VecDeque<(Instant, u64)> = VecDeque::new();
@@ -61,8 +61,8 @@ fn run(qos: Qos, seed: u64) -> Outcome {
                 }
             }
             epoch += 1;
-            tx = Sender::new(cfg.clone());
-            rx = Receiver::new(cfg.clone());
+            tx = Sender::new(cfg.clone(), CONN);
+            rx = Receiver::new(cfg.clone(), CONN);
             // Commits in flight finish: the app's DB writes are durable.
             for (_, v) in commits.drain(..) {
                 committed_upto = committed_upto.max(v);

@@ -6,7 +6,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::SimRng;
+use common::{SimRng, CONN};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,8 +33,8 @@ fn cfg() -> Config {
 /// snapshotted and replaced by restored copies at those steps.
 fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
     let mut rng = SimRng::new(seed);
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     rx.set_contiguous(StreamId(2), true);
     let mut store: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
     let mut heads = [0u64; 3];
@@ -217,8 +217,8 @@ proptest! {
 }
 
 fn busy_pair() -> (Sender, Receiver) {
-    let mut tx = Sender::new(cfg());
-    let mut rx = Receiver::new(cfg());
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
     let now = Instant::from_millis(5);
     for v in 1..=6 {
         let m =
@@ -238,7 +238,7 @@ fn busy_pair() -> (Sender, Receiver) {
 fn snapshots_refuse_pending_events() {
     let (tx, mut rx) = busy_pair();
     let p = Message::new(StreamId(3), Version(0), Version(1), Bytes::new());
-    let mut tx2 = Sender::new(cfg());
+    let mut tx2 = Sender::new(cfg(), CONN);
     tx2.send(Instant::ZERO, p).unwrap();
     rx.handle_input(Instant::ZERO, tx2.poll_transmit(Instant::ZERO).unwrap())
         .unwrap();
@@ -289,6 +289,53 @@ fn damaged_snapshots_restore_nothing() {
     ));
 }
 
+/// A restored endpoint belongs to its snapshot's connection: it writes
+/// that id, takes packets of it and rejects any other; a Connection's two
+/// halves must belong to the same one.
+#[test]
+fn snapshot_and_restore_keep_the_connection_id() {
+    let (a, b) = (ConnectionId(0xa11c_e000_0000_0001), ConnectionId(0xb0b));
+    let t = Instant::from_millis(5);
+    let mut tx = Sender::new(cfg(), a);
+    let mut rx = Receiver::new(cfg(), a);
+    let m = |v: u64| Message::new(StreamId(1), Version(v - 1), Version(v), Bytes::from("x"));
+    tx.send(t, m(1)).unwrap();
+    rx.handle_input(t, tx.poll_transmit(t).unwrap()).unwrap();
+    while rx.poll_event().is_some() {}
+
+    let mut tx = Sender::restore(cfg(), tx.snapshot().unwrap()).unwrap();
+    let mut rx = Receiver::restore(cfg(), rx.snapshot().unwrap()).unwrap();
+    assert_eq!((tx.id(), rx.id()), (a, a));
+    tx.send(t, m(2)).unwrap();
+    let p = tx.poll_transmit(t).unwrap();
+    let mut other = Receiver::new(cfg(), b);
+    assert_eq!(
+        other.handle_input(t, p.clone()),
+        Err(InputError::OtherConnection(a))
+    );
+    rx.handle_input(t, p).unwrap();
+    assert!(matches!(rx.poll_event(), Some(ReceiverEvent::Deliver(d)) if d.version == Version(2)));
+    let mut stranger = Sender::new(cfg(), b);
+    stranger.send(t, m(3)).unwrap();
+    assert_eq!(
+        rx.handle_input(t, stranger.poll_transmit(t).unwrap()),
+        Err(InputError::OtherConnection(b))
+    );
+
+    // Connections: the id survives, and halves of two connections do not
+    // make one.
+    let c = Connection::new(cfg(), b);
+    let (s, r) = c.snapshot().unwrap();
+    let restored = Connection::restore(cfg(), s.clone(), r).unwrap();
+    assert_eq!(restored.id(), b);
+    assert_eq!(restored.receiver().id(), b);
+    let (_, r_a) = Connection::new(cfg(), a).snapshot().unwrap();
+    assert!(matches!(
+        Connection::restore(cfg(), s, r_a),
+        Err(SnapshotError::Inconsistent(_))
+    ));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -299,7 +346,7 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..200),
         receiver: bool,
     ) {
-        let mut v = b"AWS\\x01".to_vec();
+        let mut v = b"AWS\x02".to_vec();
         v.push(if receiver { b'R' } else { b'S' });
         v.extend_from_slice(&body);
         let crc = crc32(&v);

@@ -5,7 +5,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::SimRng;
+use common::{SimRng, CONN};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -97,8 +97,8 @@ struct Pair {
 impl Pair {
     fn new(cfg: Config, store: Store, seed: u64, loss: u32) -> Pair {
         Pair {
-            tx: Sender::new(cfg.clone()),
-            rx: Receiver::new(cfg),
+            tx: Sender::new(cfg.clone(), CONN),
+            rx: Receiver::new(cfg, CONN),
             store,
             serving: true,
             rng: SimRng::new(seed),
@@ -335,8 +335,8 @@ fn late_message_within_the_wait_sends_no_sync() {
         gap_wait: Duration::from_millis(300),
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     tx.send(ms(0), Message::new(S, Version(0), Version(3), Bytes::new()))
         .unwrap();
     let late = tx.poll_transmit(ms(0)).unwrap();
@@ -388,8 +388,8 @@ fn versions(events: &[ReceiverEvent]) -> Vec<u64> {
 
 #[test]
 fn contiguous_stream_finds_a_hole_by_arithmetic_at_once() {
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     rx.set_contiguous(S, true);
     let msgs: Vec<Message> = (1..=4)
         .map(|v| Message::new(S, Version(v - 1), Version(v), Bytes::new()))
@@ -419,8 +419,8 @@ fn contiguous_stream_finds_a_hole_by_arithmetic_at_once() {
         })));
 
     // The same arrival order on a chain stream waits for the late message.
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     let packets = packet_per_message(&mut tx, &msgs);
     for i in [0, 1, 3] {
         rx.handle_input(ms(1), packets[i].clone()).unwrap();
@@ -431,8 +431,8 @@ fn contiguous_stream_finds_a_hole_by_arithmetic_at_once() {
 
 #[test]
 fn contiguous_stream_rejects_a_skipped_version() {
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     rx.set_contiguous(S, true);
     let good = Message::new(S, Version(0), Version(1), Bytes::new());
     let skips = Message::new(S, Version(1), Version(3), Bytes::new());
@@ -449,8 +449,8 @@ fn contiguous_stream_rejects_a_skipped_version() {
 /// each committed at once; also checks the sender saw every ack and never
 /// resent anything.
 fn acks_for(contiguous: bool, n: u64) -> u64 {
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     rx.set_contiguous(S, contiguous);
     let mut now = ms(0);
     for v in 1..=n {
@@ -514,8 +514,8 @@ fn package(v: &[(u64, u64)], id: u64) -> Vec<Message> {
 
 #[test]
 fn package_members_out_of_order_are_released_together_in_order() {
-    let mut tx = Sender::new(Config::default());
-    let mut rx = Receiver::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
+    let mut rx = Receiver::new(Config::default(), CONN);
     let mut msgs = vec![Message::new(S, Version(0), Version(10), Bytes::new())];
     msgs.extend(package(&[(10, 11), (11, 12), (12, 13)], 77));
     msgs.push(Message::new(S, Version(13), Version(14), Bytes::new()));
@@ -622,8 +622,8 @@ fn hostile_package_can_not_grow_the_receiver_past_its_bounds() {
         max_in_flight: 4096,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     // A package that claims 1,000 members, all but the first sent.
     let versions: Vec<(u64, u64)> = (1..=1000).map(|v| (v - 1, v)).collect();
     let members = package(&versions, 1);

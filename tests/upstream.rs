@@ -8,7 +8,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::SimRng;
+use common::{SimRng, CONN};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -63,8 +63,8 @@ impl World {
     /// store; the client resends everything not acked, in order.
     fn connect(&mut self) {
         self.epoch += 1;
-        self.tx = Sender::new(self.cfg.clone());
-        self.rx = Receiver::new(self.cfg.clone());
+        self.tx = Sender::new(self.cfg.clone(), ConnectionId(self.epoch));
+        self.rx = Receiver::new(self.cfg.clone(), ConnectionId(self.epoch));
         let last = self.stored.keys().next_back().copied().unwrap_or(0);
         self.rx.resume(OUTBOX, Version(last));
         let unacked: Vec<u64> = self
@@ -236,8 +236,8 @@ fn run(seed: u64, f: Faults, max_receipts: usize) -> World {
     };
     let mut w = World {
         rng: SimRng::new(seed),
-        tx: Sender::new(cfg.clone()),
-        rx: Receiver::new(cfg.clone()),
+        tx: Sender::new(cfg.clone(), ConnectionId(0)),
+        rx: Receiver::new(cfg.clone(), ConnectionId(0)),
         cfg,
         now: Instant::ZERO,
         outbox: BTreeMap::new(),
@@ -314,8 +314,8 @@ fn a_lost_ack_is_answered_with_the_same_receipt() {
         ack_every: 1,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let t = Instant::from_millis;
     tx.send(t(0), outbox_message(1)).unwrap();
     rx.handle_input(t(1), tx.poll_transmit(t(0)).unwrap())
@@ -350,9 +350,9 @@ fn a_lost_ack_is_answered_with_the_same_receipt() {
 
 #[test]
 fn a_resend_on_a_new_connection_asks_the_app_for_the_receipt() {
-    let mut tx = Sender::new(Config::default());
+    let mut tx = Sender::new(Config::default(), CONN);
     // The server stored outbox 1..=3 on an earlier connection.
-    let mut rx = Receiver::new(Config::default());
+    let mut rx = Receiver::new(Config::default(), CONN);
     rx.resume(OUTBOX, Version(3));
     let t = Instant::from_millis;
     tx.send(t(0), outbox_message(3)).unwrap();
@@ -415,8 +415,8 @@ fn retries_exhausted_is_a_failure_the_app_can_retry_with_the_same_identity() {
         max_retransmits: 1,
         ..Config::default()
     };
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let t = Instant::from_millis;
     tx.send(t(0), outbox_message(1)).unwrap();
     // The link is down: both transmissions are lost.

@@ -49,8 +49,8 @@ impl Pair {
     /// A pair whose messages go round-robin over `streams` streams.
     pub fn new(cfg: Config, streams: usize, loss_pct: u64) -> Pair {
         Pair {
-            tx: Sender::new(cfg.clone()),
-            rx: Receiver::new(cfg),
+            tx: Sender::new(cfg.clone(), ConnectionId(1)),
+            rx: Receiver::new(cfg, ConnectionId(1)),
             next: vec![0; streams],
             cursor: 0,
             now: 0,

@@ -51,7 +51,8 @@ impl ClientApp {
     /// the server send whatever came meanwhile, and every unacked send is
     /// sent again with its identity.
     pub fn connect(&mut self, now: Instant) -> &mut Connection {
-        let mut conn = Connection::new(wire::config());
+        // A new TCP connection can not carry an earlier one's packets: one id serves.
+        let mut conn = Connection::new(wire::config(), ackwire::ConnectionId(0));
         for &c in &self.hello.conversations {
             conn.resume(StreamId(c), self.db.head(c));
         }

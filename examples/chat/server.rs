@@ -134,7 +134,8 @@ impl<S: Store + Clone + 'static> ConnTask<S> {
         let (r, w) = socket.into_split();
         let mut reader = FramedRead::new(r, PacketCodec::new(config.max_packet_size));
         let mut writer = FramedWrite::new(w, PacketCodec::new(config.max_packet_size));
-        let mut conn = Connection::new(config);
+        // A new TCP connection can not carry an earlier one's packets: one id serves.
+        let mut conn = Connection::new(config, ackwire::ConnectionId(0));
         let client = hello.client;
         // Where this client's outbox stands in the store: resends of what
         // is stored are duplicates from here on (and get their receipts).

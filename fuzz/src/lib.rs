@@ -163,12 +163,39 @@ fn get_bytes(data: &[u8], pos: &mut usize) -> Option<Bytes> {
     Some(Bytes::copy_from_slice(b))
 }
 
-/// A whole packet around `body`: magic, version, length, body, CRC-32.
+/// The packet header, from PROTOCOL.md §2 (not the library's constants, so
+/// a change there fails here).
+pub mod wire {
+    pub const MAGIC: [u8; 2] = *b"AW";
+    pub const VERSION: u8 = 0x02;
+    /// Magic, version, body length (u32), connection id (u64).
+    pub const HEADER_LEN: usize = 2 + 1 + 4 + 8;
+    /// Header and CRC-32.
+    pub const OVERHEAD: usize = HEADER_LEN + 4;
+}
+
+/// The connection every endpoint in the targets belongs to: the one of
+/// PROTOCOL.md's packet vectors, so those seeds reach the frames.
+pub const CONN: ConnectionId = ConnectionId(0x0102_0304_0506_0708);
+
+/// What format 2's connection id added to the header. The targets' configs
+/// add it to the packet sizes they had before, so the room for frames, and
+/// what every committed corpus input does, stay as they were.
+pub const ID_LEN: usize = 8;
+
+/// A whole packet of connection [`CONN`] around `body`.
 pub fn seal(body: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(body.len() + OVERHEAD);
-    b.put_slice(&MAGIC);
-    b.put_u8(FORMAT_VERSION);
+    seal_for(CONN.0, body)
+}
+
+/// A whole packet of connection `id` around `body`: magic, version,
+/// length, connection id, body, CRC-32.
+pub fn seal_for(id: u64, body: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(body.len() + wire::OVERHEAD);
+    b.put_slice(&wire::MAGIC);
+    b.put_u8(wire::VERSION);
     b.put_u32(body.len() as u32);
+    b.put_u64(id);
     b.put_slice(body);
     let crc = crc32fast::hash(&b);
     b.put_u32(crc);
@@ -412,23 +439,38 @@ fn get_data(body: &[u8], pos: &mut usize) -> Option<WireFrame> {
     })
 }
 
-/// Decodes a whole packet per PROTOCOL.md, independently of the library.
-/// `None` if anything about it is malformed.
-pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>> {
-    if p.len() < OVERHEAD || p.len() > max_packet_size || p[..2] != MAGIC || p[2] != FORMAT_VERSION
+/// Checks a packet's header, length and CRC per PROTOCOL.md §2,
+/// independently of the library: its connection id and body, or `None`.
+pub fn open_packet(p: &[u8], max_packet_size: usize) -> Option<(u64, &[u8])> {
+    if p.len() < wire::OVERHEAD
+        || p.len() > max_packet_size
+        || p[..2] != wire::MAGIC
+        || p[2] != wire::VERSION
     {
         return None;
     }
     let len = u32::from_be_bytes([p[3], p[4], p[5], p[6]]) as usize;
-    if len == 0 || len + OVERHEAD != p.len() {
+    if len + wire::OVERHEAD != p.len() {
         return None;
     }
-    let crc_at = HEADER_LEN + len;
+    let crc_at = wire::HEADER_LEN + len;
     let crc = u32::from_be_bytes([p[crc_at], p[crc_at + 1], p[crc_at + 2], p[crc_at + 3]]);
     if crc32fast::hash(&p[..crc_at]) != crc {
         return None;
     }
-    let body = &p[HEADER_LEN..crc_at];
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&p[7..wire::HEADER_LEN]);
+    Some((u64::from_be_bytes(id), &p[wire::HEADER_LEN..crc_at]))
+}
+
+/// Decodes a whole packet of connection [`CONN`] per PROTOCOL.md,
+/// independently of the library. `None` if anything about it is malformed
+/// or it belongs to another connection.
+pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>> {
+    let (id, body) = open_packet(p, max_packet_size)?;
+    if id != CONN.0 || body.is_empty() {
+        return None;
+    }
     let pos = &mut 0;
     let mut out = Vec::new();
     while *pos < body.len() {
@@ -622,7 +664,7 @@ fn sender_timeout(tx: &mut Sender, now: Instant) {
 
 fn busy_config() -> Config {
     Config {
-        max_packet_size: 512,
+        max_packet_size: 512 + ID_LEN,
         max_in_flight: 64,
         ..Config::default()
     }
@@ -644,8 +686,8 @@ fn msg(stream: u64, prev: u64, version: u64, payload: &'static [u8]) -> Message 
 /// request on stream 1, a latest start on stream 8 and a contiguous stream 9.
 pub fn busy_pair() -> (Sender, Receiver) {
     let cfg = busy_config();
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let t0 = Instant::from_millis(1_000);
     rx.set_contiguous(StreamId(9), true);
     rx.resume_latest(StreamId(8), 3);
@@ -693,8 +735,8 @@ pub fn busy_pair() -> (Sender, Receiver) {
 /// Two connections that exchanged traffic both ways; the first is returned.
 pub fn busy_connection() -> Connection {
     let cfg = busy_config();
-    let mut a = Connection::new(cfg.clone());
-    let mut b = Connection::new(cfg);
+    let mut a = Connection::new(cfg.clone(), CONN);
+    let mut b = Connection::new(cfg, CONN);
     let t0 = Instant::from_millis(1_000);
     a.send(t0, msg(1, 0, 1, b"a1")).unwrap();
     a.send(t0, msg(1, 1, 3, b"a3").with_receipt()).unwrap();
@@ -855,6 +897,16 @@ fn twin_check<T: Observe>(
             "{who}: packet_len said {e:?}"
         );
     }
+    // A whole packet of another connection: that, before any frame.
+    if let Some((id, _)) = open_packet(packet, busy_config().max_packet_size) {
+        if id != CONN.0 {
+            assert_eq!(
+                result,
+                Err(InputError::OtherConnection(ConnectionId(id))),
+                "{who}: a packet of connection {id:#x}"
+            );
+        }
+    }
     if decode_packet(packet, busy_config().max_packet_size).is_none() {
         assert!(
             result.is_err(),
@@ -877,7 +929,9 @@ fn twin_check<T: Observe>(
 /// Target `packet_decode`. The first byte picks the mode: even = the rest
 /// as-is (header, length and CRC must be right by luck or by mutation); odd
 /// = the rest as a body, sealed with a valid header and CRC, so the frame
-/// decoders are reached.
+/// decoders are reached — and sealed again as a packet of another
+/// connection (the id differs in the bit the mode byte's upper bits name),
+/// which every endpoint must reject as that, changing nothing.
 pub fn packet_decode(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -885,28 +939,29 @@ pub fn packet_decode(data: &[u8]) {
     let packet = if mode % 2 == 0 {
         Bytes::copy_from_slice(rest)
     } else {
+        let other = CONN.0 ^ (1 << ((mode >> 1) % 64));
+        into_every_endpoint(&seal_for(other, rest));
         seal(rest)
     };
+    into_every_endpoint(&packet);
+}
+
+/// `packet` into a busy `Receiver`, `Sender` and `Connection`, each beside
+/// a twin that never sees it.
+fn into_every_endpoint(packet: &Bytes) {
     // A valid packet of receiver frames only: the receiving halves must
     // take it (§5.1 lets them refuse nothing else).
-    let rx_only = decode_packet(&packet, busy_config().max_packet_size)
+    let rx_only = decode_packet(packet, busy_config().max_packet_size)
         .is_some_and(|fs| fs.iter().all(for_receiver));
     let (tx, rx) = busy_pair();
     let (tx2, rx2) = busy_pair();
-    twin_check(
-        "Receiver",
-        rx,
-        rx2,
-        &packet,
-        rx_only,
-        Receiver::handle_input,
-    );
-    twin_check("Sender", tx, tx2, &packet, false, Sender::handle_input);
+    twin_check("Receiver", rx, rx2, packet, rx_only, Receiver::handle_input);
+    twin_check("Sender", tx, tx2, packet, false, Sender::handle_input);
     twin_check(
         "Connection",
         busy_connection(),
         busy_connection(),
-        &packet,
+        packet,
         rx_only,
         Connection::handle_input,
     );
@@ -1200,7 +1255,7 @@ pub fn receiver_config() -> Config {
         max_in_flight: 64,
         ack_every: 4,
         sync_page: 5,
-        max_packet_size: 1024,
+        max_packet_size: 1024 + ID_LEN,
         max_receipts: 3,
         package_timeout: Duration::from_millis(500),
         ..Config::default()
@@ -1505,7 +1560,7 @@ impl RxHarness {
     fn new() -> RxHarness {
         let cfg = receiver_config();
         RxHarness {
-            rx: Receiver::new(cfg.clone()),
+            rx: Receiver::new(cfg.clone(), CONN),
             cfg,
             now: Instant::from_millis(1_000),
             model: RxModel::default(),
@@ -1531,7 +1586,7 @@ impl RxHarness {
     /// Adds a frame to the packet being built, sending the packet first if
     /// the frame would not fit.
     fn push(&mut self, frame: Vec<u8>) {
-        if self.body.len() + frame.len() > self.cfg.max_packet_size - OVERHEAD {
+        if self.body.len() + frame.len() > self.cfg.max_packet_size - wire::OVERHEAD {
             self.flush();
         }
         self.body.extend_from_slice(&frame);
@@ -2327,7 +2382,7 @@ pub fn sender_config() -> Config {
         max_queued: 16,
         max_retransmits: 2,
         max_streams: 4,
-        max_packet_size: 256,
+        max_packet_size: 256 + ID_LEN,
         peer_dead_after: Duration::from_secs(20),
         ..Config::default()
     }
@@ -2531,7 +2586,7 @@ impl TxModel {
 pub fn sender_hostile(data: &[u8]) {
     let ops: Vec<TxOp> = read_ops(data);
     let cfg = sender_config();
-    let mut tx = Sender::new(cfg.clone());
+    let mut tx = Sender::new(cfg.clone(), CONN);
     let mut model = TxModel::default();
     let mut now = Instant::from_millis(1_000);
     // Next version per stream (chained 0..3, at least once 10.., datagrams 20..).
@@ -2672,7 +2727,7 @@ pub fn sender_hostile(data: &[u8]) {
                 };
                 let valid = range.is_some() && limit.get() <= u64::from(u32::MAX);
                 // As many as fit in one packet.
-                let fit = (cfg.max_packet_size - OVERHEAD) / f.len();
+                let fit = (cfg.max_packet_size - wire::OVERHEAD) / f.len();
                 let body = f.repeat(usize::from(n % 16 + 1).min(fit));
                 let result = input_checked(&mut tx, now, &body, &mut model);
                 let expected = if !valid {
@@ -2785,9 +2840,9 @@ pub fn sender_hostile(data: &[u8]) {
                 let receipt = payload(*len, sid).repeat(usize::from(*len / 16) + 1);
                 let mut f = Vec::new();
                 put_receipt(&mut f, sid, &receipt);
-                let fit = ((cfg.max_packet_size - OVERHEAD) / f.len()).max(1);
+                let fit = ((cfg.max_packet_size - wire::OVERHEAD) / f.len()).max(1);
                 let body = f.repeat(usize::from(n % 4 + 1).min(fit));
-                let expected = if body.len() + OVERHEAD > cfg.max_packet_size {
+                let expected = if body.len() + wire::OVERHEAD > cfg.max_packet_size {
                     None
                 } else if model.closed {
                     Some(Err(InputError::Closed))
@@ -3034,7 +3089,7 @@ pub fn pair_config() -> Config {
         max_in_flight: 8,
         max_queued: 10_000,
         max_retransmits: 3,
-        max_packet_size: 200,
+        max_packet_size: 200 + ID_LEN,
         max_rto: Duration::from_secs(2),
         peer_dead_after: Duration::from_secs(1_000_000),
         max_streams: 8,
@@ -3107,8 +3162,8 @@ struct Pair {
 impl Pair {
     fn new() -> Pair {
         Pair {
-            tx: Sender::new(pair_config()),
-            rx: Receiver::new(pair_config()),
+            tx: Sender::new(pair_config(), CONN),
+            rx: Receiver::new(pair_config(), CONN),
             now: Instant::from_millis(1_000),
             store: BTreeMap::new(),
             sent: HashMap::new(),
@@ -3809,8 +3864,8 @@ pub fn packet_seeds() -> Seeds {
     // A normal run: data of every kind, acks, receipts and sync requests,
     // as the endpoints write them.
     let cfg = busy_config();
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let t0 = Instant::from_millis(1_000);
     tx.send(t0, msg(1, 0, 1, b"hello").with_receipt()).unwrap();
     tx.send(t0, msg(1, 1, 2, b"world")).unwrap();
@@ -3854,8 +3909,8 @@ pub fn packet_seeds() -> Seeds {
         }
     }
     out.push(raw("sync-answers-packet", &tx.poll_transmit(t0).unwrap()));
-    let mut a = Connection::new(busy_config());
-    let mut b = Connection::new(busy_config());
+    let mut a = Connection::new(busy_config(), CONN);
+    let mut b = Connection::new(busy_config(), CONN);
     a.send(t0, msg(4, 0, 1, b"a")).unwrap();
     b.send(t0, msg(5, 0, 1, b"b")).unwrap();
     let p = a.poll_transmit(t0).unwrap();
@@ -3868,23 +3923,40 @@ pub fn packet_seeds() -> Seeds {
     out.push(raw(
         "protocol-data-vector",
         &[
-            0x41, 0x57, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00,
-            0x02, 0x68, 0x69, 0x5c, 0xbb, 0xa5, 0xd7,
+            0x41, 0x57, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+            0x08, 0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00, 0x02, 0x68, 0x69, 0x5c, 0xc2, 0x78,
+            0x77,
         ],
     ));
     out.push(raw(
         "protocol-ping-vector",
         &[
-            0x41, 0x57, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0xb3, 0x4d, 0xec, 0xde,
+            0x41, 0x57, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+            0x08, 0x04, 0xaf, 0xce, 0xab, 0x08,
+        ],
+    ));
+    out.push(raw(
+        "protocol-data-vector-other-connection",
+        &[
+            0x41, 0x57, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+            0x09, 0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00, 0x02, 0x68, 0x69, 0x9d, 0x4c, 0xa7,
+            0xb7,
+        ],
+    ));
+    out.push(raw(
+        "format-1-data-vector",
+        &[
+            0x41, 0x57, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x05, 0x07, 0x00, 0xac, 0x02, 0x00,
+            0x02, 0x68, 0x69, 0x5c, 0xbb, 0xa5, 0xd7,
         ],
     ));
     out.push(raw(
         "bad-magic",
-        b"XW\x01\x00\x00\x00\x01\x04\x00\x00\x00\x00",
+        b"XW\x02\x00\x00\x00\x01\x01\x02\x03\x04\x05\x06\x07\x08\x04\x00\x00\x00\x00",
     ));
     out.push(raw(
         "oversize-length",
-        &[0x41, 0x57, 0x01, 0xff, 0xff, 0xff, 0xff],
+        &[0x41, 0x57, 0x02, 0xff, 0xff, 0xff, 0xff],
     ));
     for (name, b) in [
         (

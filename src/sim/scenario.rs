@@ -192,7 +192,9 @@ pub enum SimError {
         at: Duration,
     },
     /// An endpoint rejected a packet its peer wrote (a library or driver
-    /// bug: the network only loses, duplicates and reorders whole packets).
+    /// bug: the network only loses, duplicates and reorders whole packets),
+    /// or a packet of an earlier connection other than as
+    /// `InputError::OtherConnection`.
     InputRejected {
         /// Virtual time.
         at: Duration,

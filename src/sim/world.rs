@@ -15,8 +15,9 @@ use super::scenario::{
 };
 use super::store::{SimStore, WriteTicket};
 use crate::connection::{Connection, Event};
-use crate::error::SendError;
+use crate::error::{InputError, SendError};
 use crate::message::{Message, StreamId, Version};
+use crate::packet::ConnectionId;
 use crate::receiver::{ReceiverEvent, ReceiverStats};
 use crate::sender::{SenderEvent, SenderStats};
 use crate::store::{Appended, Page, ReceiptKey};
@@ -933,7 +934,10 @@ impl World {
         self.trace.num(0xC022);
         self.trace.num(c as u64);
         let bugs = self.cfg.app_bugs;
-        let mut client = Connection::new(self.cfg.protocol.clone());
+        // The epoch names the connection on both ends: a packet of an
+        // earlier one still on the link is rejected by the library.
+        let id = ConnectionId(epoch);
+        let mut client = Connection::new(self.cfg.protocol.clone(), id);
         let cl = &mut self.clients[c];
         if !bugs.skip_resume {
             for &k in &cl.conversations {
@@ -950,7 +954,7 @@ impl World {
             epoch,
             handed: 0,
         });
-        let mut server = Connection::new(self.cfg.protocol.clone());
+        let mut server = Connection::new(self.cfg.protocol.clone(), id);
         let outbox = outbox_stream(ClientId(c as u32));
         if self.cfg.contiguous_outbox {
             server.set_contiguous(outbox, true);
@@ -1031,24 +1035,36 @@ impl World {
             return;
         }
         let now = self.now;
-        let result = if to_server {
+        let conn = if to_server {
             match self.server.conns[c].as_mut() {
-                Some(sc) if self.server.up && sc.epoch == epoch => sc.conn.handle_input(now, bytes),
-                _ => return,
+                Some(sc) if self.server.up => Some((&mut sc.conn, sc.epoch)),
+                _ => None,
             }
         } else {
-            match self.clients[c].conn.as_mut() {
-                Some(cc) if cc.epoch == epoch => cc.conn.handle_input(now, bytes),
-                _ => return,
-            }
+            self.clients[c]
+                .conn
+                .as_mut()
+                .map(|cc| (&mut cc.conn, cc.epoch))
         };
-        if let Err(error) = result {
-            self.fail(SimError::InputRejected {
+        let Some((conn, current)) = conn else {
+            return;
+        };
+        // A packet of an earlier connection still on the link goes to the
+        // current one, as on a real datagram transport: the connection id
+        // must make it a typed rejection (which changes nothing).
+        match conn.handle_input(now, bytes) {
+            Ok(()) if epoch == current => {}
+            Err(InputError::OtherConnection(id))
+                if epoch != current && id == ConnectionId(epoch) => {}
+            Ok(()) => self.fail(SimError::Driver(format!(
+                "connection {current} accepted a packet of connection {epoch}"
+            ))),
+            Err(error) => self.fail(SimError::InputRejected {
                 at: self.elapsed(),
                 client: ClientId(c as u32),
                 at_server: to_server,
                 error,
-            });
+            }),
         }
     }
 

@@ -7,13 +7,23 @@ use bytes::{BufMut, Bytes};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-/// A whole packet around a hand-written frame body (PROTOCOL.md §3):
-/// magic, version, length, body, CRC-32.
+/// The connection the tests' endpoints belong to, unless a test is about
+/// connection ids.
+pub const CONN: ConnectionId = ConnectionId(0x6a09_e667_f3bc_c908);
+
+/// A whole packet of connection [`CONN`] around a hand-written frame body.
 pub fn seal(body: &[u8]) -> Bytes {
+    seal_for(CONN, body)
+}
+
+/// A whole packet of connection `id` around a hand-written frame body
+/// (PROTOCOL.md §2): magic, version, length, connection id, body, CRC-32.
+pub fn seal_for(id: ConnectionId, body: &[u8]) -> Bytes {
     let mut b = bytes::BytesMut::with_capacity(body.len() + OVERHEAD);
     b.put_slice(&MAGIC);
     b.put_u8(FORMAT_VERSION);
     b.put_u32(body.len() as u32);
+    b.put_u64(id.0);
     b.put_slice(body);
     b.put_u32(crc32fast::hash(&b));
     b.freeze()
@@ -125,8 +135,8 @@ pub fn run(
     limit: Duration,
 ) -> Outcome {
     let mut rng = SimRng::new(seed);
-    let mut tx = Sender::new(cfg.clone());
-    let mut rx = Receiver::new(cfg);
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
     let mut now = Instant::from_millis(0);
     let deadline = now + limit;
     let mut out = Outcome::default();
