@@ -122,7 +122,6 @@
 //! use std::collections::BTreeMap;
 //!
 //! const OUTBOX: StreamId = StreamId(1 << 48);
-//! const CHAT: StreamId = StreamId(1);
 //!
 //! /// The server's store: the chat, and which outbox version became which
 //! /// chat version (the receipt key: client and outbox version).
@@ -136,10 +135,12 @@
 //! }
 //!
 //! /// One connection's worth of the recipe, both ends, on a lossless link.
-//! fn connect(store: &mut Store, outbox: &[Bytes], confirmed: &mut BTreeMap<u64, u64>) {
+//! /// Each connection gets a fresh id, both ends the same (the client picks
+//! /// it and names it in its hello, say).
+//! fn connect(id: u64, store: &mut Store, outbox: &[Bytes], confirmed: &mut BTreeMap<u64, u64>) {
 //!     let now = Instant::from_millis(0);
-//!     let mut server = Connection::new(Config::default());
-//!     let mut client = Connection::new(Config::default());
+//!     let mut server = Connection::new(Config::default(), ConnectionId(id));
+//!     let mut client = Connection::new(Config::default(), ConnectionId(id));
 //!     // Server: resume the client's outbox from the store.
 //!     server.resume(OUTBOX, store.outbox_head());
 //!     // Client: hand over every unconfirmed outbox entry, same identity.
@@ -205,9 +206,9 @@
 //! let outbox: Vec<Bytes> = ["hi", "there", "again"].into_iter().map(Bytes::from).collect();
 //! let mut store = Store::default();
 //! let mut confirmed = BTreeMap::new();
-//! connect(&mut store, &outbox[..2], &mut confirmed); // sends 1 and 2
+//! connect(1, &mut store, &outbox[..2], &mut confirmed); // sends 1 and 2
 //! confirmed.remove(&2); // the ack for 2 was lost: the client resends it
-//! connect(&mut store, &outbox, &mut confirmed); // and sends 3
+//! connect(2, &mut store, &outbox, &mut confirmed); // and sends 3
 //! assert_eq!(store.chat, outbox, "each send stored once");
 //! assert_eq!(confirmed, BTreeMap::from([(1, 1), (2, 2), (3, 3)]), "receipts name the stored versions");
 //! ```

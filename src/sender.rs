@@ -1473,7 +1473,9 @@ impl Sender {
             *v = d.u()?;
         }
         tx.peer_room = d.u()?;
-        tx.expedited = usize::try_from(d.u()?).unwrap_or(usize::MAX).min(tx.tx_queue.len());
+        tx.expedited = usize::try_from(d.u()?)
+            .unwrap_or(usize::MAX)
+            .min(tx.tx_queue.len());
         tx.list_len = tx
             .ring
             .iter()

@@ -134,7 +134,7 @@ fn a_packet_of_a_connection_one_bit_away_is_rejected() {
     let t = Instant::from_millis(2);
     // Frames each endpoint would take from its own connection.
     let to_receiver = frame(0x01, &[3, 1, 2, 3], &[0, 1, b'x']);
-    let to_sender = frame(0x02, &[0, 3, 0, 1, 0], &[]);
+    let to_sender = frame(0x02, &[0, 3, 0, 1, 0, 100], &[]);
     for bit in 0..64 {
         let other = ConnectionId(CONN.0 ^ (1 << bit));
         let (mut tx, mut rx) = busy_pair();
