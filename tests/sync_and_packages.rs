@@ -123,7 +123,11 @@ impl Pair {
                     self.requests.push(req);
                     if self.serving {
                         let (page, more) = self.store.answer(&req);
-                        self.tx.answer_sync(now, &req, &page, more).unwrap();
+                        match self.tx.answer_sync(now, &req, &page, more) {
+                            // Asked again after `sync_retry`.
+                            Ok(()) | Err(SendError::Backpressure) => {}
+                            Err(e) => panic!("{e}"),
+                        }
                     }
                 }
                 SenderEvent::Acked { version, .. } => self.acked.push(version.0),
@@ -849,11 +853,11 @@ fn small_bounds_run(seed: u64, limit: Duration) -> (Option<Duration>, Pair) {
     let mut next = 0usize;
     let end = Instant::ZERO + limit;
     while p.delivered.len() < n as usize {
-        // The app pushes live messages only while there is room, so what
-        // waits beyond the window is sync answers: never more than the
-        // store holds (no copy of a message queued twice).
+        // Beyond the window wait live pushes (at most the store) and sync
+        // answers: never more than the store holds either (no copy of a
+        // message is queued twice, however often a sync is retried).
         assert!(
-            p.tx.usage().queued <= n as usize,
+            p.tx.usage().queued <= 2 * n as usize,
             "seed {seed}: {} queued",
             p.tx.usage().queued
         );
@@ -891,6 +895,11 @@ fn small_bounds_recover_in_proportion_to_the_work() {
     }
 }
 
+/// The distribution behind the test above, in release:
+/// `cargo test --release --test sync_and_packages small_bounds_recovery_times
+/// -- --ignored --nocapture` (`DEFAULTS=1`: every other setting at its
+/// default, as the issue measured; `HELD=64`: the same links with a
+/// 64-message receive buffer, for comparison).
 #[test]
 #[ignore = "measurement"]
 fn small_bounds_recovery_times() {
@@ -909,50 +918,4 @@ fn small_bounds_recovery_times() {
     }
     times.sort_unstable();
     println!("p50 {} p90 {} max {}", times[50], times[90], times[99]);
-}
-
-#[test]
-#[ignore = "debug"]
-fn small_bounds_debug() {
-    let seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let mut r = SimRng::new(seed ^ 0x5EED);
-    let n = 150 + r.below(150);
-    let store = Store::with_versions(1..=n);
-    let cfg = Config {
-        max_held_messages: 8 + r.below(17) as usize,
-        max_in_flight: 8 + r.below(25),
-        max_reorder_per_stream: 4 + r.below(20) as usize,
-        gap_wait: Duration::from_millis(50),
-        sync_page: 4 + r.below(30) as u32,
-        peer_dead_after: Duration::from_secs(1_000_000),
-        max_retransmits: 1000,
-        max_packet_size: 300,
-        ..Config::default()
-    };
-    println!("{cfg:?}");
-    let loss = 20 + r.below(21) as u32;
-    let mut p = Pair::new(cfg, store.clone(), seed, loss);
-    let mut next = 0usize;
-    let mut report = Instant::ZERO;
-    while p.delivered.len() < n as usize {
-        while next < n as usize {
-            match p.tx.send(p.now, store.message(next)) {
-                Ok(()) => next += 1,
-                Err(SendError::Backpressure) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        if p.now >= report {
-            report = p.now + Duration::from_secs(5);
-            println!(
-                "t {:?} delivered {} head {:?} sent {} tx {:?} usage {:?} rx {:?} usage {:?} reqs {} rto {:?}",
-                p.now - Instant::ZERO, p.delivered.len(), p.rx.head(S), next,
-                p.tx.stats(), p.tx.usage(), p.rx.stats(), p.rx.usage(), p.requests.len(), p.tx.rto()
-            );
-        }
-        p.step();
-    }
 }
