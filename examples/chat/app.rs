@@ -61,6 +61,15 @@ impl ClientApp {
         Hello {
             client: self.client,
             token: self.token,
+            acked_outbox: Version(
+                self.db
+                    .contents()
+                    .outbox
+                    .iter()
+                    .take_while(|(_, o)| o.receipt.is_some())
+                    .last()
+                    .map_or(0, |(&v, _)| v),
+            ),
             conversations: self
                 .conversations
                 .iter()

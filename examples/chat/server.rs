@@ -513,7 +513,9 @@ impl<S: ChatStore> Shared<S> {
         let outbox_head = self
             .timed("outbox_head", self.store.outbox_head(client))
             .await?;
-        conn.resume(OUTBOX, outbox_head);
+        // The client's evidence counts too: what it saw acked was stored,
+        // even if the store has lost it since (never store it twice).
+        conn.resume(OUTBOX, outbox_head.max(hello.acked_outbox));
         let conversations: Vec<u64> = hello.conversations.iter().map(|(c, _)| *c).collect();
         // Subscribed before the heads are read: nothing appended after a
         // head was read goes unnoticed.

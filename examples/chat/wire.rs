@@ -143,18 +143,24 @@ impl Encoder<Bytes> for PacketCodec {
 ///
 /// ```text
 /// "ACKW" | 1 (u8, hello version) | client (u64) | token (32 bytes)
-///        | count (u16) | count x [conversation (u64), head (u64)]
+///        | acked outbox (u64) | count (u16)
+///        | count x [conversation (u64), head (u64)]
 /// ```
 ///
 /// The token is HMAC-SHA256 of the client id under the server's secret
 /// (see `auth`); `head` is the newest version of the conversation the
 /// client holds, which the server takes as evidence of how far the
-/// conversation's versions went (see `server`). The server answers with a
+/// conversation's versions went (see `server`). `acked outbox` is the
+/// highest outbox version up to which every send of the client has its
+/// receipt: stored before, even if the store has since lost it, so never
+/// stored again. The server answers with a
 /// [`HelloReply`]; packets may follow the hello at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
     pub client: u64,
     pub token: [u8; 32],
+    /// Every send up to this outbox version was acked (stored).
+    pub acked_outbox: Version,
     /// (conversation, newest version the client holds).
     pub conversations: Vec<(u64, Version)>,
 }
@@ -162,7 +168,7 @@ pub struct Hello {
 pub const HELLO_MAGIC: [u8; 4] = *b"ACKW";
 pub const HELLO_VERSION: u8 = 1;
 /// Bytes before the conversations.
-pub const HELLO_FIXED: usize = 4 + 1 + 8 + 32 + 2;
+pub const HELLO_FIXED: usize = 4 + 1 + 8 + 32 + 8 + 2;
 
 impl Hello {
     pub fn encode(&self) -> Vec<u8> {
@@ -171,6 +177,7 @@ impl Hello {
         b.put_u8(HELLO_VERSION);
         b.put_u64(self.client);
         b.put_slice(&self.token);
+        b.put_u64(self.acked_outbox.0);
         b.put_u16(self.conversations.len() as u16);
         for (c, head) in &self.conversations {
             b.put_u64(*c);
@@ -213,6 +220,13 @@ impl Hello {
         let client = b.get_u64();
         let mut token = [0u8; 32];
         b.copy_to_slice(&mut token);
+        let acked_outbox = Version(b.get_u64());
+        if acked_outbox.0 >= MAX_ID {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "hello: outbox out of range",
+            ));
+        }
         let n = b.get_u16() as usize;
         let mut conversations = Vec::with_capacity(n);
         for _ in 0..n {
@@ -230,6 +244,7 @@ impl Hello {
         Ok(Hello {
             client,
             token,
+            acked_outbox,
             conversations,
         })
     }
