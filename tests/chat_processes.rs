@@ -479,3 +479,188 @@ fn redis_restarted_empty_mid_chat_versions_never_go_backwards() {
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn hello_bytes(id: u64, secret: &[u8]) -> Vec<u8> {
+    wire::Hello {
+        client: id,
+        token: chat_harness::chat::auth::Secret::new(secret.to_vec()).token(id),
+        acked_outbox: Version::ZERO,
+        conversations: vec![(1, Version::ZERO)],
+    }
+    .encode()
+}
+
+/// Connects, says hello, reads the reply.
+fn hello(port: u16, bytes: &[u8]) -> (TcpStream, Option<wire::HelloReply>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut b = [0u8; wire::HELLO_REPLY_LEN];
+    let reply = s
+        .read_exact(&mut b)
+        .ok()
+        .and_then(|_| wire::HelloReply::decode(&b));
+    (s, reply)
+}
+
+#[test]
+fn a_new_client_gets_in_within_1s_during_a_flood_of_2000_silent_hellos() {
+    let _serial = serial();
+    assert!(raise_nofile() > 4_400, "the test needs 4,400 open files");
+    let dir = temp_dir("procs-flood");
+    let mut spec = ServerSpec::new(None, "flood");
+    spec.extra = ["--keepalive-ms", "500", "--dead-after-ms", "2500"]
+        .map(String::from)
+        .to_vec();
+    let server = spec.spawn(&dir.join("server.log"));
+    let secret = SECRET.as_bytes();
+    // 2,000 authenticated clients say hello and fall silent.
+    let mut silent = Vec::new();
+    for id in 1_000..3_000 {
+        let (s, reply) = hello(spec.port, &hello_bytes(id, secret));
+        assert_eq!(
+            reply.map(|r| r.status),
+            Some(wire::Status::Ok),
+            "flood client {id}"
+        );
+        silent.push(s);
+    }
+    // 200 with forged tokens are turned away at once.
+    for id in 0..200 {
+        let (_s, reply) = hello(spec.port, &hello_bytes(id, b"not the secret"));
+        assert_eq!(reply.map(|r| r.status), Some(wire::Status::BadToken));
+    }
+    // A new client gets in (its hello answered Ok) within 1 s.
+    let start = Instant::now();
+    let (_fresh, reply) = hello(spec.port, &hello_bytes(7, secret));
+    let took = start.elapsed();
+    assert_eq!(reply.map(|r| r.status), Some(wire::Status::Ok));
+    assert!(
+        took < Duration::from_secs(1),
+        "a new client waited {took:?}"
+    );
+    // The silent ones are closed after the dead-peer timeout: each read
+    // ends (EOF or reset) instead of timing out.
+    std::thread::sleep(Duration::from_secs(3));
+    for s in silent.iter_mut().step_by(40) {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut b = [0u8; 256];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => break,
+                // Keep-alive datagrams before the timeout.
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("a silent connection is still open after the dead-peer timeout")
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    let dead = spec.metric("chat_dead_peers_total").unwrap();
+    assert!(dead >= 2_000, "{dead} dead peers counted");
+    drop(server);
+    // A connection cap: the 11th of 10 is refused with Busy.
+    let mut capped = ServerSpec::new(None, "cap");
+    capped.extra = vec!["--max-connections".into(), "10".into()];
+    let server = capped.spawn(&dir.join("capped.log"));
+    let held: Vec<_> = (0..10)
+        .map(|id| hello(capped.port, &hello_bytes(id, secret)))
+        .collect();
+    assert!(held
+        .iter()
+        .all(|(_, r)| r.map(|r| r.status) == Some(wire::Status::Ok)));
+    let (_s, reply) = hello(capped.port, &hello_bytes(99, secret));
+    assert_eq!(reply.map(|r| r.status), Some(wire::Status::Busy));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rss_returns_within_10_percent_after_a_flood_of_forged_packets() {
+    let _serial = serial();
+    raise_nofile();
+    let dir = temp_dir("procs-rss");
+    let spec = ServerSpec::new(None, "rss");
+    let server = spec.spawn(&dir.join("server.log"));
+    let pid = server.pid();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Warm-up: the same number of connections once, briefly, so the
+    // runtime's own tables have their size; then the baseline.
+    rt.block_on(flood(spec.port, 160, 1));
+    std::thread::sleep(Duration::from_secs(5));
+    let baseline = chat_harness::chat::rss_bytes(pid);
+    let peak = rt.block_on(flood(spec.port, 160, 300));
+    let peak = peak.max(chat_harness::chat::rss_bytes(pid));
+    eprintln!("server RSS: baseline {baseline} B, during the flood up to {peak} B");
+    // Back within 10 % of the baseline once the connections closed.
+    let start = Instant::now();
+    let mut now = chat_harness::chat::rss_bytes(pid);
+    while now > baseline + baseline / 10 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(250));
+        now = chat_harness::chat::rss_bytes(pid);
+    }
+    eprintln!("after: {now} B");
+    assert!(
+        now <= baseline + baseline / 10,
+        "RSS {now} B after the flood, baseline {baseline} B"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `conns` authenticated connections, each sending `messages` well-formed
+/// packets of 4 KiB messages on streams the server does not expect (and
+/// reading whatever comes back), then closing. Returns the largest server
+/// RSS seen meanwhile (0: not measured here).
+async fn flood(port: u16, conns: u64, messages: u64) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tasks = Vec::new();
+    for id in 0..conns {
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(&hello_bytes(10_000 + id, SECRET.as_bytes()))
+                .await
+                .unwrap();
+            let mut reply = [0u8; wire::HELLO_REPLY_LEN];
+            s.read_exact(&mut reply).await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let drain = tokio::spawn(async move {
+                let mut b = vec![0u8; 16 * 1024];
+                while matches!(r.read(&mut b).await, Ok(n) if n > 0) {}
+            });
+            let mut conn = ackwire::Connection::new(wire::config());
+            let now = ackwire::Instant::from_micros(0);
+            for i in 0..messages {
+                let m = ackwire::Message::new(
+                    StreamId(1 + i % 500),
+                    Version(i / 500),
+                    Version(i / 500 + 1),
+                    bytes::Bytes::from(vec![b'x'; 4096]),
+                );
+                let _ = conn.send(now, m);
+            }
+            while let Some(p) = conn.poll_transmit(now) {
+                if w.write_all(&p).await.is_err() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(w);
+            drain.abort();
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    0
+}
