@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 
 /// A server and how to reach it: `127.0.0.1:7700` (raw TCP) or
 /// `ws://127.0.0.1:7710/` (WebSocket).
@@ -135,8 +135,7 @@ pub async fn open(
                     PacketCodec::new(wire::MAX_PACKET),
                     256,
                 ));
-                let writer: PacketSink =
-                    Box::pin(FramedWrite::new(w, PacketCodec::new(wire::MAX_PACKET)));
+                let writer: PacketSink = Box::pin(wire::small_writer(w));
                 Ok((reader, writer, reply))
             }
             ServerAddr::Ws(a) => {

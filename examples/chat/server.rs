@@ -45,7 +45,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{sleep_until, timeout};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
 #[derive(Clone, Debug)]
@@ -421,7 +421,7 @@ impl<S: ChatStore> Shared<S> {
         // Small buffers that grow to a packet when one comes: an idle
         // connection holds little.
         let reader = FramedRead::with_capacity(r, PacketCodec::new(wire::MAX_PACKET), 256);
-        let writer = FramedWrite::new(w, PacketCodec::new(wire::MAX_PACKET));
+        let writer = wire::small_writer(w);
         let reader: PacketStream = Box::pin(reader);
         let writer: PacketSink = Box::pin(writer);
         let result = self.session(&hello, reader, writer, kick, shutdown).await;

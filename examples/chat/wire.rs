@@ -448,3 +448,15 @@ where
         .with(|b: Bytes| async move { Ok::<_, io::Error>(M::Binary(b)) });
     (Box::pin(stream), Box::pin(sink))
 }
+
+/// A packet writer whose buffer starts empty and grows to what is written
+/// (tokio-util's default starts at 8 KiB: most of an idle connection's
+/// memory); it still flushes past 8 KiB.
+pub fn small_writer<W: tokio::io::AsyncWrite>(
+    w: W,
+) -> tokio_util::codec::FramedWrite<W, PacketCodec> {
+    let mut writer =
+        tokio_util::codec::FramedWrite::with_capacity(w, PacketCodec::new(MAX_PACKET), 0);
+    writer.set_backpressure_boundary(8 * 1024);
+    writer
+}
