@@ -1,58 +1,170 @@
-//! A chat server over TCP on tokio, with an in-memory store or Redis.
+//! A chat server over TCP and WebSocket on tokio, with an in-memory store
+//! or Redis.
 //!
 //! ```sh
+//! export CHAT_SECRET=change-me        # or --secret-file FILE
 //! cargo run --example chat_server -- --listen 127.0.0.1:7700
 //! cargo run --features redis-store --example chat_server -- \
-//!     --listen 127.0.0.1:7701 --redis redis://127.0.0.1:6379/ --prefix chat
+//!     --listen 127.0.0.1:7701 --ws-listen 127.0.0.1:7711 --metrics 127.0.0.1:9101 \
+//!     --redis redis://127.0.0.1:6379/ --prefix chat
+//! cargo run --example chat_server -- --print-token 1   # a client's token
 //! ```
 //! Clients: `chat_client` and `chat_client_blocking` (see their docs).
+//! SIGTERM or Ctrl-C: connections are closed cleanly, the process exits 0.
 
 #[path = "chat/mod.rs"]
 mod chat;
 
-use chat::server::{self, ServerOptions};
+use chat::auth::Secret;
+use chat::metrics::Metrics;
+use chat::server::{self, Listeners, ServerOptions};
+use std::time::Duration;
+use tracing::{info, warn};
 
 fn usage() -> ! {
-    eprintln!("usage: chat_server [--listen ADDR] [--redis URL [--prefix P]]");
+    eprintln!(
+        "usage: chat_server [--listen ADDR] [--ws-listen ADDR] [--metrics ADDR]\n\
+         \x20                  [--redis URL [--prefix P]] [--secret-file FILE]\n\
+         \x20                  [--max-connections N] [--keepalive-ms MS] [--dead-after-ms MS]\n\
+         \x20      chat_server --print-token CLIENT_ID\n\
+         The secret comes from --secret-file or the CHAT_SECRET environment variable."
+    );
     std::process::exit(2)
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+/// The servers' shared secret: a file or `CHAT_SECRET`.
+pub fn secret(file: Option<&str>) -> Secret {
+    let bytes = match file {
+        Some(f) => std::fs::read(f).unwrap_or_else(|e| {
+            eprintln!("chat_server: cannot read the secret file {f}: {e}");
+            std::process::exit(2)
+        }),
+        None => match std::env::var("CHAT_SECRET") {
+            Ok(s) if !s.is_empty() => s.into_bytes(),
+            _ => usage(),
+        },
+    };
+    let trimmed = bytes.trim_ascii_end().to_vec();
+    Secret::new(trimmed)
+}
+
+fn main() -> std::io::Result<()> {
     let mut listen = "127.0.0.1:7700".to_string();
+    let mut ws_listen: Option<String> = None;
+    let mut metrics_listen: Option<String> = None;
     let mut redis: Option<String> = None;
     let mut prefix = "chat".to_string();
+    let mut secret_file: Option<String> = None;
+    let mut print_token: Option<u64> = None;
+    let mut max_connections: Option<usize> = None;
+    let mut keepalive: Option<u64> = None;
+    let mut dead_after: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match a.as_str() {
             "--listen" => listen = value(),
+            "--ws-listen" => ws_listen = Some(value()),
+            "--metrics" => metrics_listen = Some(value()),
             "--redis" => redis = Some(value()),
             "--prefix" => prefix = value(),
+            "--secret-file" => secret_file = Some(value()),
+            "--print-token" => print_token = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--max-connections" => {
+                max_connections = Some(value().parse().unwrap_or_else(|_| usage()))
+            }
+            "--keepalive-ms" => keepalive = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--dead-after-ms" => dead_after = Some(value().parse().unwrap_or_else(|_| usage())),
             _ => usage(),
         }
     }
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
-    let options = ServerOptions {
-        verbose: true,
-        ..ServerOptions::default()
+    let secret = secret(secret_file.as_deref());
+    if let Some(id) = print_token {
+        println!("{}", chat::wire::hex(&secret.token(id)));
+        return Ok(());
+    }
+    chat::init_logging();
+    match chat::raise_nofile_limit() {
+        Ok(n) => info!(open_files = n, "file limit"),
+        Err(e) => warn!(error = %e, "could not raise the file limit"),
+    }
+    let mut options = ServerOptions::new(secret);
+    if let Some(n) = max_connections {
+        options.max_connections = n;
+    }
+    if let Some(ms) = keepalive {
+        options.keepalive = Duration::from_millis(ms);
+    }
+    if let Some(ms) = dead_after {
+        options.dead_after = Duration::from_millis(ms);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(
+            listen,
+            ws_listen,
+            metrics_listen,
+            redis,
+            prefix,
+            options,
+        ))
+}
+
+async fn run(
+    listen: String,
+    ws_listen: Option<String>,
+    metrics_listen: Option<String>,
+    redis: Option<String>,
+    prefix: String,
+    options: ServerOptions,
+) -> std::io::Result<()> {
+    let metrics = Metrics::new();
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+        }
+        let _ = shutdown_tx.send(true);
+    });
+    let bind = || async {
+        let tcp = tokio::net::TcpListener::bind(&listen).await?;
+        let ws = match &ws_listen {
+            Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+            None => None,
+        };
+        if let Some(a) = &metrics_listen {
+            let l = tokio::net::TcpListener::bind(a).await?;
+            info!("metrics on http://{}/metrics", l.local_addr()?);
+            tokio::spawn(chat::metrics::serve(l, metrics.clone()));
+        }
+        info!("listening on {} (tcp)", tcp.local_addr()?);
+        if let Some(ws) = &ws {
+            info!("listening on ws://{}/ (websocket)", ws.local_addr()?);
+        }
+        Ok::<_, std::io::Error>(Listeners { tcp, ws })
     };
-    eprintln!("chat_server: listening on {}", listener.local_addr()?);
     // Nothing kicks connections here; the sender must outlive the server.
     let (_kick, kick) = tokio::sync::watch::channel(0);
     match redis {
         None => {
-            eprintln!("chat_server: in-memory store (lost when the server stops)");
+            warn!("in-memory store: everything is lost when the server stops");
             let store = ackwire::store::MemoryStore::new();
-            server::serve(listener, store, options, kick).await;
+            let listeners = bind().await?;
+            server::serve(listeners, store, options, metrics, kick, shutdown).await;
         }
         #[cfg(feature = "redis-store")]
         Some(url) => {
-            let store = ackwire::store::RedisStore::connect(&url, &prefix)
-                .await
-                .map_err(std::io::Error::other)?;
-            eprintln!("chat_server: Redis store at {url}, keys under {prefix}:");
-            server::serve(listener, store, options, kick).await;
+            let Some(store) = connect_redis(&url, &prefix, shutdown.clone()).await else {
+                info!("stopped before Redis answered");
+                return Ok(());
+            };
+            info!("Redis store at {url}, keys under {prefix}:");
+            let listeners = bind().await?;
+            server::serve(listeners, store, options, metrics, kick, shutdown).await;
         }
         #[cfg(not(feature = "redis-store"))]
         Some(_) => {
@@ -61,5 +173,36 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2)
         }
     }
+    info!("stopped");
     Ok(())
+}
+
+/// Connects to Redis, retrying with backoff (100 ms doubling to 5 s) until
+/// it answers a command, or `None` if shutdown comes first. A server never
+/// listens before its store answers.
+#[cfg(feature = "redis-store")]
+async fn connect_redis(
+    url: &str,
+    prefix: &str,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<ackwire::store::RedisStore> {
+    use ackwire::store::{RedisStore, Store};
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            let store = RedisStore::connect(url, prefix).await?;
+            store.head(ackwire::StreamId(0)).await?;
+            Ok::<_, ackwire::store::RedisStoreError>(store)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(store)) => return Some(store),
+            Ok(Err(e)) => warn!(error = %e, retry_in = ?backoff, "Redis not reachable"),
+            Err(_) => warn!(retry_in = ?backoff, "Redis not answering"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return None,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }

@@ -14,8 +14,10 @@ use std::path::Path;
 pub struct Progress {
     /// Newly committed conversation messages: (conversation, message).
     pub delivered: Vec<(u64, Message)>,
-    /// Sends the server answered: (outbox version, receipt).
+    /// Sends the server answered, each once: (outbox version, receipt).
     pub acked: Vec<(u64, Option<Receipt>)>,
+    /// Connection events for the user (connected, refused, lost).
+    pub notes: Vec<String>,
     /// The connection is over (peer dead or closed): reconnect.
     pub dead: bool,
 }
@@ -29,21 +31,51 @@ pub struct Command {
 }
 
 pub struct ClientApp {
-    pub hello: Hello,
+    pub client: u64,
+    pub token: [u8; 32],
+    pub conversations: Vec<u64>,
     pub db: ClientDb,
     conn: Option<Connection>,
 }
 
 impl ClientApp {
-    pub fn open(client: u64, conversations: Vec<u64>, db: &Path) -> io::Result<ClientApp> {
+    pub fn open(
+        client: u64,
+        token: [u8; 32],
+        conversations: Vec<u64>,
+        db: &Path,
+    ) -> io::Result<ClientApp> {
         Ok(ClientApp {
-            hello: Hello {
-                client,
-                conversations,
-            },
+            client,
+            token,
+            conversations,
             db: ClientDb::open(db)?,
             conn: None,
         })
+    }
+
+    /// The hello for a new connection: who this is, and how far each
+    /// conversation got here (the server's evidence that versions went at
+    /// least that far, even if its store lost them).
+    pub fn hello(&self) -> Hello {
+        Hello {
+            client: self.client,
+            token: self.token,
+            acked_outbox: Version(
+                self.db
+                    .contents()
+                    .outbox
+                    .iter()
+                    .take_while(|(_, o)| o.receipt.is_some())
+                    .last()
+                    .map_or(0, |(&v, _)| v),
+            ),
+            conversations: self
+                .conversations
+                .iter()
+                .map(|&c| (c, self.db.head(c)))
+                .collect(),
+        }
     }
 
     /// A new TCP connection gets a new `Connection` (SIDs restart at 0):
@@ -51,9 +83,8 @@ impl ClientApp {
     /// the server send whatever came meanwhile, and every unacked send is
     /// sent again with its identity.
     pub fn connect(&mut self, now: Instant) -> &mut Connection {
-        // A new TCP connection can not carry an earlier one's packets: one id serves.
-        let mut conn = Connection::new(wire::config(), ackwire::ConnectionId(0));
-        for &c in &self.hello.conversations {
+        let mut conn = new_connection();
+        for &c in &self.conversations {
             conn.resume(StreamId(c), self.db.head(c));
         }
         for (&v, out) in &self.db.contents().outbox {
@@ -109,9 +140,11 @@ impl ClientApp {
                     version,
                     receipt,
                 }) => {
+                    // Acked again after a resend: shown once.
                     let receipt = receipt.unwrap_or_default();
-                    self.db.record_receipt(version.0, &receipt)?;
-                    progress.acked.push((version.0, Receipt::decode(&receipt)));
+                    if self.db.record_receipt(version.0, &receipt)? {
+                        progress.acked.push((version.0, Receipt::decode(&receipt)));
+                    }
                 }
                 // "Failed, tap to retry", tapped at once: the same identity
                 // again, so the server still stores it once.
@@ -164,6 +197,12 @@ impl ClientApp {
     }
 }
 
+/// The client's `Connection`, built in one place (the core may add a
+/// connection id here).
+pub fn new_connection() -> Connection {
+    Connection::new(wire::config(), wire::CONNECTION_ID)
+}
+
 /// A send on the outbox: versions 1, 2, 3… from the local database, each
 /// asking for the server's receipt.
 pub fn outbox_message(v: u64, conversation: u64, text: &[u8]) -> Message {
@@ -186,4 +225,22 @@ pub fn show(conversation: u64, m: &Message) -> String {
         ),
         None => format!("[{conversation}] #{} (unreadable)", m.version.0),
     }
+}
+
+/// A send's answer as a line for the user.
+pub fn show_ack(outbox: u64, receipt: Option<Receipt>) -> String {
+    match receipt {
+        Some(Receipt::Stored(v)) => format!("sent #{outbox}: stored as message #{}", v.0),
+        Some(Receipt::StoredUnknown) => format!("sent #{outbox}: stored (earlier)"),
+        Some(Receipt::Refused) => format!("sent #{outbox}: refused (not a member)"),
+        None => format!("sent #{outbox}: answered with an unreadable receipt"),
+    }
+}
+
+/// Everything one round of events shows, one line per event.
+pub fn lines(p: &Progress) -> Vec<String> {
+    let mut out = p.notes.clone();
+    out.extend(p.delivered.iter().map(|(c, m)| show(*c, m)));
+    out.extend(p.acked.iter().map(|(v, r)| show_ack(*v, *r)));
+    out
 }

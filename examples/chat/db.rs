@@ -195,17 +195,18 @@ impl ClientDb {
         Ok(v)
     }
 
-    /// Records a receipt. Not fsynced: losing it only means a resend, which
-    /// the server answers with the same receipt.
-    pub fn record_receipt(&mut self, outbox: u64, receipt: &[u8]) -> io::Result<()> {
+    /// Records a receipt; `true` if it is new. Not fsynced: losing it only
+    /// means a resend, which the server answers with the same receipt.
+    pub fn record_receipt(&mut self, outbox: u64, receipt: &[u8]) -> io::Result<bool> {
         let Some(entry) = self.contents.outbox.get_mut(&outbox) else {
-            return Ok(());
+            return Ok(false);
         };
         if entry.receipt.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         entry.receipt = Some(Bytes::copy_from_slice(receipt));
         self.file
-            .write_all(format!("r {outbox} {}\n", hex(receipt)).as_bytes())
+            .write_all(format!("r {outbox} {}\n", hex(receipt)).as_bytes())?;
+        Ok(true)
     }
 }

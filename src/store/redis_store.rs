@@ -46,7 +46,16 @@ pub enum RedisStoreError {
 ///   under, with a TTL ([`with_receipt_ttl`](Self::with_receipt_ttl), 7
 ///   days by default). `{p}:o:{client}` — the client's outbox head (no TTL:
 ///   it is where the server resumes the client's outbox).
-/// - `{p}:b:{stream}` — a persisted allocator bound.
+/// - `{p}:b:{stream}` — a persisted allocator bound; also a *floor*: no
+///   append gets a version at or below it (see below).
+/// - `{p}:appended` — not a key but a pub/sub channel: every new message is
+///   published on it, from inside the append script, as
+///   `"{stream}:{version}:{prev}:" + payload`
+///   ([`parse_notification`](Self::parse_notification)), so each server
+///   process needs one subscription
+///   ([`subscribe_appends`](Self::subscribe_appends)) to learn every other
+///   server's appends, in append order per stream. Pub/sub is at most
+///   once: a subscriber that reconnects must read what it missed.
 ///
 /// ## Versions: `INCR`, not the segment allocator
 /// [`append`](Store::append) runs one Lua script: check the receipt, `INCR`
@@ -69,11 +78,24 @@ pub enum RedisStoreError {
 /// the background) loses nothing acknowledged. Whether a *Redis restart*
 /// keeps it is Redis's configuration: run it with `appendonly yes` and
 /// `appendfsync always` for that (the tests run it without persistence
-/// and do not restart it). Versions and outbox versions must stay below
+/// and do not restart it).
+///
+/// ## Floors: versions never go backwards
+/// A Redis restarted without its data would hand out versions again from 1,
+/// at or below versions clients already hold, and those clients would skip
+/// the new messages as old ones. [`append_above`](Self::append_above) takes
+/// the caller's evidence of the highest version that ever existed in the
+/// stream (what it pushed, what its clients hold) and never assigns one at
+/// or below it nor below the stream's persisted bound
+/// ([`persist_bound`](Store::persist_bound)); it reports when the stream's
+/// newest stored message is below that floor — the store lost data.
+///
+/// Versions and outbox versions must stay below
 /// 2^53 (sorted-set scores and Lua numbers are doubles); `INCR` counters
 /// never get near that.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     con: ConnectionManager,
     prefix: Arc<str>,
     receipt_ttl: Duration,
@@ -82,27 +104,34 @@ pub struct RedisStore {
 }
 
 const APPEND: &str = r"
--- KEYS: messages, counter, receipt, outbox head
--- ARGV: payload, has receipt (1/0), outbox version, receipt TTL (s)
+-- KEYS: messages, counter, receipt, outbox head, bound
+-- ARGV: payload, has receipt (1/0), outbox version, receipt TTL (s),
+--       floor, notification channel, stream
 if ARGV[2] == '1' then
   local r = redis.call('GET', KEYS[3])
-  if r then return {0, tonumber(r), 0} end
+  if r then return {0, tonumber(r), 0, 0} end
 end
+local floor = math.max(tonumber(ARGV[5]), tonumber(redis.call('GET', KEYS[5]) or '0'))
 local prev = 0
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if #last > 0 then prev = tonumber(last[2]) end
 local v = redis.call('INCR', KEYS[2])
-if v <= prev then
-  v = prev + 1
+local below = math.max(prev, floor)
+if v <= below then
+  v = below + 1
   redis.call('SET', KEYS[2], string.format('%d', v))
 end
-redis.call('ZADD', KEYS[1], v, string.format('%d:%d:', v, prev) .. ARGV[1])
+local member = string.format('%d:%d:', v, prev) .. ARGV[1]
+redis.call('ZADD', KEYS[1], v, member)
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[3], string.format('%d', v), 'EX', ARGV[4])
   local head = tonumber(redis.call('GET', KEYS[4]) or '0')
   if tonumber(ARGV[3]) > head then redis.call('SET', KEYS[4], ARGV[3]) end
 end
-return {1, v, prev}
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ':' .. member)
+local regressed = 0
+if prev < floor then regressed = 1 end
+return {1, v, prev, regressed}
 ";
 
 const RAISE: &str = r"
@@ -125,6 +154,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let con = client.get_connection_manager_with_config(config).await?;
         Ok(RedisStore {
+            client,
             con,
             prefix: Arc::from(prefix),
             receipt_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -139,6 +169,88 @@ impl RedisStore {
     pub fn with_receipt_ttl(mut self, ttl: Duration) -> RedisStore {
         self.receipt_ttl = ttl.max(Duration::from_secs(1));
         self
+    }
+
+    /// The pub/sub channel every append is published on.
+    pub fn notify_channel(&self) -> String {
+        format!("{}:appended", self.prefix)
+    }
+
+    /// A dedicated pub/sub connection to the store's Redis, subscribed to
+    /// [`notify_channel`](Self::notify_channel). Read it with
+    /// `into_on_message()`; parse each payload with
+    /// [`parse_notification`](Self::parse_notification). It ends when the
+    /// connection drops (subscribe again, and read what was missed).
+    pub async fn subscribe_appends(&self) -> Result<redis::aio::PubSub, RedisStoreError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.notify_channel()).await?;
+        Ok(pubsub)
+    }
+
+    /// The message a notification announces.
+    pub fn parse_notification(&self, payload: &[u8]) -> Result<Message, RedisStoreError> {
+        let (stream, member) = payload
+            .iter()
+            .position(|&b| b == b':')
+            .and_then(|colon| {
+                let stream = core::str::from_utf8(&payload[..colon]).ok()?.parse().ok()?;
+                Some((StreamId(stream), &payload[colon + 1..]))
+            })
+            .ok_or_else(|| RedisStoreError::Corrupt {
+                key: self.notify_channel(),
+                what: "bad notification",
+            })?;
+        self.parse(stream, member)
+    }
+
+    /// [`Store::append`] that never assigns a version at or below `floor`
+    /// (nor below the stream's persisted bound). `floor` is the caller's
+    /// evidence of the highest version the stream ever had. The `bool` is
+    /// `true` when the stream's newest stored message was below the floor:
+    /// the store lost data (a Redis restarted empty, say), and this append
+    /// jumped over the lost versions.
+    pub async fn append_above(
+        &self,
+        stream: StreamId,
+        payload: Bytes,
+        receipt: Option<ReceiptKey>,
+        floor: Version,
+    ) -> Result<(Appended, bool), RedisStoreError> {
+        let (receipt_key, head_key, outbox) = match receipt {
+            Some(k) => (
+                format!("{}:r:{}:{}", self.prefix, k.client, k.outbox.0),
+                self.key("o", k.client),
+                k.outbox.0,
+            ),
+            None => (self.key("r", 0), self.key("o", 0), 0),
+        };
+        let reply: Vec<u64> = self
+            .append
+            .key(self.key("m", stream.0))
+            .key(self.key("seq", stream.0))
+            .key(receipt_key)
+            .key(head_key)
+            .key(self.key("b", stream.0))
+            .arg(payload.as_ref())
+            .arg(if receipt.is_some() { "1" } else { "0" })
+            .arg(outbox)
+            .arg(self.receipt_ttl.as_secs())
+            .arg(floor.0)
+            .arg(self.notify_channel())
+            .arg(stream.0)
+            .invoke_async(&mut self.con())
+            .await?;
+        match reply[..] {
+            [0, v, _, _] => Ok((Appended::Duplicate(Version(v)), false)),
+            [1, v, prev, regressed] => Ok((
+                Appended::New(Message::new(stream, Version(prev), Version(v), payload)),
+                regressed == 1,
+            )),
+            _ => Err(RedisStoreError::Corrupt {
+                key: self.key("m", stream.0),
+                what: "unexpected append reply",
+            }),
+        }
     }
 
     /// A connection for one command (a cheap clone of the shared one).
@@ -209,39 +321,10 @@ impl Store for RedisStore {
         payload: Bytes,
         receipt: Option<ReceiptKey>,
     ) -> Result<Appended, RedisStoreError> {
-        let (receipt_key, head_key, outbox) = match receipt {
-            Some(k) => (
-                format!("{}:r:{}:{}", self.prefix, k.client, k.outbox.0),
-                self.key("o", k.client),
-                k.outbox.0,
-            ),
-            None => (self.key("r", 0), self.key("o", 0), 0),
-        };
-        let reply: Vec<u64> = self
-            .append
-            .key(self.key("m", stream.0))
-            .key(self.key("seq", stream.0))
-            .key(receipt_key)
-            .key(head_key)
-            .arg(payload.as_ref())
-            .arg(if receipt.is_some() { "1" } else { "0" })
-            .arg(outbox)
-            .arg(self.receipt_ttl.as_secs())
-            .invoke_async(&mut self.con())
-            .await?;
-        match reply[..] {
-            [0, v, _] => Ok(Appended::Duplicate(Version(v))),
-            [1, v, prev] => Ok(Appended::New(Message::new(
-                stream,
-                Version(prev),
-                Version(v),
-                payload,
-            ))),
-            _ => Err(RedisStoreError::Corrupt {
-                key: self.key("m", stream.0),
-                what: "unexpected append reply",
-            }),
-        }
+        Ok(self
+            .append_above(stream, payload, receipt, Version::ZERO)
+            .await?
+            .0)
     }
 
     async fn read(

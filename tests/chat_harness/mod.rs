@@ -6,10 +6,10 @@
 #[path = "../../examples/chat/mod.rs"]
 pub mod chat;
 
-use ackwire::store::Store;
 use ackwire::{StreamId, SyncRange, Version};
 use chat::app::Command;
-use chat::client::ClientOptions;
+use chat::auth::Secret;
+use chat::client::{ClientOptions, ServerAddr};
 use chat::db::Contents;
 use chat::server::{self, ServerHandle, ServerOptions};
 use chat::wire::{self, Receipt};
@@ -56,14 +56,15 @@ pub struct Cluster<S> {
     dir: PathBuf,
 }
 
-pub fn server_options() -> ServerOptions {
-    ServerOptions {
-        poll_every: Duration::from_millis(50),
-        ..ServerOptions::default()
-    }
+pub fn secret() -> Secret {
+    Secret::new(*b"chat-harness-secret")
 }
 
-impl<S: Store + Clone + 'static> Cluster<S> {
+pub fn server_options() -> ServerOptions {
+    ServerOptions::new(secret())
+}
+
+impl<S: chat::store::ChatStore> Cluster<S> {
     /// Starts `servers` servers on `store` (each its own clone: several
     /// processes sharing one database) and no clients.
     pub async fn start(name: &str, stores: Vec<S>) -> Cluster<S> {
@@ -119,8 +120,13 @@ impl<S: Store + Clone + 'static> Cluster<S> {
         let spec = &self.specs[&id];
         let options = ClientOptions {
             client: id,
+            token: secret().token(id),
             conversations: spec.conversations.clone(),
-            servers: spec.servers.iter().map(|&i| self.addrs[i]).collect(),
+            servers: spec
+                .servers
+                .iter()
+                .map(|&i| ServerAddr::Tcp(self.addrs[i]))
+                .collect(),
             db: self.db_path(id),
             reconnect_delay: Duration::from_millis(50),
         };
