@@ -304,3 +304,74 @@ fn resends_overtaking_slow_store_writes_are_stored_once() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(deduped > 0, "no resend reached the store twice");
 }
+
+/// Totals over the 1,024 runs of the sweep above (and the deep sweep's
+/// first `SIM_RUNS`): retransmits, sync traffic and recovery time, to
+/// compare protocol changes. `cargo test --release --test sim_sweep
+/// sweep_totals -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn sweep_totals() {
+    let mut configs = Vec::new();
+    for loss in [0.0, 0.10, 0.25, 0.50] {
+        let mut runs = 0;
+        for dup in [0.0, 0.15] {
+            for reorder in [0.0, 0.2] {
+                for partitions in [0, 2] {
+                    for client_crashes in [0, 2] {
+                        for server_crashes in [0, 1] {
+                            for seed in 0..8 {
+                                let faults = (partitions, client_crashes, server_crashes);
+                                let seed = seed + 8 * (runs / 8) + 10_000 * (loss * 100.0) as u64;
+                                runs += 1;
+                                configs.push(("sweep", small(seed, loss, dup, reorder, faults)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let deep: u64 = std::env::var("SIM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    for seed in 1_000_000..1_000_000 + deep {
+        configs.push(("deep", deep_config(seed)));
+    }
+    for kind in ["sweep", "deep"] {
+        let (mut n, mut failed, mut rtx, mut sent, mut syncs, mut time_ms, mut worst) =
+            (0u64, 0u64, 0u64, 0u64, 0u64, 0u128, 0u128);
+        let mut p99s = Vec::new();
+        for (k, cfg) in &configs {
+            if *k != kind {
+                continue;
+            }
+            n += 1;
+            match Simulation::new(cfg.clone()).and_then(Simulation::run) {
+                Ok(o) => {
+                    if !o.is_clean() {
+                        failed += 1;
+                    }
+                    let r = &o.report;
+                    rtx += r.retransmits_down + r.retransmits_up;
+                    sent += r.pushed + r.uploaded;
+                    syncs += r.sync_requests;
+                    let t = r.virtual_time.as_millis();
+                    time_ms += t;
+                    worst = worst.max(t);
+                    p99s.push(r.latency.p99.as_millis());
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        p99s.sort_unstable();
+        println!(
+            "{kind}: {n} runs, {failed} not clean; retransmits {rtx} for {sent} first sends ({:.3} each); sync requests {syncs}; virtual time total {} s, worst {} s; median p99 latency {} ms",
+            rtx as f64 / sent.max(1) as f64,
+            time_ms / 1000,
+            worst / 1000,
+            p99s.get(p99s.len() / 2).copied().unwrap_or(0)
+        );
+    }
+}
