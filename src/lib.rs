@@ -7,7 +7,12 @@
 //! ## What it guarantees
 //! - **Business-level acks.** A message is acknowledged to the sender
 //!   ([`SenderEvent::Acked`]) only after the receiving app called
-//!   [`Receiver::commit`] for it, i.e. after it is durably stored.
+//!   [`Receiver::commit`] for it, i.e. after it is durably stored — on
+//!   every path. What the receiver settles by its own policy without the
+//!   app storing it (a package given up, messages before a
+//!   [`resume_latest`](Receiver::resume_latest) start, history pages, a
+//!   forked chain) reaches the sender as [`SenderEvent::Skipped`], never as
+//!   `Acked`: a server keeps its copy of those.
 //! - **Received is not committed.** Once the peer *holds* a message the
 //!   sender stops retransmitting it, so a message waiting behind a gap or a
 //!   slow commit never burns its retry budget.
@@ -18,7 +23,13 @@
 //!   connection with [`SenderEvent::PeerDead`], handing back every
 //!   unconfirmed message marked as possibly delivered or not.
 //! - **Fast retransmit.** Acks report SID ranges; a message the peer skipped
-//!   is resent at once.
+//!   is resent at once, and so is what a peer's sync request says it lacks.
+//! - **Flow control.** Each ack says how many more messages the receiver
+//!   can hold; the sender keeps no more than that on the wire, so a
+//!   receiver with small bounds is never sent what it must drop.
+//! - **Connection identity.** Every packet carries its connection's
+//!   [`ConnectionId`]: a late packet of an earlier connection (over a
+//!   datagram transport) is rejected, never taken for the current one's.
 //! - **Exactly once, in order, per stream.** A SID window drops link
 //!   duplicates; the version chain (`prev -> version`) orders each stream and
 //!   holds early messages in a bounded buffer; a version at or below the
@@ -48,9 +59,12 @@
 //! - **Resume.** After a restart, [`Receiver::resume`] sets each stream's
 //!   position from the app's store and checks with the peer that nothing
 //!   after it was missed. A stream with nothing local starts from its newest
-//!   messages with [`Receiver::resume_latest`]; [`Receiver::fetch_history`]
-//!   pages back through older ones ([`ReceiverEvent::History`]) without
-//!   touching live delivery.
+//!   messages with [`Receiver::resume_latest`] ([`ReceiverEvent::Started`]
+//!   says where; keep it and pass it to [`Receiver::resume_started`] on
+//!   later connections); [`Receiver::fetch_history`] pages back through
+//!   older ones ([`ReceiverEvent::History`]) without touching live
+//!   delivery. History is shown, never committed: its sender hears
+//!   `Skipped`.
 //! - **Contiguous streams.** [`Receiver::set_contiguous`] declares
 //!   `version == prev + 1` for a stream (a per-user queue with a counter):
 //!   any message that skips is rejected, a hole is proven by arithmetic and
@@ -59,9 +73,11 @@
 //!   refetches, since a merely reordered message also triggers a sync.
 //! - **Packages.** Members of a [`Package`] (a message and its signal; a
 //!   batch of offline messages) reach the app only together, complete and
-//!   in order. An incomplete package is fetched again after
-//!   `Config::package_timeout`, `Config::package_retries` times, then given
-//!   up with [`ReceiverEvent::PackageExpired`] (the stream moves past it).
+//!   in order, however many sync pages they span. An incomplete package is
+//!   fetched again after `Config::package_timeout`,
+//!   `Config::package_retries` times, then given up with
+//!   [`ReceiverEvent::PackageExpired`] (the stream moves past it; its
+//!   members reach their sender as `Skipped`).
 //! - **Bounds.** Buffered messages per stream (`max_reorder_per_stream`),
 //!   messages held in all (`max_held_messages`), streams (`max_streams`),
 //!   open packages (one per stream, its members counted as buffered), sync
