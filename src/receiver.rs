@@ -716,6 +716,11 @@ impl Receiver {
     /// stop at a window's worth until an ack drains them; returns whether
     /// this one was queued.
     fn repeat_receipt(&mut self, sid: u64, receipt: Bytes) -> bool {
+        if self.skipped.contains(sid) {
+            // Settled as skipped: no receipt (nothing was stored); the
+            // SKIPPED report answers the resend.
+            return true;
+        }
         let room = (self.receipts_due.len() as u64) < self.config.max_in_flight;
         if room {
             self.receipts_due.push_back((sid, receipt));
@@ -1221,16 +1226,11 @@ impl Receiver {
     /// needs no commit: the app can always ask again) and collected into
     /// its page.
     fn on_history_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
-        if msg.wants_receipt
-            && matches!(
-                self.received.membership(raw_sid),
-                Membership::In | Membership::Below
-            )
-        {
-            // A copy of a history message settled before: settle it again,
-            // its sender may still wait for the (empty) receipt.
-            self.repeat_receipt(raw_sid, Bytes::new());
-        }
+        // A copy of a history message settled before: skipped, it stays
+        // listed in SKIPPED (no receipt: nothing was stored); committed
+        // (the app gave its key a receipt through another copy), it is
+        // answered like any committed resend.
+        self.resend_wants_receipt(raw_sid, &msg);
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };

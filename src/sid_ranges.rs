@@ -64,7 +64,6 @@ impl SidRanges {
     }
 
     /// Whether `sid` is in the set.
-    #[cfg(test)]
     pub(crate) fn contains(&self, sid: u64) -> bool {
         let i = self.ranges.partition_point(|&(_, e)| e <= sid);
         self.ranges.get(i).is_some_and(|&(s, _)| s <= sid)
