@@ -763,7 +763,9 @@ impl Sender {
         let Some(e) = slot(&mut self.ring, self.base, sid) else {
             return;
         };
-        if e.state == State::Received || e.committed {
+        // Never transmitted (flow control held it back while a later SID
+        // went out): no peer can hold it; a claim that it does is ignored.
+        if e.state == State::Received || e.committed || e.tx_count == 0 {
             return;
         }
         let was = e.state;
@@ -864,6 +866,9 @@ impl Sender {
     fn on_skipped(&mut self, set: &frame::SkipList) {
         for (start, end) in set.ranges() {
             for sid in start.max(self.base)..end.min(self.next_sid()) {
+                if self.peek(sid).is_none_or(|e| e.tx_count == 0) {
+                    continue; // never transmitted: the peer can not have it
+                }
                 let read =
                     |slot: &mut Option<Entry>| slot.as_ref().map(|e| (e.msg.stream, e.msg.version));
                 if let Some(Some((stream, version))) = self.settle_with(sid, read) {
@@ -880,7 +885,8 @@ impl Sender {
 
     /// The peer committed `sid`: settle it, unless its receipt is missing.
     fn on_committed(&mut self, now: Instant, sid: u64) {
-        let Some(e) = self.entry(sid) else {
+        let Some(e) = self.entry(sid).filter(|e| e.tx_count > 0) else {
+            // Unknown, or never transmitted: nothing the peer can have.
             return;
         };
         if e.msg.wants_receipt && e.receipt.is_none() {

@@ -1190,3 +1190,41 @@ fn lost_ack_is_recovered_by_a_probe_not_a_resend() {
     assert_eq!(tx.stats().retransmits, 0);
     assert_eq!(tx.pending(), 0);
 }
+
+/// Flow control holds lower SIDs back while a sync request sends a higher
+/// one ahead, so "one past the highest SID transmitted" no longer proves a
+/// SID was transmitted. A peer's claim on a SID never transmitted (fuzz
+/// find 33: a hostile ack) is ignored: never `Acked` for a message no DATA
+/// frame carried.
+#[test]
+fn a_claim_on_a_message_never_transmitted_is_ignored() {
+    let mut tx = Sender::new(cfg(), CONN);
+    for v in 1..=6 {
+        tx.send(ms(0), msg(v - 1, v)).unwrap();
+    }
+    // Room for one: only SID 0 goes out.
+    tx.handle_input(ms(0), common::seal(&[0x02, 0, 0, 0, 0, 0, 1]))
+        .unwrap();
+    let first: Vec<Bytes> = std::iter::from_fn(|| tx.poll_transmit(ms(0))).collect();
+    assert_eq!(first.len(), 1);
+    assert_eq!(tx.stats().sent, 1);
+    // The peer asks for what follows version 4: SID 4 (version 5) goes
+    // ahead, past flow control.
+    tx.handle_input(ms(500), common::seal(&[0x05, 7, 0x00, 4, 1]))
+        .unwrap();
+    let ahead: Vec<Bytes> = std::iter::from_fn(|| tx.poll_transmit(ms(500))).collect();
+    assert_eq!(ahead.len(), 1);
+    assert_eq!(tx.stats().sent, 2);
+    // A hostile ack claims SIDs 0..5 received and committed.
+    tx.handle_input(ms(600), common::seal(&[0x02, 0, 5, 0, 5, 0, 0]))
+        .unwrap();
+    let acked: Vec<u64> = sender_events(&mut tx)
+        .into_iter()
+        .filter_map(|e| match e {
+            SenderEvent::Acked { version, .. } => Some(version.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acked, [1, 5], "only what was transmitted");
+    assert_eq!(tx.pending(), 4);
+}
