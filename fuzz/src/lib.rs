@@ -2810,9 +2810,7 @@ impl TxModel {
                 // window. Flow control may still hold them (they have SIDs);
                 // without it (no ACK yet, or room for a whole window) they
                 // are all written first, as before issue 13.
-                let limited = self
-                    .room
-                    .is_some_and(|r| r < sender_config().max_in_flight as u64);
+                let limited = self.room.is_some_and(|r| r < sender_config().max_in_flight);
                 assert!(
                     unwritten.is_empty() || limited,
                     "SYNC_END written before its page's {unwritten:?}"
