@@ -67,6 +67,21 @@ thread_local! {
 ///     request's retry) is acked as "nobody asked for" without the empty
 ///     RECEIPT: the sender resends it for ever. `pair_ops`' store answers
 ///     history requests without the receipt flag.
+/// 32. (Issue 13's wire changes.) A HISTORY copy wanting a receipt whose
+///     SID the receiver already received (a retransmission: the packet
+///     with its RECEIPT and ACK was lost) is answered with an *empty*
+///     RECEIPT (`on_history_data`'s `repeat_receipt(raw_sid, Bytes::new())`,
+///     left from the rule before issue 13), though history copies are now
+///     skipped (no receipt) or, when the key's receipt is remembered,
+///     settled as committed *with that receipt*. In the second case the
+///     sender reports `Acked { receipt: Some("") }`: not the receipt the
+///     app committed; in the first, the SID enters the committed set while
+///     SKIPPED still lists it (`receiver_hostile`, 660 execs into its first
+///     run after issue 13: `known-bug-32-*`). `receiver_hostile` allows an empty RECEIPT for a SID
+///     that carried a HISTORY copy with the flag; `pair_ops` an empty
+///     receipt on the `Acked` of a key copied into a history page.
+///     Reproduction: `history_copy_resent_gets_the_remembered_receipt` in
+///     `tests/fuzz_regressions.rs` (ignored until fixed).
 ///
 /// (Bugs 1–3, found by the first fuzzing round, and 4–13, found by the
 /// second, are fixed; see fuzz/README.md; their
@@ -106,6 +121,7 @@ pub mod kind {
     pub const SYNC_END: u8 = 0x06;
     pub const RECEIPT: u8 = 0x07;
     pub const DATAGRAM: u8 = 0x08;
+    pub const SKIPPED: u8 = 0x09;
 }
 
 /// DATA flag bits (PROTOCOL.md §4.1).
@@ -303,6 +319,37 @@ pub fn ranges_of(floor: u64, count: u64, pairs: &[(u64, u64)]) -> Option<Vec<(u6
     Some(out)
 }
 
+/// A skip list as written (PROTOCOL.md §4.9): count, then `(gap, len - 1)`
+/// pairs. The count may differ from the pairs given.
+pub fn put_skip_list(buf: &mut Vec<u8>, count: u64, pairs: &[(u64, u64)]) {
+    put_varint(buf, count);
+    for &(gap, len_minus_1) in pairs {
+        put_varint(buf, gap);
+        put_varint(buf, len_minus_1);
+    }
+}
+
+/// Decodes a skip list's pairs to `[start, end)` ranges (PROTOCOL.md §4.9:
+/// no floor, the first range starts at `gap`, later ones `gap + 1` past the
+/// previous end); `None` where the protocol says `Inconsistent`.
+pub fn skip_ranges_of(count: u64, pairs: &[(u64, u64)]) -> Option<Vec<(u64, u64)>> {
+    if count > 256 {
+        return None;
+    }
+    let mut prev_end: Option<u64> = None;
+    let mut out = Vec::new();
+    for &(gap, len_minus_1) in pairs {
+        let start = match prev_end {
+            None => gap,
+            Some(p) => p.checked_add(gap)?.checked_add(1)?,
+        };
+        let end = start.checked_add(len_minus_1)?.checked_add(1)?;
+        out.push((start, end));
+        prev_end = Some(end);
+    }
+    Some(out)
+}
+
 /// Whether package fields agree (PROTOCOL.md §4.1).
 pub fn package_fits(version: u64, index: u64, count: u64, last: u64) -> bool {
     count >= 1
@@ -325,6 +372,13 @@ pub enum WireFrame {
         delay: u64,
         received: RangeSet,
         committed: RangeSet,
+        /// `max_held_messages − held` (§4.2).
+        room: u64,
+    },
+    /// SIDs the receiver settled without its app storing them (§4.9), as
+    /// `[start, end)` ranges.
+    Skipped {
+        ranges: Vec<(u64, u64)>,
     },
     Floor {
         resend: u64,
@@ -369,6 +423,18 @@ fn get_ranges(body: &[u8], pos: &mut usize) -> Option<RangeSet> {
         pairs.push((get_varint(body, pos)?, get_varint(body, pos)?));
     }
     Some((floor, ranges_of(floor, count, &pairs)?))
+}
+
+fn get_skip_list(body: &[u8], pos: &mut usize) -> Option<Vec<(u64, u64)>> {
+    let count = get_varint(body, pos)?;
+    if count > 256 {
+        return None;
+    }
+    let mut pairs = Vec::new();
+    for _ in 0..count {
+        pairs.push((get_varint(body, pos)?, get_varint(body, pos)?));
+    }
+    skip_ranges_of(count, &pairs)
 }
 
 /// A mode byte and anchor as SYNC and SYNC_END carry them.
@@ -482,6 +548,10 @@ pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>>
                 delay: get_varint(body, pos)?,
                 received: get_ranges(body, pos)?,
                 committed: get_ranges(body, pos)?,
+                room: get_varint(body, pos)?,
+            },
+            kind::SKIPPED => WireFrame::Skipped {
+                ranges: get_skip_list(body, pos)?,
             },
             kind::FLOOR => {
                 let resend = get_varint(body, pos)?;
@@ -1335,6 +1405,10 @@ struct RxModel {
     wanted: Vec<Key>,
     /// Datagrams the replay window lets through, in order, not yet seen.
     datagrams_due: VecDeque<(StreamId, Version, Bytes)>,
+    /// Per stream, the highest version the app declared stored by
+    /// `resume` (§5.2: a message dropped by `resume` is committed, with an
+    /// empty receipt if one is wanted).
+    resumed: HashMap<StreamId, Version>,
 }
 
 impl RxModel {
@@ -1342,18 +1416,10 @@ impl RxModel {
         self.head.get(&s).copied().unwrap_or(Version::ZERO)
     }
 
-    /// `v` is where `s` stands: its head, or, on a latest start, a
-    /// `first_prev` some latest page named (the head then moves there).
+    /// `v` is where `s` stands. (A latest start's jump is reported by
+    /// `Started` since issue 13: no position moves without an event.)
     fn at_head(&mut self, s: StreamId, v: Version) -> bool {
-        if v == self.head(s) {
-            return true;
-        }
-        if self.head(s) == Version::ZERO && self.latest.get(&s).is_some_and(|a| a.contains(&v)) {
-            self.head.insert(s, v);
-            self.latest.remove(&s);
-            return true;
-        }
-        false
+        v == self.head(s)
     }
 
     /// Checks one event; `rx_head` is the receiver's position of a stream
@@ -1476,6 +1542,24 @@ impl RxModel {
                     );
                 }
             }
+            ReceiverEvent::Started { stream, after } => {
+                // §5.1 *Latest*: only for a stream `resume_latest` began
+                // with no position, once a latest page's SYNC_END came: the
+                // head jumps to that page's `first_prev`.
+                let named = self.latest.get(&stream);
+                assert!(
+                    named.is_some_and(|a| a.contains(&after)),
+                    "Started {{ {stream:?}, after {after:?} }}: no latest page of a latest start \
+                     named it ({named:?})"
+                );
+                assert_eq!(
+                    self.head(stream),
+                    Version::ZERO,
+                    "Started on {stream:?}, which has a position"
+                );
+                self.latest.remove(&stream);
+                self.head.insert(stream, after);
+            }
             ReceiverEvent::Datagram(m) => {
                 let due = self.datagrams_due.pop_front();
                 assert_eq!(
@@ -1546,14 +1630,24 @@ struct RxHarness {
     /// SIDs sent with the RECEIPT flag, and the messages they carried;
     /// those of them sent as HISTORY.
     receipt_sids: HashMap<u64, HashSet<Key>>,
-    /// Every key each SID carried, with or without the RECEIPT flag, and
-    /// the SIDs each key came under.
+    /// Every key each SID carried, with or without the RECEIPT flag.
     carried: HashMap<u64, HashSet<Key>>,
-    copies: HashMap<Key, HashSet<u64>>,
-    history_sids: HashSet<u64>,
+    /// SIDs that carried a HISTORY copy with the RECEIPT flag (known bug
+    /// 32).
+    history_receipt_sids: HashSet<u64>,
+    /// SIDs a hostile sender reused for another message (or for a history
+    /// copy and a live one): the receiver keeps one state per SID, so one
+    /// copy may be skipped and another committed (find 24's input).
+    reused_sids: HashSet<u64>,
     /// Streams the app named (these may exceed `max_streams`).
     app_streams: BTreeSet<StreamId>,
     streams_seen: BTreeSet<StreamId>,
+    /// The highest `settled` of a FLOOR handed over: the receiver forgets
+    /// skipped SIDs below it (§5.2, *On FLOOR*).
+    floor_settled: u64,
+    /// SIDs some SKIPPED frame listed: settled without the app storing
+    /// them, so never in a committed list (until the FLOOR passes them).
+    skipped: BTreeSet<u64>,
 }
 
 impl RxHarness {
@@ -1576,10 +1670,12 @@ impl RxHarness {
             requests: HashMap::new(),
             receipt_sids: HashMap::new(),
             carried: HashMap::new(),
-            copies: HashMap::new(),
-            history_sids: HashSet::new(),
+            history_receipt_sids: HashSet::new(),
+            reused_sids: HashSet::new(),
             app_streams: BTreeSet::new(),
             streams_seen: BTreeSet::new(),
+            floor_settled: 0,
+            skipped: BTreeSet::new(),
         }
     }
 
@@ -1615,6 +1711,7 @@ impl RxHarness {
         let id = (key(&m), history);
         if *self.model.sid_keys.entry(sid).or_insert(id) != id {
             self.model.sid_reused = true;
+            self.reused_sids.insert(sid);
         }
         if history {
             self.model.history_sent.insert(mkey(&m));
@@ -1622,14 +1719,10 @@ impl RxHarness {
             self.model.sent.insert(mkey(&m));
         }
         self.carried.entry(sid).or_default().insert(key(&m));
-        if !history {
-            self.copies.entry(key(&m)).or_default().insert(sid);
-        }
         if m.wants_receipt {
             self.receipt_sids.entry(sid).or_default().insert(key(&m));
             if history {
-                // A history copy is settled with an empty receipt.
-                self.history_sids.insert(sid);
+                self.history_receipt_sids.insert(sid);
             }
         }
         self.streams_seen.insert(m.stream);
@@ -1690,6 +1783,9 @@ impl RxHarness {
                     if let Some(a) = self.model.latest.get_mut(&StreamId(stream)) {
                         a.insert(Version(first_prev));
                     }
+                }
+                WireFrame::Floor { settled, .. } => {
+                    self.floor_settled = self.floor_settled.max(settled);
                 }
                 _ => {}
             }
@@ -1971,6 +2067,8 @@ impl RxHarness {
                 let v = Version(version.get());
                 self.rx.resume(s, v);
                 self.app_streams.insert(s);
+                let r = self.model.resumed.entry(s).or_default();
+                *r = (*r).max(v);
                 self.model
                     .uncommitted
                     .retain(|&((us, uv), unordered)| unordered || us != s || uv > v);
@@ -2073,9 +2171,77 @@ impl RxHarness {
         }
     }
 
+    /// Whether live DATA frames sent for `s` chain from `head` to `to`
+    /// (`prev` → `version`, every step above `head`): `to` can be the last
+    /// version the receiver holds without a hole (§5.1, *Sync*).
+    fn chain_reaches(&self, s: StreamId, head: Version, to: Version) -> bool {
+        let mut next: HashMap<Version, Vec<Version>> = HashMap::new();
+        for (_, m, history) in &self.frames_sent {
+            if !history && m.stream == s && m.qos != Qos::AtLeastOnce && m.prev >= head {
+                next.entry(m.prev).or_default().push(m.version);
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut todo = vec![head];
+        while let Some(v) = todo.pop() {
+            if v == to {
+                return true;
+            }
+            if seen.insert(v) {
+                todo.extend(next.get(&v).into_iter().flatten().copied());
+            }
+        }
+        false
+    }
+
     fn check_written(&mut self, f: WireFrame) {
         match f {
-            WireFrame::Ack { .. } => {}
+            WireFrame::Skipped { ranges } => {
+                // §4.9/§5.2: SIDs the receiver received (some DATA frame
+                // carried them) and settled by its own policy, listed until
+                // the FLOOR's `settled` passes them.
+                for &(start, end) in &ranges {
+                    for sid in start..end.min(start + 4_096) {
+                        assert!(
+                            self.carried.contains_key(&sid),
+                            "SKIPPED lists SID {sid}, which no DATA frame carried"
+                        );
+                        assert!(
+                            sid >= self.floor_settled,
+                            "SKIPPED lists SID {sid}, below the FLOOR's settled {}",
+                            self.floor_settled
+                        );
+                        self.skipped.insert(sid);
+                    }
+                }
+                for w in ranges.windows(2) {
+                    assert!(w[0].1 < w[1].0, "SKIPPED ranges adjacent or unordered");
+                }
+            }
+            WireFrame::Ack {
+                committed, room, ..
+            } => {
+                // §4.2: a skipped SID is never committed (the committed
+                // floor stays below it until the FLOOR passes it).
+                let (floor, ranges) = committed;
+                let in_committed =
+                    |sid: u64| sid < floor || ranges.iter().any(|&(a, b)| a <= sid && sid < b);
+                if let Some(sid) = self.skipped.range(self.floor_settled..).find(|&&sid| {
+                    in_committed(sid)
+                            && !self.reused_sids.contains(&sid)
+                            // Known bug 32: the empty RECEIPT for a history
+                            // copy received again also commits its SID.
+                            && !(avoiding(32) && self.history_receipt_sids.contains(&sid))
+                }) {
+                    panic!("SID {sid} was SKIPPED, then acked as committed");
+                }
+                // §4.2: room = max_held_messages − held.
+                assert_eq!(
+                    room,
+                    self.cfg.max_held_messages.saturating_sub(self.rx.held()) as u64,
+                    "ACK room"
+                );
+            }
             WireFrame::Sync {
                 stream,
                 mode,
@@ -2085,10 +2251,14 @@ impl RxHarness {
                 let s = StreamId(stream);
                 match mode {
                     mode::AFTER => {
-                        assert_eq!(
-                            Some(Version(anchor)),
-                            self.rx.head(s),
-                            "sync for {s:?} not from its head"
+                        // §5.1: after the last version held without a hole
+                        // from the head (the head, then buffered messages
+                        // keyed by prev): a chain of frames sent leads there.
+                        let head = self.rx.head(s).expect("sync for a stream not tracked");
+                        assert!(
+                            self.chain_reaches(s, head, Version(anchor)),
+                            "sync for {s:?} after {anchor}: no chain of messages sent leads \
+                             there from the head {head:?}"
                         );
                         assert_eq!(limit, self.cfg.sync_page);
                     }
@@ -2112,49 +2282,33 @@ impl RxHarness {
             }
             WireFrame::Receipt { sid, receipt } => {
                 let keys = self.receipt_sids.get(&sid);
-                // A receipt the app gave; or, for a message the app never
-                // committed (skipped by version, history), an empty one:
-                // the receiver settles those itself.
-                let history = receipt.is_empty() && self.history_sids.contains(&sid);
-                // A key sent both chained and at-least-once (mixed QoS in
-                // one stream, unsupported): its chained copy, skipped, gets
-                // the receipt the app gave the other copy only while that
-                // is remembered, else an empty one.
-                //
-                // Likewise a key that came under several SIDs: a copy the
-                // receiver skipped (a resume or a latest start past it)
-                // settles with the receipt remembered at that moment, or
-                // an empty one if the app gave its receipt only later,
-                // through another copy.
-                let mixed = |k: &Key| {
-                    receipt.is_empty()
-                        && (self.model.unordered_keys.contains(k)
-                            || self.copies.get(k).is_some_and(|s| s.len() > 1))
-                };
-                // A hostile peer reusing a SID for copies of one key with
-                // and without the flag: the receipt the app gave that key
-                // may reach the SID of a copy that did not ask (the sender
-                // ignores it).
-                // An empty one, too, if such a key came under several SIDs
-                // and the copy held for this SID was skipped.
-                let carried = self.carried.get(&sid).is_some_and(|ks| {
+                // §5.2 *Receipts* (issue 13): a receipt the app gave for a
+                // key this SID carried — by commit, `provide_receipt`, or
+                // remembered for the key when a copy of it was skipped or
+                // dropped (settled as committed with it). A hostile peer
+                // reusing a SID for copies of one key with and without the
+                // flag may get it on the copy that did not ask (find 19;
+                // the sender ignores it). Else only an empty one for a
+                // message dropped by `resume` (the app says it is stored).
+                // A skipped copy (expired package, latest start, HISTORY,
+                // fork, passed-over version) gets none: its sender hears
+                // `Skipped`.
+                let given = self.carried.get(&sid).is_some_and(|ks| {
                     ks.iter().any(|k| {
-                        let given = self.model.receipts.get(k);
-                        given.is_some_and(|rs| rs.contains(&receipt))
+                        self.model
+                            .receipts
+                            .get(k)
+                            .is_some_and(|rs| rs.contains(&receipt))
                             || (receipt.is_empty()
-                                && self.copies.get(k).is_some_and(|s| s.len() > 1))
+                                && self.model.resumed.get(&k.0).is_some_and(|&r| k.1 <= r))
                     })
                 });
-                let given = history
-                    || carried
-                    || keys.is_some_and(|ks| {
-                        ks.iter().any(|k| match self.model.receipts.get(k) {
-                            Some(rs) => rs.contains(&receipt) || mixed(k),
-                            None => receipt.is_empty(),
-                        })
-                    });
+                // Known bug 32: a HISTORY copy received again is answered
+                // with an empty receipt.
+                let bug_32 =
+                    avoiding(32) && receipt.is_empty() && self.history_receipt_sids.contains(&sid);
                 assert!(
-                    given,
+                    given || bug_32,
                     "RECEIPT {receipt:?} for SID {sid}: not a receipt the app gave for {keys:?}"
                 );
             }
@@ -2256,6 +2410,56 @@ impl Ranges {
     }
 }
 
+/// A skip list as a hostile receiver writes it (PROTOCOL.md §4.9).
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub struct Skips {
+    /// How many of `pairs` to write.
+    pub n: u8,
+    /// `(gap, len - 1)`; a `Sid` gap for the first range, so it can name
+    /// what was sent.
+    pub first: (Sid, Num),
+    pub pairs: [(Num, Num); 3],
+    /// A count that disagrees with the pairs written.
+    pub count: Option<u16>,
+}
+
+impl Skips {
+    fn encode(&self, e: &mut Enc) {
+        e.u8(self.n);
+        self.first.0.encode(e);
+        e.num(self.first.1);
+        for (a, b) in self.pairs {
+            e.num(a).num(b);
+        }
+        e.bool(self.count.is_some());
+        if let Some(c) = self.count {
+            e.u16(c);
+        }
+    }
+
+    /// Writes the list; returns the `[start, end)` ranges it means, or
+    /// `None` if the count is off (any result allowed) and `Some(None)` if
+    /// it must be rejected as `Inconsistent`.
+    fn write(&self, buf: &mut Vec<u8>, sent_end: u64) -> Option<Option<Vec<(u64, u64)>>> {
+        let n = usize::from(self.n % 5);
+        let mut pairs = Vec::new();
+        if n > 0 {
+            pairs.push((self.first.0.get(sent_end), self.first.1.get()));
+        }
+        pairs.extend(
+            self.pairs[..n.saturating_sub(1)]
+                .iter()
+                .map(|(a, b)| (a.get(), b.get())),
+        );
+        let count = self.count.map_or(pairs.len() as u64, u64::from);
+        put_skip_list(buf, count, &pairs);
+        if count != pairs.len() as u64 {
+            return None;
+        }
+        Some(skip_ranges_of(count, &pairs))
+    }
+}
+
 #[allow(clippy::large_enum_variant)] // built and used one at a time
 #[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
 pub enum TxOp {
@@ -2277,6 +2481,8 @@ pub enum TxOp {
         delay: Num,
         received: Ranges,
         committed: Ranges,
+        /// The receiver's room (§4.2; flow control).
+        room: Num,
     },
     /// A packet of `n` SYNC frames (`mode` 3 and up are invalid).
     Sync {
@@ -2306,11 +2512,17 @@ pub enum TxOp {
     },
     Timeout,
     Close,
+    /// A SKIPPED frame (§4.9), alone or (`ack`) before an ACK of the SIDs
+    /// sent, received and nothing committed, as a receiver writes them.
+    Skipped {
+        list: Skips,
+        ack: bool,
+    },
 }
 
 impl TxOp {
     pub fn encode(&self, e: &mut Enc) {
-        const N: u32 = 10;
+        const N: u32 = 11;
         match self {
             TxOp::Send { stream, len, kind } => {
                 e.variant(0, N).u8(*stream).u8(*len).u8(*kind);
@@ -2325,10 +2537,12 @@ impl TxOp {
                 delay,
                 received,
                 committed,
+                room,
             } => {
                 e.variant(3, N).num(*delay);
                 received.encode(e);
                 committed.encode(e);
+                e.num(*room);
             }
             TxOp::Sync {
                 stream,
@@ -2372,6 +2586,11 @@ impl TxOp {
             TxOp::Close => {
                 e.variant(9, N);
             }
+            TxOp::Skipped { list, ack } => {
+                e.variant(10, N);
+                list.encode(e);
+                e.bool(*ack);
+            }
         }
     }
 }
@@ -2412,14 +2631,22 @@ struct TxModel {
     receipts: HashMap<Key, HashSet<Bytes>>,
     acked: HashMap<Key, usize>,
     escalated: HashMap<Key, usize>,
+    /// `Skipped` events per key, and the keys of SIDs some accepted SKIPPED
+    /// frame named (§5.3 *On SKIPPED*).
+    skipped: HashMap<Key, usize>,
+    skip_named: HashSet<Key>,
     n_acked: usize,
     n_escalated: usize,
+    n_skipped: usize,
     /// At-most-once: given, written (in seq order), queued.
     datagrams: HashSet<Key>,
     datagrams_written: HashSet<Key>,
     next_seq: u64,
     /// SYNC_ENDs owed, in answer order.
     owed_ends: VecDeque<OwedEnd>,
+    /// The `room` of the last ACK accepted (§5.3 flow control; `None`:
+    /// no ACK yet, nothing limited).
+    room: Option<u64>,
     /// Requests read and not answered.
     requests: Vec<SyncRequest>,
     handed_back: usize,
@@ -2428,7 +2655,15 @@ struct TxModel {
 
 impl TxModel {
     fn settled(&self) -> usize {
-        self.n_acked + self.n_escalated
+        self.n_acked + self.n_escalated + self.n_skipped
+    }
+
+    /// How often `k` was settled, by any outcome.
+    fn settled_key(&self, k: &Key) -> usize {
+        [&self.acked, &self.escalated, &self.skipped]
+            .iter()
+            .map(|m| m.get(k).copied().unwrap_or(0))
+            .sum()
     }
 
     fn gave(&mut self, m: &Message) {
@@ -2450,12 +2685,10 @@ impl TxModel {
             } => {
                 let k = (stream, version);
                 assert!(self.transmitted.contains(&k), "acked {k:?}, never sent");
-                let n = self.acked.entry(k).or_default();
-                *n += 1;
-                let settled = *n + self.escalated.get(&k).copied().unwrap_or(0);
+                *self.acked.entry(k).or_default() += 1;
                 assert!(
-                    settled <= self.sends[&k],
-                    "acked {k:?} more often than sent (or after escalating it)"
+                    self.settled_key(&k) <= self.sends[&k],
+                    "acked {k:?} more often than sent (or after escalating or skipping it)"
                 );
                 self.n_acked += 1;
                 if self.sent[&k].wants_receipt {
@@ -2472,11 +2705,28 @@ impl TxModel {
                 let k = key(&m);
                 assert!(self.transmitted.contains(&k), "escalated {k:?}, never sent");
                 assert_eq!(self.sent.get(&k), Some(&m), "escalated a different message");
-                let n = self.escalated.entry(k).or_default();
-                *n += 1;
-                let settled = *n + self.acked.get(&k).copied().unwrap_or(0);
-                assert!(settled <= self.sends[&k], "escalated {k:?} too often");
+                *self.escalated.entry(k).or_default() += 1;
+                assert!(
+                    self.settled_key(&k) <= self.sends[&k],
+                    "escalated {k:?} too often"
+                );
                 self.n_escalated += 1;
+            }
+            SenderEvent::Skipped { stream, version } => {
+                // §5.3 *On SKIPPED*: only for a SID a SKIPPED frame named,
+                // never more often than sent; no receipt (none to carry).
+                let k = (stream, version);
+                assert!(self.transmitted.contains(&k), "skipped {k:?}, never sent");
+                assert!(
+                    self.skip_named.contains(&k),
+                    "skipped {k:?}, which no SKIPPED frame named"
+                );
+                *self.skipped.entry(k).or_default() += 1;
+                assert!(
+                    self.settled_key(&k) <= self.sends[&k],
+                    "skipped {k:?} more often than sent (or after acking or escalating it)"
+                );
+                self.n_skipped += 1;
             }
             SenderEvent::PeerDead { unacked } | SenderEvent::Closed { unacked } => {
                 assert!(!self.closed, "closed twice");
@@ -2560,8 +2810,13 @@ impl TxModel {
                     .pop_front()
                     .unwrap_or_else(|| panic!("{end:?} answers nothing"));
                 assert_eq!(end, owed, "SYNC_END differs from the answer");
+                // §5.1: once none of the page's messages waits for the
+                // window. Flow control may still hold them (they have SIDs);
+                // without it (no ACK yet, or room for a whole window) they
+                // are all written first, as before issue 13.
+                let limited = self.room.is_some_and(|r| r < sender_config().max_in_flight);
                 assert!(
-                    unwritten.is_empty(),
+                    unwritten.is_empty() || limited,
                     "SYNC_END written before its page's {unwritten:?}"
                 );
             }
@@ -2668,11 +2923,13 @@ pub fn sender_hostile(data: &[u8]) {
                 delay,
                 received,
                 committed,
+                room,
             } => {
                 let mut body = vec![kind::ACK];
                 put_varint(&mut body, delay.get());
                 let r = received.write(&mut body, sent_end);
                 let c = committed.write(&mut body, sent_end);
+                put_varint(&mut body, room.get());
                 // §5.1: decode errors first, then a closed sender, then SIDs
                 // never transmitted (received list before committed).
                 let expected = match (r, c) {
@@ -2693,6 +2950,9 @@ pub fn sender_hostile(data: &[u8]) {
                 let result = input_checked(&mut tx, now, &body, &mut model);
                 if let Some(expected) = expected {
                     assert_eq!(result, expected, "ACK handled against PROTOCOL.md §5.1");
+                }
+                if result.is_ok() {
+                    model.room = Some(room.get());
                 }
             }
             TxOp::Sync {
@@ -2808,11 +3068,33 @@ pub fn sender_hostile(data: &[u8]) {
                 }
                 if r.is_ok() {
                     let history = matches!(req.range, SyncRange::Before(_));
+                    let on_way: HashSet<Key> = page
+                        .iter()
+                        .map(key)
+                        .filter(|k| {
+                            model.transmitted.contains(k)
+                                && model.settled_key(k) < model.sends.get(k).copied().unwrap_or(0)
+                                && model.history.contains(k) == history
+                        })
+                        .collect();
                     for m in &page {
                         model.gave(m);
                         if history {
                             model.history.insert(key(m));
                         }
+                    }
+                    // §5.1: a page message already on its way (unsettled in
+                    // the window, or queued by an earlier answer, with the
+                    // same HISTORY flag) is not queued twice. Per key,
+                    // `sends` counts what was given (a bound); the total is
+                    // what was queued.
+                    if !model.closed {
+                        let queued = tx.pending() - before;
+                        assert!(
+                            queued <= page.len(),
+                            "answer_sync queued more than its page"
+                        );
+                        model.total_sends -= page.len() - queued;
                     }
                     let (mode, anchor, empty_at) = match req.range {
                         SyncRange::After(v) => (mode::AFTER, v.0, v.0),
@@ -2829,9 +3111,14 @@ pub fn sender_hostile(data: &[u8]) {
                         more: *more,
                     };
                     if !model.closed {
-                        model
-                            .owed_ends
-                            .push_back((end, page.iter().map(key).collect()));
+                        // A message already on its way (transmitted, a copy
+                        // unsettled, same HISTORY flag) is not queued again.
+                        let owed = page
+                            .iter()
+                            .map(key)
+                            .filter(|k| !on_way.contains(k))
+                            .collect();
+                        model.owed_ends.push_back((end, owed));
                     }
                 }
             }
@@ -2876,6 +3163,55 @@ pub fn sender_hostile(data: &[u8]) {
                 sender_timeout(&mut tx, now);
             }
             TxOp::Close => tx.close(),
+            TxOp::Skipped { list, ack } => {
+                let mut body = vec![kind::SKIPPED];
+                let ranges = list.write(&mut body, sent_end);
+                if *ack {
+                    // What a receiver writes after it: everything sent
+                    // received, nothing more committed, room to spare.
+                    body.push(kind::ACK);
+                    put_varint(&mut body, 0);
+                    put_range_list(&mut body, sent_end, 0, &[]);
+                    put_range_list(&mut body, 0, 0, &[]);
+                    put_varint(&mut body, 64);
+                }
+                // §5.1: decode errors, a closed sender, then a last `end`
+                // past one beyond the highest SID sent.
+                let expected = match &ranges {
+                    Some(None) => Some(Err(InputError::Malformed(CodecError::Inconsistent))),
+                    Some(Some(_)) if model.closed => Some(Err(InputError::Closed)),
+                    Some(Some(r)) => Some(match r.last() {
+                        Some(&(_, end)) if end > sent_end => {
+                            Err(InputError::AckForUnsentSid(end - 1))
+                        }
+                        _ => Ok(()),
+                    }),
+                    None => None,
+                };
+                let result = input_checked(&mut tx, now, &body, &mut model);
+                if let Some(expected) = expected {
+                    assert_eq!(result, expected, "SKIPPED handled against PROTOCOL.md §5.1");
+                }
+                if result.is_ok() && *ack {
+                    model.room = Some(64);
+                }
+                if result.is_ok() {
+                    // The keys the frame named, as the independent decoder
+                    // reads it (a count that disagrees with the pairs
+                    // written is read as whatever it decodes to), before
+                    // their events are taken.
+                    let frames = decode_packet(&seal(&body), usize::MAX).unwrap_or_default();
+                    for f in frames {
+                        if let WireFrame::Skipped { ranges } = f {
+                            for (sid, k) in &model.sid_key {
+                                if ranges.iter().any(|&(a, b)| a <= *sid && *sid < b) {
+                                    model.skip_named.insert(*k);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         while let Some(e) = tx.poll_event() {
             trace(&e);
@@ -2887,6 +3223,7 @@ pub fn sender_hostile(data: &[u8]) {
         }
         assert_eq!(tx.stats().acked as usize, model.n_acked);
         assert_eq!(tx.stats().escalated as usize, model.n_escalated);
+        assert_eq!(tx.stats().skipped as usize, model.n_skipped);
         assert_eq!(tx.stats().datagrams as usize, model.datagrams_written.len());
         if model.closed {
             assert!(tx.is_closed());
@@ -3126,8 +3463,8 @@ struct Pair {
     /// Copies sent in answer to history requests (acked without a commit).
     history_copies: HashMap<Key, usize>,
     acked: HashMap<Key, usize>,
-    /// Acks for messages the app never committed (history copies).
-    acked_uncommitted: HashMap<Key, usize>,
+    /// `Skipped` per key: copies the receiver's policy passed over (§5.2).
+    skipped: HashMap<Key, usize>,
     escalated: usize,
     escalated_keys: HashSet<Key>,
     /// At-least-once messages escalated: the app sends them again.
@@ -3171,7 +3508,7 @@ impl Pair {
             total_sends: 0,
             history_copies: HashMap::new(),
             acked: HashMap::new(),
-            acked_uncommitted: HashMap::new(),
+            skipped: HashMap::new(),
             escalated: 0,
             escalated_keys: HashSet::new(),
             resend: Vec::new(),
@@ -3194,6 +3531,11 @@ impl Pair {
             healed: false,
             wanted_early: HashSet::new(),
         }
+    }
+
+    /// How often `k` was settled by the peer (acked or skipped).
+    fn settled_key(&self, k: &Key) -> usize {
+        self.acked.get(k).copied().unwrap_or(0) + self.skipped.get(k).copied().unwrap_or(0)
     }
 
     fn send(&mut self, m: Message) -> bool {
@@ -3443,38 +3785,57 @@ impl Pair {
                 receipt,
             } => {
                 let k = (stream, version);
-                let n = self.acked.entry(k).or_default();
-                *n += 1;
-                let copies = self.history_copies.get(&k).copied().unwrap_or(0);
+                *self.acked.entry(k).or_default() += 1;
                 assert!(
-                    *n <= self.sends.get(&k).copied().unwrap_or(0),
+                    self.settled_key(&k) <= self.sends.get(&k).copied().unwrap_or(0),
                     "acked {k:?} more often than sent"
                 );
-                let committed = self.committed.get(&k).cloned();
-                if committed.is_none() && !self.expired.contains(&k) {
-                    let u = self.acked_uncommitted.entry(k).or_default();
-                    *u += 1;
-                    assert!(*u <= copies, "acked {k:?} before the app committed it");
-                }
-                let m = &self.sent[&k];
-                if m.wants_receipt && copies == 0 {
-                    // Committed: `committed` is Some (expired packages and
-                    // history copies carry no receipt here).
-                    assert_eq!(
-                        receipt, committed,
-                        "{k:?} acked with another receipt than committed"
-                    );
-                } else if m.wants_receipt {
-                    // A history copy is settled with an empty receipt (it
-                    // needs no commit); the live message with the committed.
-                    // (None: a copy answered without the flag, bug 16.)
+                // The issue's promise (§1, §4.2): `Acked` only once the
+                // receiving app committed the message — history copies and
+                // expired package members included (they are `Skipped`).
+                let committed = self.committed.get(&k).cloned().unwrap_or_else(|| {
+                    panic!("acked {k:?}, which the receiving app never committed")
+                });
+                if self.sent[&k].wants_receipt {
+                    // Exactly the receipt the app committed (a skipped copy
+                    // settled with the remembered receipt included). Known
+                    // bug 32: a history copy received again gets an empty
+                    // one.
+                    let bug_32 = avoiding(32)
+                        && self.history_copies.contains_key(&k)
+                        && receipt == Some(Bytes::new());
                     assert!(
-                        receipt.is_none() || receipt == Some(Bytes::new()) || receipt == committed,
+                        receipt == Some(committed.clone()) || bug_32,
                         "{k:?} acked with receipt {receipt:?}, committed {committed:?}"
                     );
                 } else {
                     assert_eq!(receipt, None, "{k:?} acked with a receipt nobody asked");
                 }
+            }
+            SenderEvent::Skipped { stream, version } => {
+                // §5.2 *Skipped*: the receiver's policy passed it over. In
+                // this pair (no latest start, an honest store: no forks)
+                // that is a member of an expired package or a history copy.
+                let k = (stream, version);
+                *self.skipped.entry(k).or_default() += 1;
+                assert!(
+                    self.settled_key(&k) <= self.sends.get(&k).copied().unwrap_or(0),
+                    "skipped {k:?} more often than sent"
+                );
+                assert!(
+                    self.expired.contains(&k) || self.history_copies.contains_key(&k),
+                    "skipped {k:?}: neither an expired package's member nor a history copy"
+                );
+                assert!(
+                    self.skipped[&k]
+                        <= self.history_copies.get(&k).copied().unwrap_or(0)
+                            + if self.expired.contains(&k) {
+                                self.sends[&k]
+                            } else {
+                                0
+                            },
+                    "skipped {k:?} more often than it was copied into history pages"
+                );
             }
             SenderEvent::Escalated(m) => {
                 let k = key(&m);
@@ -3549,12 +3910,22 @@ impl Pair {
                 m.wants_receipt = false;
             }
         }
+        let pending = self.tx.pending();
         match self.tx.answer_sync(self.now, &req, &page, more) {
             Ok(()) => {
+                // §5.1: a page message already on its way (unsettled in the
+                // window, or queued by an earlier answer, same HISTORY flag)
+                // is not queued twice: `sends` counts what was given (at
+                // most what was queued per key), the total what was queued.
+                let queued = self.tx.pending() - pending;
+                assert!(
+                    queued <= page.len(),
+                    "answer_sync queued more than its page"
+                );
+                self.total_sends += queued;
                 for m in &page {
                     let k = key(m);
                     *self.sends.entry(k).or_default() += 1;
-                    self.total_sends += 1;
                     if history {
                         *self.history_copies.entry(k).or_default() += 1;
                     }
@@ -3769,10 +4140,11 @@ impl Pair {
 
     fn check_end(&self) {
         let acked: usize = self.acked.values().sum();
+        let skipped: usize = self.skipped.values().sum();
         assert_eq!(
-            acked + self.escalated + self.handed_back,
+            acked + skipped + self.escalated + self.handed_back,
             self.total_sends,
-            "a send neither acked, escalated nor handed back"
+            "a send neither acked, skipped, escalated nor handed back"
         );
         if self.dead {
             return;
@@ -3796,9 +4168,13 @@ impl Pair {
                 // escalated: a message the receiver got while its acks were
                 // lost may escalate, and the sync after the head then has no
                 // reason to send it again.
+                // A member of an expired package ends `Skipped` instead:
+                // the receiving app never stored it.
                 Qos::ExactlyOnce => assert!(
-                    self.acked.contains_key(k) || self.escalated_keys.contains(k),
-                    "{k:?} neither acked nor escalated"
+                    self.acked.contains_key(k)
+                        || self.escalated_keys.contains(k)
+                        || (self.expired.contains(k) && self.skipped.contains_key(k)),
+                    "{k:?} neither acked, escalated nor (expired) skipped"
                 ),
                 Qos::AtLeastOnce => {
                     assert!(
@@ -3908,7 +4284,22 @@ pub fn packet_seeds() -> Seeds {
             tx.answer_sync(t0, &req, &page, false).unwrap();
         }
     }
-    out.push(raw("sync-answers-packet", &tx.poll_transmit(t0).unwrap()));
+    let answers = tx.poll_transmit(t0).unwrap();
+    out.push(raw("sync-answers-packet", &answers));
+    // The history copy is skipped on arrival (§5.2): SKIPPED before the ACK.
+    let t1 = Instant::from_millis(1_100);
+    rx.handle_input(t1, answers).unwrap();
+    while rx.poll_event().is_some() {}
+    let t2 = Instant::from_millis(1_200);
+    rx.handle_timeout(t2);
+    let skipped = rx.poll_transmit(t2).unwrap();
+    assert!(
+        well_formed(&skipped, busy_config().max_packet_size)
+            .iter()
+            .any(|f| matches!(f, WireFrame::Skipped { .. })),
+        "seed: the receiver skipped no history copy"
+    );
+    out.push(raw("skipped-and-ack-packet", &skipped));
     let mut a = Connection::new(busy_config(), CONN);
     let mut b = Connection::new(busy_config(), CONN);
     a.send(t0, msg(4, 0, 1, b"a")).unwrap();
@@ -3977,10 +4368,19 @@ pub fn packet_seeds() -> Seeds {
         (
             "ack",
             &[
-                0x02, 0xe8, 0x07, 0x0a, 0x02, 0x01, 0x01, 0x05, 0x00, 0x03, 0x00,
+                0x02, 0xe8, 0x07, 0x0a, 0x02, 0x01, 0x01, 0x05, 0x00, 0x03, 0x00, 0xc8, 0x01,
             ],
         ),
-        ("ack-for-sent", &[0x02, 0x00, 0x02, 0x00, 0x01, 0x00]),
+        ("ack-for-sent", &[0x02, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00]),
+        // §4.9: SIDs 0, 1 and 5; SID 0 alone, before an ACK of all sent.
+        ("skipped", &[0x09, 0x02, 0x00, 0x01, 0x02, 0x00]),
+        (
+            "skipped-sid-0-and-ack",
+            &[
+                0x09, 0x01, 0x00, 0x00, 0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x05,
+            ],
+        ),
+        ("ack-without-room", &[0x02, 0x00, 0x02, 0x00, 0x01, 0x00]),
         ("floor-ping", &[0x03, 0x09, 0x04, 0x04]),
         ("sync-after", &[0x05, 0x07, 0x00, 0xac, 0x02, 0x32]),
         ("sync-latest", &[0x05, 0x07, 0x01, 0x00, 0x14]),
@@ -4008,7 +4408,22 @@ pub fn packet_seeds() -> Seeds {
             ],
         ),
         // PROTOCOL.md §6, rejected inputs.
-        ("unknown-frame", &[0x09]),
+        ("unknown-frame", &[0x0a]),
+        ("skipped-truncated", &[0x09]),
+        ("skipped-count-257", &[0x09, 0x81, 0x02]),
+        (
+            "skipped-overflow",
+            &[
+                0x09, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00,
+            ],
+        ),
+        (
+            "skipped-second-range-overflow",
+            &[
+                0x09, 0x02, 0x00, 0x00, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                0x00,
+            ],
+        ),
         (
             "version-not-above-prev",
             &[0x01, 0x05, 0x07, 0x05, 0x05, 0x00, 0x00],
@@ -4500,6 +4915,7 @@ pub fn sender_seeds() -> Seeds {
                 delay: Num::Small(5),
                 received: list(Sid::Below(0), 0, None),
                 committed: list(Sid::Below(0), 0, None),
+                room: Num::Top(0),
             }]),
         ),
         (
@@ -4515,12 +4931,14 @@ pub fn sender_seeds() -> Seeds {
                     delay: Num::Small(0),
                     received: list(Sid::Below(0), 0, None),
                     committed: list(Sid::Any(Num::Small(0)), 0, None),
+                    room: Num::Top(0),
                 },
                 Advance { ms: 1500 },
                 Ack {
                     delay: Num::Small(0),
                     received: list(Sid::Below(0), 0, None),
                     committed: list(Sid::Below(1), 0, None),
+                    room: Num::Top(0),
                 },
             ]),
         ),
@@ -4530,6 +4948,7 @@ pub fn sender_seeds() -> Seeds {
                 delay: Num::Top(0),
                 received: list(Sid::Above(1), 0, None),
                 committed: list(Sid::Any(Num::Top(0)), 0, None),
+                room: Num::Top(0),
             }]),
         ),
         (
@@ -4543,6 +4962,7 @@ pub fn sender_seeds() -> Seeds {
                     count: None,
                 },
                 committed: list(Sid::Below(0), 0, None),
+                room: Num::Top(0),
             }]),
         ),
         (
@@ -4551,6 +4971,7 @@ pub fn sender_seeds() -> Seeds {
                 delay: Num::Small(0),
                 received: list(Sid::Below(0), 1, Some(300)),
                 committed: list(Sid::Below(0), 0, Some(1)),
+                room: Num::Top(0),
             }]),
         ),
         (
@@ -4628,6 +5049,7 @@ pub fn sender_seeds() -> Seeds {
                     delay: Num::Small(0),
                     received: list(Sid::Below(0), 0, None),
                     committed: list(Sid::Below(0), 0, None),
+                    room: Num::Top(0),
                 },
                 Timeout,
                 Transmit,
@@ -4640,6 +5062,7 @@ pub fn sender_seeds() -> Seeds {
                     delay: Num::Small(0),
                     received: list(Sid::Below(0), 0, None),
                     committed: list(Sid::Below(0), 0, None),
+                    room: Num::Top(0),
                 },
             ]),
         ),
@@ -4704,6 +5127,148 @@ pub fn sender_seeds() -> Seeds {
                 Transmit,
                 Close,
                 Transmit,
+            ]),
+        ),
+        (
+            // Bug 12 (fixed), the fuzzer's reproducer as its operations,
+            // written again when the ACK gained its room (issue 13): room
+            // u64::MAX, so nothing waits for flow control, as before.
+            "bug-12-stall-due-after-timeout".into(),
+            enc(&[
+                Ack {
+                    delay: Num::Small(4),
+                    received: Ranges {
+                        floor: Sid::Below(0),
+                        n: 0,
+                        pairs: [z, z, (Num::Small(0), Num::Small(49)), z],
+                        count: None,
+                    },
+                    committed: list(Sid::Any(Num::Small(0)), 0, None),
+                    room: Num::Top(0),
+                },
+                Package {
+                    stream: 139,
+                    n: 162,
+                },
+                Send {
+                    stream: 0,
+                    len: 255,
+                    kind: 253,
+                },
+                Transmit,
+                Advance { ms: 2816 },
+                Send {
+                    stream: 0,
+                    len: 0,
+                    kind: 171,
+                },
+                send(0, 0),
+                Transmit,
+                Timeout,
+                Transmit,
+                Timeout,
+                Transmit,
+                Sync {
+                    stream: Num::Small(76),
+                    mode: 51,
+                    anchor: Num::Small(4),
+                    limit: Num::Small(51),
+                    n: 205,
+                },
+                Timeout,
+                send(0, 0),
+            ]),
+        ),
+        (
+            // Flow control (§5.3): room 0 after the first message, more
+            // sends, then a SYNC after 0 on stream 0 expedites past it.
+            "room-zero-then-sync".into(),
+            enc(&[
+                send(0, 0),
+                Transmit,
+                Ack {
+                    delay: Num::Small(0),
+                    received: list(Sid::Below(1), 0, None),
+                    committed: list(Sid::Any(Num::Small(0)), 0, None),
+                    room: Num::Small(0),
+                },
+                send(0, 0),
+                send(0, 0),
+                send(1, 0),
+                Transmit,
+                Sync {
+                    stream: Num::Small(0),
+                    mode: 0,
+                    anchor: Num::Small(0),
+                    limit: Num::Small(5),
+                    n: 0,
+                },
+                Transmit,
+                Advance { ms: 1500 },
+                Transmit,
+            ]),
+        ),
+        (
+            // SKIPPED (§4.9): SIDs 0 and 1 skipped, with the ACK after it;
+            // then one past what was sent; then an inconsistent count.
+            "skipped".into(),
+            enc(&[
+                Skipped {
+                    list: Skips {
+                        n: 1,
+                        first: (Sid::Any(Num::Small(0)), Num::Small(1)),
+                        pairs: [z; 3],
+                        count: None,
+                    },
+                    ack: true,
+                },
+                Transmit,
+                Skipped {
+                    list: Skips {
+                        n: 2,
+                        first: (Sid::Any(Num::Small(0)), Num::Small(0)),
+                        pairs: [(Num::Small(1), Num::Small(0)); 3],
+                        count: None,
+                    },
+                    ack: false,
+                },
+                Skipped {
+                    list: Skips {
+                        n: 1,
+                        first: (Sid::Below(0), Num::Small(0)),
+                        pairs: [z; 3],
+                        count: None,
+                    },
+                    ack: false,
+                },
+                Skipped {
+                    list: Skips {
+                        n: 0,
+                        first: (Sid::Below(0), Num::Small(0)),
+                        pairs: [z; 3],
+                        count: Some(257),
+                    },
+                    ack: false,
+                },
+                Skipped {
+                    list: Skips {
+                        n: 2,
+                        first: (Sid::Any(Num::Top(0)), Num::Small(0)),
+                        pairs: [z; 3],
+                        count: None,
+                    },
+                    ack: true,
+                },
+                Close,
+                Skipped {
+                    list: Skips {
+                        n: 1,
+                        first: (Sid::Below(1), Num::Small(0)),
+                        pairs: [z; 3],
+                        count: None,
+                    },
+                    ack: false,
+                },
             ]),
         ),
     ]
