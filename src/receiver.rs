@@ -1229,8 +1229,19 @@ impl Receiver {
         // A copy of a history message settled before: skipped, it stays
         // listed in SKIPPED (no receipt: nothing was stored); committed
         // (the app gave its key a receipt through another copy), it is
-        // answered like any committed resend.
-        self.resend_wants_receipt(raw_sid, &msg);
+        // answered like any committed resend — below the received floor
+        // too, since history has no version path to answer it by.
+        let committed = matches!(
+            self.committed.membership(raw_sid),
+            Membership::In | Membership::Below
+        );
+        let received = matches!(
+            self.received.membership(raw_sid),
+            Membership::In | Membership::Below
+        );
+        if msg.wants_receipt && received && committed {
+            self.receipt_for_resend(raw_sid, (msg.stream, msg.version));
+        }
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;
         };

@@ -167,7 +167,6 @@ fn known_bug_16_late_history_copy_receipt() {
 }
 
 #[test]
-#[ignore = "known bug 32, not fixed yet: a history copy received again gets an empty RECEIPT and its SID is committed while skipped"]
 fn known_bug_32_history_copy_resent_empty_receipt() {
     replay_bug("known-bug-32-");
 }

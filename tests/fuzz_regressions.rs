@@ -687,7 +687,7 @@ fn unanswered_receipt_requests_do_not_block_new_ones() {
         .any(|f| matches!(f, WireFrame::Receipt { sid: 5, receipt } if &receipt[..] == b"r3")));
 }
 
-/// Bug 32 (issue 13's rules, not fixed yet). A history copy of a message
+/// Bug 32 (issue 13's rules; fixed: receipts are only repeated for committed SIDs). A history copy of a message
 /// the app committed with a receipt is settled with that remembered receipt
 /// (§5.2: a skipped copy whose key has a remembered receipt is settled as
 /// committed with it). If the packet carrying that RECEIPT and ACK is lost,
@@ -696,7 +696,6 @@ fn unanswered_receipt_requests_do_not_block_new_ones() {
 /// Bytes::new())`, from the rule before issue 13), and the sender reports
 /// `Acked { receipt: Some("") }` — not the receipt the app committed.
 #[test]
-#[ignore = "known bug 32: a history copy received again is answered with an empty receipt"]
 fn history_copy_resent_gets_the_remembered_receipt() {
     let cfg = Config::default();
     let mut tx = Sender::new(cfg.clone(), CONN);
