@@ -386,17 +386,22 @@ impl Driver {
         let now = Instant::from_micros(num(w.get(1).ok_or("missing time")?)?);
         let args = &w[2..];
         let arg = |i: usize| -> Result<u64, String> {
-            num(args.get(i).ok_or_else(|| format!("{verb}: missing argument {i}"))?)
+            num(args
+                .get(i)
+                .ok_or_else(|| format!("{verb}: missing argument {i}"))?)
         };
-        let ep = self.endpoint.as_mut().ok_or("no endpoint: start with receiver or sender")?;
+        let ep = self
+            .endpoint
+            .as_mut()
+            .ok_or("no endpoint: start with receiver or sender")?;
         let result = match (ep, verb) {
             (_, "poll") => None,
-            (Endpoint::Receiver(r), "in") => {
-                Some(result_text(r.handle_input(now, Bytes::from(unhex(&args.join(""))?))))
-            }
-            (Endpoint::Sender(s), "in") => {
-                Some(result_text(s.handle_input(now, Bytes::from(unhex(&args.join(""))?))))
-            }
+            (Endpoint::Receiver(r), "in") => Some(result_text(
+                r.handle_input(now, Bytes::from(unhex(&args.join(""))?)),
+            )),
+            (Endpoint::Sender(s), "in") => Some(result_text(
+                s.handle_input(now, Bytes::from(unhex(&args.join(""))?)),
+            )),
             (Endpoint::Receiver(r), "timeout") => {
                 r.handle_timeout(now);
                 None
@@ -444,7 +449,9 @@ impl Driver {
                 r.set_contiguous(StreamId(arg(0)?), arg(1)? != 0);
                 None
             }
-            (Endpoint::Sender(s), "send") => Some(result_text(s.send(now, parse_message(args, None)?))),
+            (Endpoint::Sender(s), "send") => {
+                Some(result_text(s.send(now, parse_message(args, None)?)))
+            }
             (Endpoint::Sender(s), "answer_sync") => {
                 let mut parts = args.split(|w| *w == "|");
                 let kv = pairs(parts.next().unwrap_or(&[]))?;

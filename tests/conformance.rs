@@ -209,7 +209,8 @@ fn decode_expect(c: &DecodeCase) -> Vec<String> {
     };
     let id = ackwire::ConnectionId(CONN);
     let now = ackwire::Instant::ZERO;
-    let r = ackwire::Receiver::new(config.clone(), id).handle_input(now, Bytes::from(packet.clone()));
+    let r =
+        ackwire::Receiver::new(config.clone(), id).handle_input(now, Bytes::from(packet.clone()));
     let s = ackwire::Sender::new(config, id).handle_input(now, Bytes::from(packet));
     for (who, res) in [("receiver", r), ("sender", s)] {
         out.push(match res {
@@ -229,7 +230,11 @@ fn parse_decode_file(text: &str) -> Vec<(DecodeCase, Vec<String>)> {
             continue;
         }
         if let Some(exp) = line.strip_prefix("> ") {
-            cases.last_mut().expect("expectation before case").1.push(exp.into());
+            cases
+                .last_mut()
+                .expect("expectation before case")
+                .1
+                .push(exp.into());
             continue;
         }
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -261,13 +266,7 @@ fn decode_cases_replay() {
         let text = std::fs::read_to_string(&path).unwrap();
         for (case, expected) in parse_decode_file(&text) {
             let got = decode_expect(&case);
-            assert_eq!(
-                got,
-                expected,
-                "{}: case {}",
-                path.display(),
-                case.name
-            );
+            assert_eq!(got, expected, "{}: case {}", path.display(), case.name);
             n += 1;
         }
     }
@@ -300,7 +299,11 @@ fn replay(path: &Path) -> usize {
             continue;
         }
         if let Some(exp) = line.strip_prefix("> ") {
-            pending.as_mut().expect("expectation before command").2.push(exp.into());
+            pending
+                .as_mut()
+                .expect("expectation before command")
+                .2
+                .push(exp.into());
         } else {
             check(pending.take(), &mut d);
             pending = Some((i + 1, line.to_string(), Vec::new()));
@@ -425,7 +428,11 @@ impl Side {
         let out = self.driver.run(cmd);
         self.log.push_str(cmd);
         self.log.push('\n');
-        if let Some(h) = cmd.split_whitespace().nth(2).filter(|_| cmd.starts_with("in ")) {
+        if let Some(h) = cmd
+            .split_whitespace()
+            .nth(2)
+            .filter(|_| cmd.starts_with("in "))
+        {
             annotate(&mut self.log, h);
         }
         for l in &out {
@@ -504,8 +511,8 @@ impl Pair {
             auto_sync: true,
             store: BTreeMap::new(),
         };
-        p.s.exec(&format!("sender 0x{CONN:016x} {config}").trim_end().to_string());
-        p.r.exec(&format!("receiver 0x{CONN:016x} {config}").trim_end().to_string());
+        p.s.exec(format!("sender 0x{CONN:016x} {config}").trim_end());
+        p.r.exec(format!("receiver 0x{CONN:016x} {config}").trim_end());
         p
     }
 
@@ -541,7 +548,11 @@ impl Pair {
     fn react(&mut self, dir: Dir, out: Vec<String>) {
         for l in out {
             if let Some(h) = l.strip_prefix("out ") {
-                let side = if dir == Dir::Down { &mut self.s } else { &mut self.r };
+                let side = if dir == Dir::Down {
+                    &mut self.s
+                } else {
+                    &mut self.r
+                };
                 let n = side.written;
                 side.written += 1;
                 let lost = match dir {
@@ -549,7 +560,8 @@ impl Pair {
                     Dir::Up => self.cut_up || self.drop_up.contains(&n),
                 };
                 if !lost {
-                    self.wire.push((self.now + self.latency, dir, unhex(h).unwrap()));
+                    self.wire
+                        .push((self.now + self.latency, dir, unhex(h).unwrap()));
                 }
             } else if let Some(e) = l.strip_prefix("event ") {
                 self.app(dir, e);
@@ -587,17 +599,26 @@ impl Pair {
             let version = |m: &String| kv(m, "version").unwrap();
             let (page, more): (Vec<String>, bool) = match mode.as_str() {
                 "after" => {
-                    let rest: Vec<String> =
-                        all.iter().filter(|m| version(m) > anchor).cloned().collect();
-                    (rest.iter().take(limit).cloned().collect(), rest.len() > limit)
+                    let rest: Vec<String> = all
+                        .iter()
+                        .filter(|m| version(m) > anchor)
+                        .cloned()
+                        .collect();
+                    (
+                        rest.iter().take(limit).cloned().collect(),
+                        rest.len() > limit,
+                    )
                 }
                 "latest" => {
                     let skip = all.len().saturating_sub(limit);
                     (all[skip..].to_vec(), skip > 0)
                 }
                 _ => {
-                    let older: Vec<String> =
-                        all.iter().filter(|m| version(m) < anchor).cloned().collect();
+                    let older: Vec<String> = all
+                        .iter()
+                        .filter(|m| version(m) < anchor)
+                        .cloned()
+                        .collect();
                     let skip = older.len().saturating_sub(limit);
                     (older[skip..].to_vec(), skip > 0)
                 }
@@ -636,10 +657,20 @@ impl Pair {
                     Dir::Up => self.on_sender(&format!("in {now} {}", hex(&bytes))),
                 }
             }
-            if self.s.driver.deadline().is_some_and(|t| t.as_micros() <= now) {
+            if self
+                .s
+                .driver
+                .deadline()
+                .is_some_and(|t| t.as_micros() <= now)
+            {
                 self.on_sender(&format!("timeout {now}"));
             }
-            if self.r.driver.deadline().is_some_and(|t| t.as_micros() <= now) {
+            if self
+                .r
+                .driver
+                .deadline()
+                .is_some_and(|t| t.as_micros() <= now)
+            {
                 self.on_receiver(&format!("timeout {now}"));
             }
         }
@@ -661,9 +692,12 @@ impl Pair {
 /// A message of stream 7 (`prev`, `version`, payload = the version's
 /// low byte), with extra `key=value`s.
 fn m(prev: u64, version: u64, extra: &str) -> String {
-    format!("stream=7 prev={prev} version={version} payload={:02x} {extra}", version & 0xff)
-        .trim_end()
-        .to_string()
+    format!(
+        "stream=7 prev={prev} version={version} payload={:02x} {extra}",
+        version & 0xff
+    )
+    .trim_end()
+    .to_string()
 }
 
 /// The scenarios: name and the recorded pair.
@@ -806,7 +840,10 @@ fn scenarios() -> Vec<(String, String)> {
     );
     p.drop_down.insert(1);
     for (i, v) in (1..=3).enumerate() {
-        p.s(&format!("send {}", m(v - 1, v, &format!("package=9/{i}/3/3"))));
+        p.s(&format!(
+            "send {}",
+            m(v - 1, v, &format!("package=9/{i}/3/3"))
+        ));
         p.run_for(1_000);
     }
     p.run_for(3_000_000);
