@@ -1015,6 +1015,28 @@ fn scenarios() -> Vec<(String, String)> {
     p.run_for(3_000_000);
     p.write("duplicates", &mut out);
 
+    // ACK ranges truncated.
+    let mut p = Pair::new(
+        "ack_range_truncation",
+        "max_ack_ranges=2 and three holes: each ACK carries the two lowest ranges of each set;\n\
+         the retransmissions fill the holes and the floors carry the rest.",
+        "max_ack_ranges=2",
+    );
+    p.auto_commit = false;
+    for i in [1, 3, 5] {
+        p.drop_down.insert(i);
+    }
+    for v in 1..=7 {
+        p.s(&format!("send {}", m(v - 1, v, "")));
+        p.run_for(1_000);
+    }
+    p.run_for(50_000);
+    for v in 1..=7 {
+        p.r(&format!("commit 7 {v}"));
+    }
+    p.run_for(3_000_000);
+    p.write("ack_range_truncation", &mut out);
+
     // Sender closed by the app.
     let mut p = Pair::new(
         "close",
