@@ -327,23 +327,24 @@ fn traces_replay() {
 fn probe_speaks_the_line_protocol() {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
-    // The probe is built by `cargo test` (examples are built for tests).
-    let exe = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| exe.join("target"));
+    // `cargo test` builds the examples beside the tests; a run of this test
+    // alone (`--test conformance`) builds the probe here.
     let mut bin = std::env::current_exe().unwrap();
     // .../debug/deps/conformance-xxxx -> .../debug/examples/conformance_probe
     bin.pop();
     bin.pop();
     bin.push("examples");
     bin.push(format!("conformance_probe{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} missing (target {}): build the examples",
-        bin.display(),
-        target.display()
-    );
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "--example", "conformance_probe"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "building the probe failed");
+    }
+    assert!(bin.exists(), "{} missing", bin.display());
     let path = suite_dir("traces").join("loss_rto.sender.txt");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut child = Command::new(&bin)
