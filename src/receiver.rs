@@ -36,7 +36,7 @@ macro_rules! settlement {
             committed: &mut $rx.committed,
             skipped: &mut $rx.skipped,
             receipts_due: &mut $rx.receipts_due,
-            max_skipped: $rx.config.max_in_flight.saturating_mul(2) as usize,
+            max_skipped: max_skipped_ranges(&$rx.config),
         }
     };
 }
@@ -1178,8 +1178,7 @@ impl Receiver {
                 self.stats.duplicates += 1;
                 if let Some(sid) = sid {
                     self.note_received(now, sid);
-                    let max = self.config.max_in_flight.saturating_mul(2) as usize;
-                    self.skipped.insert(sid, max);
+                    self.skipped.insert(sid, max_skipped_ranges(&self.config));
                 }
                 self.ack_now();
                 return;
@@ -1882,6 +1881,12 @@ fn skip_buffered(c: &mut Cold, through: Version, how: PassOver, mut to: Settleme
     before - c.buffered.len()
 }
 
+/// Ranges of skipped SIDs kept at most: every skipped SID lies in the
+/// committed set's window (twice `max_in_flight`), so this never refuses one.
+fn max_skipped_ranges(config: &Config) -> usize {
+    usize::try_from(config.max_in_flight.saturating_mul(2)).unwrap_or(usize::MAX)
+}
+
 /// The last version held without a hole after `head`: the head itself, or
 /// the end of the chain of buffered messages that follows it.
 fn held_through(buffered: &HashMap<Version, (Message, Option<u64>)>, head: Version) -> Version {
@@ -2428,7 +2433,7 @@ impl Receiver {
         for _ in 0..n {
             ranges.push((d.u()?, d.u()?));
         }
-        let max_skipped = rx.config.max_in_flight.saturating_mul(2) as usize;
+        let max_skipped = max_skipped_ranges(&rx.config);
         rx.skipped = SidRanges::from_ranges(ranges)
             .filter(|r| {
                 r.len() <= max_skipped
