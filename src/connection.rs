@@ -201,6 +201,7 @@ impl Connection {
             self.scratch = frames;
             return Err(e);
         }
+        self.sender.begin_packet();
         for f in frames.drain(..) {
             match f {
                 Frame::Ack(_) | Frame::Sync(_) | Frame::Receipt { .. } | Frame::Skipped(_) => {

@@ -150,6 +150,9 @@ const RTTVAR_FACTOR: u32 = 1;
 /// Most messages one sync request expedites.
 const EXPEDITE_MOST: usize = 8;
 
+/// Sync requests of one packet that may expedite (each scans the window).
+const EXPEDITE_SCANS: u32 = 16;
+
 /// The entry for `sid` in a ring starting at `base`.
 fn slot(ring: &mut VecDeque<Option<Entry>>, base: u64, sid: u64) -> Option<&mut Entry> {
     let i = sid.checked_sub(base)?;
@@ -257,6 +260,8 @@ pub struct Sender {
     /// Entries at the front of `tx_queue` the peer asked for: they go
     /// out past flow control.
     expedited: usize,
+    /// Window scans left to this packet's sync requests.
+    expedite_scans: u32,
     stats: SenderStats,
 }
 
@@ -275,6 +280,7 @@ impl Sender {
             scratch: alloc::vec::Vec::new(),
             scratch_versions: Vec::new(),
             expedited: 0,
+            expedite_scans: 0,
             sync_requests_queued: 0,
             sync_ends: VecDeque::new(),
             ring: VecDeque::new(),
@@ -526,11 +532,19 @@ impl Sender {
             self.scratch = frames;
             return Err(e);
         }
+        self.begin_packet();
         for f in frames.drain(..) {
             self.on_frame(now, f);
         }
         self.scratch = frames;
         Ok(())
+    }
+
+    /// A packet's frames are about to be applied: its SYNC frames may
+    /// expedite at most `EXPEDITE_SCANS` times (each scans the window), so
+    /// a packet full of SYNCs costs no more than a few window scans.
+    pub(crate) fn begin_packet(&mut self) {
+        self.expedite_scans = EXPEDITE_SCANS;
     }
 
     /// Rejects what this sender can not accept, before anything is applied.
@@ -605,6 +619,10 @@ impl Sender {
         let SyncRange::After(after) = request.range else {
             return;
         };
+        if self.expedite_scans == 0 {
+            return;
+        }
+        self.expedite_scans -= 1;
         let window = self.reorder_window();
         let most = (request.limit as usize).min(EXPEDITE_MOST);
         let mut picked = [0u64; EXPEDITE_MOST];
