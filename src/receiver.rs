@@ -445,7 +445,7 @@ impl Receiver {
             if !h.committed {
                 // Owed to the sender now; resume has no clock, so send at once.
                 // A wanted receipt comes from the app's store on a resend.
-                let aliases = self.aliases.take((stream, h.version));
+                let aliases = self.aliases.take(h.sid);
                 for sid in h.sid.into_iter().chain(aliases) {
                     if self.committed.insert(sid) {
                         self.ack_pending = true;
@@ -597,7 +597,7 @@ impl Receiver {
                     self.ack_later(now, sparse);
                     return Ok(());
                 }
-                for alias in self.aliases.take(key) {
+                for alias in self.aliases.take(sid) {
                     self.settle_commit(now, alias, wants, key, receipt.clone(), sparse);
                 }
                 match sid {
@@ -1364,10 +1364,11 @@ impl Receiver {
                     } else {
                         // Another SID already waits for this commit: this
                         // one is settled with it.
-                        let key = (msg.stream, msg.version);
                         let max = self.config.max_held_messages;
-                        match sid {
-                            Some(sid) if self.aliases.add(key, sid, max) => Accepted::Pending,
+                        match (h.sid, sid) {
+                            (Some(primary), Some(sid)) if self.aliases.add(primary, sid, max) => {
+                                Accepted::Pending
+                            }
                             _ => Accepted::Dropped,
                         }
                     }
@@ -1396,9 +1397,9 @@ impl Receiver {
                 *s = s.or(sid);
                 return Accepted::Pending;
             }
-            let key = (msg.stream, msg.version);
-            return match sid {
-                Some(sid) if self.aliases.add(key, sid, self.config.max_held_messages) => {
+            let max = self.config.max_held_messages;
+            return match (*s, sid) {
+                (Some(primary), Some(sid)) if self.aliases.add(primary, sid, max) => {
                     Accepted::Pending
                 }
                 _ => Accepted::Dropped,
@@ -1915,7 +1916,7 @@ fn room_to_hold(held: usize, max: usize, drains: bool) -> bool {
 /// where one is wanted; `Skipped` goes to the SKIPPED report, never to the
 /// committed set, so its sender learns it was not stored.
 fn settle_unstored(sid: Option<u64>, m: &Message, how: PassOver, mut to: Settlement<'_>) {
-    for alias in to.aliases.take((m.stream, m.version)) {
+    for alias in to.aliases.take(sid) {
         settle_unstored_sid(alias, m, how, to.reborrow());
     }
     if let Some(sid) = sid {
@@ -1948,20 +1949,24 @@ fn settle_unstored_sid(sid: u64, m: &Message, how: PassOver, to: Settlement<'_>)
 /// the message, so its sender stops retransmitting it — dropped instead,
 /// such copies stayed in flight under backoff and pinned the sender's
 /// window. Bounded: `max_held_messages` SIDs in all, a few per message.
+///
+/// Keyed by the SID the message is held under (its *primary*), so that only
+/// that message's own settlement takes them — never another copy of the
+/// same version (a history page's, a fork's).
 #[derive(Default)]
 struct Aliases {
-    by_key: HashMap<(StreamId, Version), Vec<u64>>,
+    by_primary: HashMap<u64, Vec<u64>>,
     count: usize,
 }
 
 impl Aliases {
-    /// Records `sid` for `key`; false (not received: it comes again) when
-    /// the bound is reached.
-    fn add(&mut self, key: (StreamId, Version), sid: u64, max: usize) -> bool {
+    /// Records `sid` for the message held under `primary`; false (not
+    /// received: it comes again) when the bound is reached.
+    fn add(&mut self, primary: u64, sid: u64, max: usize) -> bool {
         if self.count >= max {
             return false;
         }
-        let sids = self.by_key.entry(key).or_default();
+        let sids = self.by_primary.entry(primary).or_default();
         if sids.contains(&sid) {
             return true;
         }
@@ -1973,12 +1978,12 @@ impl Aliases {
         true
     }
 
-    /// Takes every SID recorded for `key`.
-    fn take(&mut self, key: (StreamId, Version)) -> Vec<u64> {
-        if self.count == 0 {
+    /// Takes every SID recorded for the message held under `primary`.
+    fn take(&mut self, primary: Option<u64>) -> Vec<u64> {
+        let Some(primary) = primary.filter(|_| self.count > 0) else {
             return Vec::new();
-        }
-        let sids = self.by_key.remove(&key).unwrap_or_default();
+        };
+        let sids = self.by_primary.remove(&primary).unwrap_or_default();
         self.count -= sids.len();
         sids
     }
@@ -2233,12 +2238,11 @@ impl Receiver {
             s.u(*sid);
             s.b(*wants);
         }
-        let mut aliases: Vec<_> = self.aliases.by_key.iter().collect();
+        let mut aliases: Vec<_> = self.aliases.by_primary.iter().collect();
         aliases.sort_unstable();
         s.usize(aliases.len());
-        for (key, sids) in aliases {
-            s.u(key.0 .0);
-            s.u(key.1 .0);
+        for (primary, sids) in aliases {
+            s.u(*primary);
             s.usize(sids.len());
             for &sid in sids {
                 s.u(sid);
@@ -2493,7 +2497,7 @@ impl Receiver {
         held += rx.unordered.len();
         let n = d.count()?;
         for _ in 0..n {
-            let key = (StreamId(d.u()?), Version(d.u()?));
+            let primary = d.u()?;
             let k = d.count()?;
             let mut sids = Vec::with_capacity(k.min(MAX_COPIES_AWAITING_RECEIPT));
             for _ in 0..k {
@@ -2501,7 +2505,7 @@ impl Receiver {
             }
             rx.aliases.count += sids.len();
             let bad_len = sids.is_empty() || sids.len() > MAX_COPIES_AWAITING_RECEIPT;
-            if bad_len || rx.aliases.by_key.insert(key, sids).is_some() {
+            if bad_len || rx.aliases.by_primary.insert(primary, sids).is_some() {
                 return Err(bad("aliases"));
             }
         }

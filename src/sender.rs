@@ -1183,6 +1183,7 @@ impl Sender {
         // peer has room for — but always one, which finds out when room
         // opens again (and is the one the peer waits for, oldest first).
         let allowed = self.peer_room.max(1);
+        let mut held_back = false;
         while let Some(&sid) = self.tx_queue.front() {
             let Some(e) = slot(&mut self.ring, self.base, sid) else {
                 self.tx_queue.pop_front();
@@ -1195,6 +1196,7 @@ impl Sender {
                 continue;
             }
             if self.list_len >= allowed && self.expedited == 0 {
+                held_back = true;
                 break;
             }
             if buf.len() + frame::data_len_bound(&e.msg) > limit
@@ -1219,11 +1221,11 @@ impl Sender {
             self.expedited = self.expedited.saturating_sub(1);
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages into the window:
-        // it waits while they wait for the window in the answers queue,
-        // not for every transmission queued (flow control may hold those
-        // back, and the peer needs the marker to move on).
-        if self.answers.is_empty() {
+        // A page's end marker follows the page's messages: it waits while
+        // they wait for the window in the answers queue, and while queued
+        // DATA still goes out — but not while flow control holds that back
+        // (the peer needs the marker to move on).
+        if self.answers.is_empty() && (self.tx_queue.is_empty() || held_back) {
             while let Some(end) = self.sync_ends.front() {
                 if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                     break;

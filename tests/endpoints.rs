@@ -1228,3 +1228,47 @@ fn a_claim_on_a_message_never_transmitted_is_ignored() {
     assert_eq!(acked, [1, 5], "only what was transmitted");
     assert_eq!(tx.pending(), 4);
 }
+
+/// A second copy (another SID) of a delivered, uncommitted message is an
+/// alias settled with it; a history page's copy of the same version is
+/// another message's business (fuzz find 35: the history copy's skip took
+/// the live message's alias with it, reporting a copy of a message the app
+/// then committed as `Skipped`).
+#[test]
+fn a_history_copy_does_not_take_a_live_messages_aliases() {
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
+    let m1 = msg(0, 1);
+    tx.send(ms(0), m1.clone()).unwrap();
+    tx.send(ms(0), m1.clone()).unwrap(); // a resend: a second SID
+    exchange(&mut tx, &mut rx, ms(1));
+    assert_eq!(deliveries(&mut rx), [1]);
+    assert_eq!(rx.usage().aliases, 1);
+    rx.fetch_history(S, Version(2), 5);
+    exchange(&mut tx, &mut rx, ms(2));
+    for e in sender_events(&mut tx) {
+        if let SenderEvent::SyncRequested(req) = e {
+            tx.answer_sync(ms(2), &req, std::slice::from_ref(&m1), false)
+                .unwrap();
+        }
+    }
+    exchange(&mut tx, &mut rx, ms(3));
+    assert!(matches!(
+        rx.poll_event(),
+        Some(ReceiverEvent::History { .. })
+    ));
+    rx.commit(ms(4), S, Version(1)).unwrap();
+    rx.handle_timeout(ms(100));
+    exchange(&mut tx, &mut rx, ms(100));
+    let events = sender_events(&mut tx);
+    let acked = events
+        .iter()
+        .filter(|e| matches!(e, SenderEvent::Acked { .. }))
+        .count();
+    let skipped = events
+        .iter()
+        .filter(|e| matches!(e, SenderEvent::Skipped { .. }))
+        .count();
+    assert_eq!((acked, skipped), (2, 1), "{events:?}");
+    assert_eq!(tx.pending(), 0);
+}

@@ -2624,6 +2624,9 @@ struct TxModel {
     /// Messages that went out in some DATA frame; the SID each DATA frame
     /// had.
     transmitted: HashSet<Key>,
+    /// Keys written as DATA, with the HISTORY flag they carried: the
+    /// sender dedups a sync answer against copies of the same flag.
+    transmitted_as: HashSet<(Key, bool)>,
     sid_key: HashMap<u64, Key>,
     /// Keys answered in a `before` page (sent with HISTORY).
     history: HashSet<Key>,
@@ -2784,6 +2787,7 @@ impl TxModel {
                 }
                 *sent_end = (*sent_end).max(sid + 1);
                 self.transmitted.insert(k);
+                self.transmitted_as.insert((k, history));
                 for (_, keys) in self.owed_ends.iter_mut() {
                     keys.remove(&k);
                 }
@@ -3072,9 +3076,8 @@ pub fn sender_hostile(data: &[u8]) {
                         .iter()
                         .map(key)
                         .filter(|k| {
-                            model.transmitted.contains(k)
+                            model.transmitted_as.contains(&(*k, history))
                                 && model.settled_key(k) < model.sends.get(k).copied().unwrap_or(0)
-                                && model.history.contains(k) == history
                         })
                         .collect();
                     for m in &page {
