@@ -100,7 +100,8 @@ pub struct Config {
 impl Config {
     /// The largest payload for which [`Sender::send`](crate::Sender::send)
     /// accepts every message, whatever its stream, versions, package
-    /// fields, receipt flag and QoS, and whatever SID it gets: exact, so
+    /// fields (within the window: a package may not have more members than
+    /// `max_in_flight`), receipt flag and QoS, and whatever SID it gets: exact, so
     /// some message with one byte more is refused
     /// ([`SendError::TooLarge`](crate::SendError::TooLarge)). Messages with
     /// small ids and versions fit longer payloads.

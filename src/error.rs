@@ -93,8 +93,10 @@ pub enum SendError {
     #[error("version must be greater than prev")]
     BadChain,
     /// The message's package fields contradict each other or its version
-    /// (see [`Package`](crate::Package)).
-    #[error("package fields are inconsistent")]
+    /// (see [`Package`](crate::Package)), or the package has more members
+    /// than `Config::max_in_flight`: its members are held, uncommitted,
+    /// until all are there, so a larger one could never pass the window.
+    #[error("package fields are inconsistent, or the package is larger than the window")]
     BadPackage,
     /// The connection is closed (peer dead or closed by the app).
     #[error("connection closed")]

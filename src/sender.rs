@@ -348,7 +348,14 @@ impl Sender {
         if msg.version <= msg.prev && msg.qos != Qos::AtMostOnce {
             return Err(SendError::BadChain);
         }
-        if msg.package.is_some_and(|p| !p.fits(msg.version)) {
+        // A package's members are held, uncommitted, until all of them are
+        // there, so they pin the window: one with more members than the
+        // window holds could never complete.
+        let too_big = |count: u32| u64::from(count) > self.config.max_in_flight;
+        if msg
+            .package
+            .is_some_and(|p| !p.fits(msg.version) || too_big(p.count))
+        {
             return Err(SendError::BadPackage);
         }
         // Sized for the largest SID, so a message queued now still fits in

@@ -428,8 +428,11 @@ fn longest_message(payload: usize) -> Message {
 #[test]
 fn max_payload_is_exact() {
     for max_packet_size in [115, 128, 129, 240, 241, 300, 1200, 16_384, 16_513, 65_536] {
+        // A window as large as a package can be, so that the longest
+        // package fields are allowed (a package must fit the window).
         let cfg = Config {
             max_packet_size,
+            max_in_flight: u64::from(u32::MAX),
             ..Config::default()
         };
         let max = cfg.max_payload();
@@ -490,7 +493,7 @@ proptest::proptest! {
         qos in 0u8..3,
         short in 0usize..=20,
     ) {
-        let cfg = Config { max_packet_size, ..Config::default() };
+        let cfg = Config { max_packet_size, max_in_flight: u64::from(u32::MAX), ..Config::default() };
         let max = cfg.max_payload();
         let version = prev.saturating_add(step).max(1);
         let prev = prev.min(version - 1);

@@ -1272,3 +1272,22 @@ fn a_history_copy_does_not_take_a_live_messages_aliases() {
     assert_eq!((acked, skipped), (2, 1), "{events:?}");
     assert_eq!(tx.pending(), 0);
 }
+
+/// A package's members are held, uncommitted, until all of them are there,
+/// so they pin the sender's window: one with more members than the window
+/// could never complete, and is refused up front (found by the simulator,
+/// which now keeps its packages within the window).
+#[test]
+fn a_package_larger_than_the_window_is_refused() {
+    let mut tx = Sender::new(
+        Config {
+            max_in_flight: 4,
+            ..cfg()
+        },
+        CONN,
+    );
+    let member =
+        |count: u32| msg(0, 1).with_package(Package::new(9, 0, count, Version(u64::from(count))));
+    assert_eq!(tx.send(ms(0), member(5)), Err(SendError::BadPackage));
+    assert_eq!(tx.send(ms(0), member(4)), Ok(()));
+}
