@@ -117,6 +117,11 @@ impl Connection {
         self.receiver.resume_latest(stream, latest)
     }
 
+    /// [`Receiver::resume_started`] on the receiving half.
+    pub fn resume_started(&mut self, stream: StreamId, after: Version, last_committed: Version) {
+        self.receiver.resume_started(stream, after, last_committed)
+    }
+
     /// [`Receiver::fetch_history`] on the receiving half.
     pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
         self.receiver.fetch_history(stream, before, limit)

@@ -83,6 +83,7 @@ pub use link::{Copies, LinkConfig};
 pub use report::{Delivery, Latency, Report};
 pub use rng::SimRng;
 pub use scenario::{
-    conversation_stream, outbox_stream, Action, AppBugs, SimConfig, SimError, OUTBOX_BASE,
+    conversation_stream, marker_stream, outbox_stream, typing_stream, Action, AppBugs, SimConfig,
+    SimError, CONNECTION_IDS, OUTBOX_BASE,
 };
 pub use world::{Outcome, Progress, Simulation};
