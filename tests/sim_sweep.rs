@@ -34,30 +34,188 @@ fn small(seed: u64, loss: f64, dup: f64, reorder: f64, faults: (u32, u32, u32)) 
     }
 }
 
+/// The mechanisms beside plain sends, one set per seed slot (0..8) of the
+/// fault matrix, so each is crossed with every fault: packages (larger
+/// than a sync page and straddling pages), reinstalled devices that start
+/// from their latest messages and page through history, contiguous
+/// conversations, at-most-once and at-least-once traffic, apps that resend
+/// escalated messages, and small receive bounds.
+fn mechanisms(slot: u64, seed: u64, cfg: SimConfig) -> SimConfig {
+    let mut r = SimRng::new(seed ^ 0x3EC4);
+    let packages = |cfg: SimConfig, page: u32| SimConfig {
+        package_share: 0.3,
+        max_package: (2 * page + 1).min(8),
+        protocol: Config {
+            sync_page: page,
+            ..cfg.protocol.clone()
+        },
+        ..cfg
+    };
+    let reinstalls = |cfg: SimConfig| SimConfig {
+        reinstalls: 2,
+        latest: 3,
+        history_page: 2,
+        ..cfg
+    };
+    let qos = |cfg: SimConfig| SimConfig {
+        datagrams: 20,
+        markers: 10,
+        ..cfg
+    };
+    match slot {
+        0 => cfg,
+        1 => packages(cfg, 1 + r.below(4) as u32),
+        2 => reinstalls(cfg),
+        3 => qos(cfg),
+        4 => SimConfig {
+            resend_escalated: true,
+            protocol: Config {
+                max_retransmits: 2,
+                ..cfg.protocol.clone()
+            },
+            ..cfg
+        },
+        5 if cfg.server_crashes == 0 => SimConfig {
+            contiguous_conversations: true,
+            ..packages(cfg, 3)
+        },
+        5 => reinstalls(packages(cfg, 2)),
+        6 => small_bounds(&mut r, cfg),
+        _ => {
+            // Not with reinstalls: see `small_bounds_with_reinstalls`.
+            let cfg = small_bounds(&mut r, cfg);
+            let page = cfg.protocol.sync_page;
+            let cfg = qos(packages(cfg, page));
+            let max = (cfg.protocol.max_held_messages / 4).min(cfg.protocol.max_reorder_per_stream);
+            SimConfig {
+                max_package: cfg.max_package.min(max as u32).max(2),
+                resend_escalated: true,
+                ..cfg
+            }
+        }
+    }
+}
+
+/// Small receive bounds: a few messages held, a short window, short pages.
+fn small_bounds(r: &mut SimRng, cfg: SimConfig) -> SimConfig {
+    SimConfig {
+        protocol: Config {
+            max_held_messages: 8 + r.below(17) as usize,
+            max_in_flight: 8 + r.below(25),
+            max_reorder_per_stream: 4 + r.below(13) as usize,
+            sync_page: 1 + r.below(8) as u32,
+            ..cfg.protocol.clone()
+        },
+        ..cfg
+    }
+}
+
+/// Small bounds with reinstalled devices (everything else on too): the
+/// combination the 1,024-run sweep leaves out. 10 of the 1,024 sweep runs
+/// stalled with it (seeds 100047, 100063, 100255, 250079, 250095, 500007,
+/// 500047, 500055, 500087, 500223 — all with a reinstalled client whose
+/// `resume_latest` start never came): a library bug, reproduced in
+/// `sync_and_packages.rs`,
+/// `a_latest_start_is_not_wedged_by_live_pushes_filling_the_buffer`.
+#[test]
+#[ignore = "library bug: a latest start wedges behind a window of live pushes"]
+fn small_bounds_with_reinstalls() {
+    let mut failures = Vec::new();
+    // Seed, loss, duplication, reordering, (partitions, client crashes,
+    // server crashes), as the sweep ran them.
+    let runs: [(u64, f64, f64, f64, (u32, u32, u32)); 10] = [
+        (100047, 0.1, 0.0, 0.0, (2, 0, 1)),
+        (100063, 0.1, 0.0, 0.0, (2, 2, 1)),
+        (100255, 0.1, 0.15, 0.2, (2, 2, 1)),
+        (250079, 0.25, 0.0, 0.2, (0, 0, 1)),
+        (250095, 0.25, 0.0, 0.2, (0, 2, 1)),
+        (500007, 0.5, 0.0, 0.0, (0, 0, 0)),
+        (500047, 0.5, 0.0, 0.0, (2, 0, 1)),
+        (500055, 0.5, 0.0, 0.0, (2, 2, 0)),
+        (500087, 0.5, 0.0, 0.2, (0, 2, 0)),
+        (500223, 0.5, 0.15, 0.2, (0, 2, 1)),
+    ];
+    for (seed, loss, dup, reorder, faults) in runs {
+        let mut r = SimRng::new(seed ^ 0x3EC4);
+        let cfg = small_bounds(&mut r, small(seed, loss, dup, reorder, faults));
+        let page = cfg.protocol.sync_page;
+        let max = (cfg.protocol.max_held_messages / 4).min(cfg.protocol.max_reorder_per_stream);
+        let cfg = SimConfig {
+            package_share: 0.3,
+            max_package: (2 * page + 1).min(max as u32).max(2),
+            reinstalls: 2,
+            latest: 3,
+            history_page: 2,
+            datagrams: 20,
+            markers: 10,
+            resend_escalated: true,
+            ..cfg
+        };
+        match Simulation::new(cfg).and_then(Simulation::run) {
+            Ok(o) if o.is_clean() => {}
+            Ok(o) => failures.push(format!("seed {seed}: {:?}", o.violations)),
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What one sweep exercised, summed over its clean runs.
+#[derive(Debug, Default)]
+struct Totals {
+    packages: u64,
+    packages_expired: u64,
+    skipped_down: u64,
+    skipped_up: u64,
+    reinstalls: u64,
+    history_pages: u64,
+    datagrams: u64,
+    markers: u64,
+    escalations_resent: u64,
+    stale_rejected: u64,
+}
+
+fn add(t: &mut Totals, r: &Report) {
+    t.packages += r.packages;
+    t.packages_expired += r.packages_expired;
+    t.skipped_down += r.skipped_down;
+    t.skipped_up += r.skipped_up;
+    t.reinstalls += r.reinstalls;
+    t.history_pages += r.history_pages;
+    t.datagrams += r.datagrams_received;
+    t.markers += r.markers_received;
+    t.escalations_resent += r.escalations_resent;
+    t.stale_rejected += r.stale_rejected;
+}
+
 /// Runs every combination of the other faults at `loss`, 8 seeds each,
 /// and fails listing every run the checker (or the run itself) faulted.
-fn sweep(loss: f64) {
+fn sweep(loss: f64) -> Totals {
     let mut failures = Vec::new();
     let mut runs = 0;
+    let mut totals = Totals::default();
     for dup in [0.0, 0.15] {
         for reorder in [0.0, 0.2] {
             for partitions in [0, 2] {
                 for client_crashes in [0, 2] {
                     for server_crashes in [0, 1] {
-                        for seed in 0..8 {
+                        for slot in 0..8 {
                             let faults = (partitions, client_crashes, server_crashes);
                             // Distinct seeds across the whole matrix.
-                            let seed = seed + 8 * (runs / 8) + 10_000 * (loss * 100.0) as u64;
-                            let cfg = small(seed, loss, dup, reorder, faults);
+                            let seed = slot + 8 * (runs / 8) + 10_000 * (loss * 100.0) as u64;
+                            let cfg =
+                                mechanisms(slot, seed, small(seed, loss, dup, reorder, faults));
                             runs += 1;
                             let what = format!(
-                                "seed {seed} loss {loss} dup {dup} reorder {reorder} \
+                                "seed {seed} slot {slot} loss {loss} dup {dup} reorder {reorder} \
                                  partitions {partitions} client crashes {client_crashes} \
                                  server crashes {server_crashes}"
                             );
                             match Simulation::new(cfg).and_then(Simulation::run) {
                                 Ok(o) if o.is_clean() => {
-                                    assert!(o.report.sent == 24 && o.report.stored == 24);
+                                    let r = &o.report;
+                                    assert!(r.sent >= 24 && r.stored == r.sent, "{what}\n{r}");
+                                    add(&mut totals, r);
                                 }
                                 Ok(o) => failures.push(format!(
                                     "{what}: {:?} {} {:?}",
@@ -74,12 +232,21 @@ fn sweep(loss: f64) {
         }
     }
     assert_eq!(runs, 256);
+    println!("loss {loss}: {totals:?}");
     assert!(
         failures.is_empty(),
         "{} of {runs} runs failed:\n{}",
         failures.len(),
         failures.join("\n")
     );
+    // Every mechanism was driven.
+    let t = &totals;
+    assert!(
+        t.packages > 0 && t.reinstalls > 0 && t.history_pages > 0,
+        "{t:?}"
+    );
+    assert!(t.datagrams > 0 && t.markers > 0, "{t:?}");
+    totals
 }
 
 #[test]
@@ -212,6 +379,27 @@ fn deep_sweep() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// One run of the 1,024-run sweep, to look at: `SWEEP_SEED=500007
+/// SWEEP_SLOT=7 SWEEP_FAULTS=0,0,0 SWEEP_LINK=0.5,0,0 cargo test --test
+/// sim_sweep one_sweep_run -- --ignored --nocapture`.
+#[test]
+#[ignore = "on demand"]
+fn one_sweep_run() {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let nums = |k: &str| -> Vec<f64> { var(k).split(',').filter_map(|x| x.parse().ok()).collect() };
+    let seed: u64 = var("SWEEP_SEED").parse().unwrap_or(0);
+    let slot: u64 = var("SWEEP_SLOT").parse().unwrap_or(seed % 8);
+    let f = nums("SWEEP_FAULTS");
+    let l = nums("SWEEP_LINK");
+    let faults = (f[0] as u32, f[1] as u32, f[2] as u32);
+    let cfg = mechanisms(slot, seed, small(seed, l[0], l[1], l[2], faults));
+    println!("{cfg:?}");
+    match Simulation::new(cfg).and_then(Simulation::run) {
+        Ok(o) => println!("{}\n{:?}\n{}", o.report, o.violations, o.unsettled),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// One run of the deep sweep, to look at: `SIM_SEED=3018993 cargo test
