@@ -339,8 +339,32 @@ fn deep_config(seed: u64) -> SimConfig {
         },
         ..SimConfig::default()
     };
+    // The mechanisms, drawn after the rest (older seeds keep their faults
+    // and settings), small bounds in one run of four.
+    let cfg = if r.below(4) == 0 {
+        small_bounds(&mut r, cfg)
+    } else {
+        cfg
+    };
+    let protocol = cfg.protocol.clone();
+    let max_package = (protocol.max_held_messages / 4).min(protocol.max_reorder_per_stream) as u32;
+    let server_crashes = cfg.server_crashes;
     SimConfig {
         members: cfg.members.min(clients),
+        package_share: if max_package >= 2 {
+            pick(&mut r, &[0.0, 0.1, 0.4])
+        } else {
+            0.0
+        },
+        max_package: (2 + r.below(2 * u64::from(protocol.sync_page.min(64))))
+            .min(u64::from(max_package.max(2))) as u32,
+        reinstalls: r.below(3) as u32,
+        latest: 1 + r.below(20) as u32,
+        history_page: 1 + r.below(10) as u32,
+        contiguous_conversations: server_crashes == 0 && r.below(3) == 0,
+        datagrams: r.below(40) as u32,
+        markers: r.below(20) as u32,
+        resend_escalated: r.below(2) == 0,
         ..cfg
     }
 }
