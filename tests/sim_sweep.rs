@@ -123,7 +123,8 @@ fn small_bounds_with_reinstalls() {
     let mut failures = Vec::new();
     // Seed, loss, duplication, reordering, (partitions, client crashes,
     // server crashes), as the sweep ran them.
-    let runs: [(u64, f64, f64, f64, (u32, u32, u32)); 10] = [
+    type Run = (u64, f64, f64, f64, (u32, u32, u32));
+    let runs: [Run; 10] = [
         (100047, 0.1, 0.0, 0.0, (2, 0, 1)),
         (100063, 0.1, 0.0, 0.0, (2, 2, 1)),
         (100255, 0.1, 0.15, 0.2, (2, 2, 1)),

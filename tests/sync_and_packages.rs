@@ -724,7 +724,7 @@ fn a_resend_of_an_expired_member_is_skipped_not_acked() {
     for i in [0, 1, 3, 4] {
         p.tx.send(ms(0), store.message(i)).unwrap();
     }
-    p.run_until("expired", |p| expired(p));
+    p.run_until("expired", expired);
     p.run_until("settled", |p| p.tx.pending() == 0);
     // The app pushes the missing member after all, and the others again.
     for i in 1..=3 {

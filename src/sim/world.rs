@@ -1515,12 +1515,7 @@ impl World {
             }) if stream == outbox => self.outbox_acked(c, version, receipt),
             Event::Sender(SenderEvent::Acked {
                 stream, version, ..
-            }) if stream == markers => {
-                if self.clients[c].db.markers_acked.insert(version.0) {
-                    self.checker.at_least_once_acked(id, markers, version);
-                    self.progress_made();
-                }
-            }
+            }) if stream == markers => self.marker_acked(c, version),
             Event::Sender(SenderEvent::Skipped { stream, version }) if stream == outbox => {
                 self.outbox_skipped(c, version)
             }
@@ -1581,6 +1576,16 @@ impl World {
                 more,
             }) => self.history_page(c, stream, before, messages, more),
             _ => {}
+        }
+    }
+
+    /// The server app received read marker `version` (at least once).
+    fn marker_acked(&mut self, c: usize, version: Version) {
+        if self.clients[c].db.markers_acked.insert(version.0) {
+            let id = ClientId(c as u32);
+            self.checker
+                .at_least_once_acked(id, marker_stream(id), version);
+            self.progress_made();
         }
     }
 
