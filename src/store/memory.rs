@@ -120,8 +120,7 @@ impl MemoryStore {
     /// are there). Reads return the members with their package fields, so
     /// a sync page carries them.
     ///
-    /// Not on the [`Store`] trait yet: [`RedisStore`](super::RedisStore)
-    /// keeps no package fields.
+    /// Not on the [`Store`] trait yet: `RedisStore` keeps no package fields.
     pub fn append_package(
         &self,
         stream: StreamId,
