@@ -352,13 +352,30 @@ fn a_skipped_upstream_message_must_be_resent_and_stored_once() {
     let mut c = base();
     c.stored(StreamId(8), v(1), origin(ALICE, 5));
     c.skipped_up(ALICE, outbox_stream(ALICE), v(4), None);
-    assert_eq!(c.check(), vec![up(ViolationKind::Unexplained, ALICE, 4)]);
-    // Skipped, yet stored: the resend stores it twice.
+    assert_eq!(
+        c.check(),
+        vec![
+            up(ViolationKind::Lost, ALICE, 4),
+            up(ViolationKind::Unexplained, ALICE, 4)
+        ]
+    );
+    // Skipped, yet stored after all (a write on its way): the resend is
+    // then a duplicate of it, answered with its receipt.
+    let mut c = base();
+    c.stored(StreamId(8), v(1), origin(ALICE, 4));
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    c.receipt(ALICE, outbox_stream(ALICE), v(5), StreamId(8), v(1));
+    assert_eq!(c.check(), vec![]);
+    // Both stored: the message is there twice.
     let mut c = base();
     c.stored(StreamId(8), v(1), origin(ALICE, 4));
     c.stored(StreamId(8), v(2), origin(ALICE, 5));
     c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
-    assert_eq!(c.check(), vec![up(ViolationKind::Unexplained, ALICE, 4)]);
+    assert_eq!(c.check(), vec![up(ViolationKind::Duplicated, ALICE, 4)]);
+    // Neither stored: lost.
+    let mut c = base();
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    assert_eq!(c.check(), vec![up(ViolationKind::Lost, ALICE, 4)]);
 }
 
 #[test]

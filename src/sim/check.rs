@@ -29,10 +29,10 @@
 //!   connection; it must never have heard `Acked`, which the first rule
 //!   checks).
 //! - **Upstream, exactly once.** Every sent (or acked) outbox message is
-//!   stored once, in the author's order, where its receipt says — unless the
-//!   server reported it `Skipped` (it did not store it): then it must not be
-//!   stored, and the author must have resent it under a new version, which
-//!   is checked in its place.
+//!   stored once, in the author's order, where its receipt says. One the
+//!   server reported `Skipped` (its receiver gave it up) must have been
+//!   resent by its author under a new version; the two are one message,
+//!   stored once between them.
 //! - **At least once** (upstream): every message sent is received by the
 //!   server app, once or more; an acked one must have been received.
 //! - **At most once** (datagrams, both ways): never received twice at one
@@ -85,9 +85,8 @@ pub enum ViolationKind {
     AckedNotCommitted,
     /// A member has a stored message only from history, and its policy
     /// never passed over it (not before its start, not in a package it gave
-    /// up): it should have been delivered live. Also: an upstream message
-    /// its author was told was skipped (not stored) is in the store, or was
-    /// never resent.
+    /// up): it should have been delivered live. Upstream: a message its
+    /// author was told was skipped (not stored) was never resent.
     Unexplained,
 }
 
@@ -138,7 +137,7 @@ impl fmt::Display for Violation {
                 "only in history, never passed over by the policy of"
             }
             (ViolationKind::Unexplained, Direction::Up) => {
-                "reported skipped but stored or never resent, sent by"
+                "reported skipped but never resent, sent by"
             }
         };
         write!(
@@ -592,7 +591,28 @@ impl Checker {
                 *h = (*h).max(o.version);
             }
         }
-        for (o, &n) in &times {
+        // A message the server skipped and its author resent is one
+        // message under several origins: it must be stored once among them
+        // (the original may have landed after all, its resend then being a
+        // duplicate of it), and a receipt naming any of them is right.
+        let mut resend_of: BTreeMap<Origin, Origin> = BTreeMap::new();
+        for (o, resent) in &self.skipped_up {
+            if let Some(v) = resent {
+                resend_of.insert(Origin { version: *v, ..*o }, *o);
+            }
+        }
+        let root = |mut o: Origin| {
+            // Resends have higher versions than what they resend: no cycle.
+            while let Some(&prev) = resend_of.get(&o) {
+                o = prev;
+            }
+            o
+        };
+        let mut by_root: BTreeMap<Origin, u32> = BTreeMap::new();
+        for (&o, &n) in &times {
+            *by_root.entry(root(o)).or_default() += n;
+        }
+        for (o, &n) in &by_root {
             if n > 1 {
                 found.push(Violation {
                     kind: ViolationKind::Duplicated,
@@ -609,7 +629,7 @@ impl Checker {
                     .find(|(v, _)| *v == version)
                     .and_then(|(_, origin)| *origin)
             });
-            if there != Some(*o) {
+            if there.map(root) != Some(root(*o)) {
                 found.push(Violation {
                     kind: ViolationKind::WrongReceipt,
                     direction: Direction::Up,
@@ -620,9 +640,8 @@ impl Checker {
             }
         }
         for (o, resent) in &self.skipped_up {
-            // Reported skipped: not stored, and resent under a new version
-            // (whose own record is checked like any send).
-            if times.contains_key(o) || resent.is_none() {
+            // Reported skipped: the author must resend it.
+            if resent.is_none() {
                 found.push(Violation {
                     kind: ViolationKind::Unexplained,
                     direction: Direction::Up,
@@ -639,10 +658,7 @@ impl Checker {
                     stream,
                     version,
                 };
-                if self.skipped_up.contains_key(&origin) {
-                    continue;
-                }
-                if !times.contains_key(&origin) {
+                if !by_root.contains_key(&root(origin)) {
                     found.push(Violation {
                         kind: ViolationKind::Lost,
                         direction: Direction::Up,
