@@ -658,13 +658,15 @@ impl Checker {
                     stream,
                     version,
                 };
-                if !by_root.contains_key(&root(origin)) {
+                // Reported once per message, at its first origin.
+                let first = root(origin);
+                if !by_root.contains_key(&first) {
                     found.push(Violation {
                         kind: ViolationKind::Lost,
                         direction: Direction::Up,
                         client,
-                        stream,
-                        version,
+                        stream: first.stream,
+                        version: first.version,
                     });
                 }
             }
