@@ -878,8 +878,11 @@ fn small_bounds_recovery_times() {
 /// receiver, uncommitted, waiting for the start; they fill the sender's
 /// window (`max_in_flight` 9 here), and the latest page answering the
 /// start queues behind that window for good (`SenderUsage::queued` grows
-/// with every retried request, `page_ends` too). The stalled-window escape
-/// escalates a few of them, which does not let the page through.
+/// with every retried request — each retry queues the whole answer again —
+/// and `page_ends` too). The stalled-window escape escalates a few of them
+/// (one at a time, only while nothing is in transit), which does not let
+/// the page through. It wedges with `max_in_flight` 9 or 16 (below the 21
+/// live pushes) and passes with 32 or more, whatever the reorder bound.
 #[test]
 #[ignore = "library bug found by the simulator: a latest start wedges behind a full reorder buffer"]
 fn a_latest_start_is_not_wedged_by_live_pushes_filling_the_buffer() {
