@@ -385,17 +385,31 @@ fn deep_sweep() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let mut failures = Vec::new();
+    let started = std::time::Instant::now();
     for seed in first..first + runs {
         let cfg = deep_config(seed);
-        match Simulation::new(cfg.clone()).and_then(Simulation::run) {
-            Ok(o) if o.is_clean() => {}
-            Ok(o) => failures.push(format!(
-                "{cfg:?}\n  -> {:?} {} {:?}",
+        let failure = match Simulation::new(cfg.clone()).and_then(Simulation::run) {
+            Ok(o) if o.is_clean() => None,
+            Ok(o) => Some(format!(
+                "{:?} {} {:?}",
                 o.report.violations,
                 o.unsettled,
                 &o.violations[..o.violations.len().min(5)]
             )),
-            Err(e) => failures.push(format!("{cfg:?}\n  -> {e}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = failure {
+            // As they happen, for a long run watched from outside.
+            eprintln!("FAIL seed {seed}: {why}");
+            failures.push(format!("{cfg:?}\n  -> {why}"));
+        }
+        if (seed - first + 1) % 1000 == 0 {
+            eprintln!(
+                "{} runs, {} failed, {:.0} s",
+                seed - first + 1,
+                failures.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     assert!(

@@ -989,11 +989,20 @@ impl World {
                 .map(|k| s.stored(*k).saturating_sub(c.db.held(*k)))
                 .sum();
             let history: usize = c.db.missing.values().map(VecDeque::len).sum();
+            // Conversations of a reinstalled client still waiting for their
+            // `resume_latest` start.
+            let unstarted: Vec<u64> = c
+                .conversations
+                .iter()
+                .filter(|k| c.db.fresh && !c.db.started.contains_key(k) && c.db.held(**k) == 0)
+                .map(|k| k.0)
+                .collect();
             if !c.up || c.conn.is_none() || unacked > 0 || missing > 0 || markers > 0 || history > 0
             {
                 out += &format!(
                     "client {i}: {}{} unconfirmed sent, {markers} unconfirmed markers, \
-                     {history} history ranges to fetch, {missing} stored messages missing; ",
+                     {history} history ranges to fetch, {missing} stored messages missing, \
+                     conversations not started {unstarted:?}; ",
                     if !c.up {
                         "down, "
                     } else if c.conn.is_none() {
