@@ -299,9 +299,10 @@ fn same_seed_same_run() {
     assert_ne!(a.report.trace_hash, c.report.trace_hash);
 }
 
-/// The deep sweep's run for `seed`: its size, faults and protocol settings
-/// drawn from the seed.
-fn deep_config(seed: u64) -> SimConfig {
+/// The deep sweep's faults, size and protocol settings for `seed`, as they
+/// were drawn before the mechanisms (the regression seeds below name
+/// these runs), and the generator to draw the rest from.
+fn deep_faults(seed: u64) -> (SimConfig, SimRng) {
     let mut r = SimRng::new(seed ^ 0xD1CE);
     let pick = |r: &mut SimRng, xs: &[f64]| xs[r.below(xs.len() as u64) as usize];
     let clients = 2 + r.below(6) as u32;
@@ -340,8 +341,23 @@ fn deep_config(seed: u64) -> SimConfig {
         },
         ..SimConfig::default()
     };
-    // The mechanisms, drawn after the rest (older seeds keep their faults
-    // and settings), small bounds in one run of four.
+    (
+        SimConfig {
+            members: cfg.members.min(clients),
+            ..cfg
+        },
+        r,
+    )
+}
+
+/// The deep sweep's run for `seed`: its size, faults and protocol settings
+/// drawn from the seed, then every mechanism (packages, reinstalls,
+/// contiguous conversations, datagrams, markers, escalation resends) and,
+/// in one run of four, small receive bounds.
+fn deep_config(seed: u64) -> SimConfig {
+    let (cfg, mut r) = deep_faults(seed);
+    let pick = |r: &mut SimRng, xs: &[f64]| xs[r.below(xs.len() as u64) as usize];
+    let clients = cfg.clients;
     let cfg = if r.below(4) == 0 {
         small_bounds(&mut r, cfg)
     } else {
@@ -473,7 +489,7 @@ fn one_deep_run() {
 #[test]
 fn sync_catch_up_at_half_loss_does_not_stall() {
     for seed in [3_018_993, 3_014_139, 1_000_628, 1_007_051, 1_009_209] {
-        let cfg = deep_config(seed);
+        let cfg = deep_faults(seed).0;
         assert_eq!(cfg.link.loss, 0.5);
         assert!(cfg.protocol.sync_page <= 3);
         let outcome = Simulation::new(cfg).and_then(Simulation::run);
@@ -495,7 +511,7 @@ fn sync_catch_up_at_half_loss_does_not_stall() {
 #[test]
 fn early_messages_do_not_wedge_a_small_receiver() {
     let seed = 1_017_873;
-    let cfg = deep_config(seed);
+    let cfg = deep_faults(seed).0;
     assert_eq!(cfg.protocol.max_held_messages, 16);
     match Simulation::new(cfg).and_then(Simulation::run) {
         Ok(o) => assert!(o.is_clean(), "seed {seed}: {}", o.report),
