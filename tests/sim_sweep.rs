@@ -1,7 +1,11 @@
 //! The simulator across a fault matrix: loss from 0 to 50 %, duplication,
 //! reordering, partitions, client and server crashes, each combination
-//! under several seeds — 1,024 runs, every one clean by the independent
-//! checker. And the same seed twice gives the same run.
+//! under eight seed slots, each slot driving another mechanism beside plain
+//! sends (packages over small sync pages, reinstalled devices with latest
+//! starts and history, at-most-once and at-least-once traffic, apps that
+//! resend escalated messages, contiguous conversations, small receive
+//! bounds, most of them at once) — 1,024 runs, every one clean by the
+//! independent checker. And the same seed twice gives the same run.
 
 use ackwire::sim::*;
 use ackwire::Config;
