@@ -368,7 +368,9 @@ fn deep_config(seed: u64) -> SimConfig {
         cfg
     };
     let protocol = cfg.protocol.clone();
-    let max_package = (protocol.max_held_messages / 4).min(protocol.max_reorder_per_stream) as u32;
+    let max_package = (protocol.max_held_messages / 4)
+        .min(protocol.max_reorder_per_stream)
+        .min(protocol.max_in_flight as usize) as u32;
     let server_crashes = cfg.server_crashes;
     SimConfig {
         members: cfg.members.min(clients),

@@ -114,10 +114,12 @@ pub struct SimConfig {
     /// consecutive versions, atomically) and pushes them as one.
     pub package_share: f64,
     /// The largest package: sizes are uniform in `2..=max_package`. It must
-    /// fit the receivers' bounds: at most `max_reorder_per_stream`, and a
-    /// quarter of `max_held_messages` (a server's receiver holds several
-    /// clients' packages at once; a package that can never be held whole
-    /// can never be delivered). Above `sync_page`, a package spans pages.
+    /// fit the receivers' bounds and the senders' window: at most
+    /// `max_reorder_per_stream`, a quarter of `max_held_messages` (a
+    /// server's receiver holds several clients' packages at once) and
+    /// `max_in_flight` (members are held uncommitted until all are there,
+    /// pinning the window): a package that can never be held whole can
+    /// never be delivered. Above `sync_page`, a package spans pages.
     pub max_package: u32,
     /// Reinstalls at random times: a client crashes, and comes back with
     /// its conversations wiped (its outbox is kept, as on a phone restoring

@@ -279,11 +279,16 @@ impl Simulation {
     fn validate(&self) -> Result<(), SimError> {
         let cfg = &self.cfg;
         let p = &cfg.protocol;
-        let max_package = (p.max_reorder_per_stream as u64).min(p.max_held_messages as u64 / 4);
+        // A package's members are held, uncommitted, until all are there:
+        // it must fit the receiver's bounds and the sender's window.
+        let max_package = (p.max_reorder_per_stream as u64)
+            .min(p.max_held_messages as u64 / 4)
+            .min(p.max_in_flight);
         if cfg.package_share > 0.0 && u64::from(cfg.max_package.max(2)) > max_package {
             return Err(SimError::Config(format!(
-                "packages of up to {} members do not fit receivers holding {} per stream, {} in all",
-                cfg.max_package, p.max_reorder_per_stream, p.max_held_messages
+                "packages of up to {} members do not fit receivers holding {} per stream, \
+                 {} in all, or a window of {}",
+                cfg.max_package, p.max_reorder_per_stream, p.max_held_messages, p.max_in_flight
             )));
         }
         if !(0.0..=1.0).contains(&cfg.package_share) || !(0.0..=1.0).contains(&cfg.link.stale) {
@@ -1701,6 +1706,9 @@ impl World {
             let e = &mut db.outbox[o as usize - 1];
             e.payload = encode_payload(VOID, c as u32, Instant::ZERO, o, 0);
         }
+        // Progress for the app (it resends); a package that can never be
+        // delivered would skip and resend until `max_steps`, which is why
+        // packages must fit the window (see `SimConfig::max_package`).
         self.progress_made();
     }
 
