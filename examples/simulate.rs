@@ -31,6 +31,13 @@ simulate [FLAGS]: an IM server and many clients over a hostile network
   --downtime MS        longest crash or partition             (default 3000)
   --commit-delay MS    longest client database write          (default 20)
   --seed S             the run's seed: same seed, same run    (default 1)
+  --packages PCT       sends that are packages                (default 0)
+  --max-package N      largest package                        (default 4)
+  --reinstalls N       clients reinstalled: latest + history  (default 0)
+  --datagrams N        typing indicators (at most once)       (default 0)
+  --markers N          read markers (at least once)           (default 0)
+  --resend-escalated 1 apps resend escalated messages         (default 0)
+  --contiguous 1       contiguous conversations (no server crashes)
   --plot FILE.svg      draw delivery latency and retransmits over time
 
 Exits non-zero if the checker finds a message lost, duplicated or out of
@@ -88,6 +95,13 @@ fn parse_args() -> Result<Args, String> {
             "--downtime" => cfg.max_downtime = ms,
             "--commit-delay" => cfg.commit_delay = ms,
             "--seed" => cfg.seed = n,
+            "--packages" => cfg.package_share = pct()?,
+            "--max-package" => cfg.max_package = count,
+            "--reinstalls" => cfg.reinstalls = count,
+            "--datagrams" => cfg.datagrams = count,
+            "--markers" => cfg.markers = count,
+            "--resend-escalated" => cfg.resend_escalated = n > 0,
+            "--contiguous" => cfg.contiguous_conversations = n > 0,
             _ => return Err(format!("unknown flag {flag}\n\n{USAGE}")),
         }
     }

@@ -260,3 +260,204 @@ fn a_receipt_naming_another_message_is_reported() {
     );
     assert_eq!(Tally::of(&c.check()).wrong_receipts, 2);
 }
+
+// ---- The promise on every path: acks, skips, history, QoS ----
+
+#[test]
+fn an_ack_without_a_commit_is_reported() {
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    commit(&mut c, BOB, &[10, 20, 30, 40]);
+    c.acked_down(BOB, CHAT, v(20)); // committed: fine
+    c.acked_down(BOB, CHAT, v(50)); // never committed
+    assert_eq!(
+        c.check(),
+        vec![down(ViolationKind::AckedNotCommitted, BOB, 50)]
+    );
+    // An ack for what an earlier life of a wiped database committed holds.
+    let mut c = store();
+    commit(&mut c, BOB, &[10]);
+    c.acked_down(BOB, CHAT, v(10));
+    c.wiped(BOB);
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    commit(&mut c, BOB, &[10, 20, 30, 40]);
+    assert_eq!(c.check(), vec![]);
+    // A history page is never committed: its ack is a violation.
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    c.started(BOB, CHAT, v(20));
+    for n in [10, 20] {
+        c.history(BOB, CHAT, v(n));
+    }
+    commit(&mut c, BOB, &[30, 40]);
+    c.acked_down(BOB, CHAT, v(10));
+    assert_eq!(
+        c.check(),
+        vec![down(ViolationKind::AckedNotCommitted, BOB, 10)]
+    );
+}
+
+#[test]
+fn history_counts_only_where_the_policy_passed_messages_over() {
+    // Before a start, and in a package given up: fine.
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    c.started(BOB, CHAT, v(10));
+    c.gave_up(BOB, CHAT, v(20), v(30));
+    c.skipped(BOB, CHAT, v(30));
+    for n in [10, 30] {
+        c.history(BOB, CHAT, v(n));
+    }
+    commit(&mut c, BOB, &[20, 40]);
+    assert_eq!(c.check(), vec![]);
+    // Not passed over: it should have come live.
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    c.started(BOB, CHAT, v(10));
+    c.history(BOB, CHAT, v(10));
+    c.history(BOB, CHAT, v(30));
+    commit(&mut c, BOB, &[20, 40]);
+    assert_eq!(c.check(), vec![down(ViolationKind::Unexplained, BOB, 30)]);
+    // Both live and from history: twice. Neither: lost.
+    let mut c = store();
+    commit(&mut c, ALICE, &[10, 20, 30, 40]);
+    c.started(BOB, CHAT, v(20));
+    c.history(BOB, CHAT, v(20));
+    commit(&mut c, BOB, &[20, 30, 40]);
+    assert_eq!(
+        c.check(),
+        vec![
+            down(ViolationKind::Lost, BOB, 10),
+            down(ViolationKind::Duplicated, BOB, 20)
+        ]
+    );
+}
+
+#[test]
+fn a_skipped_upstream_message_must_be_resent_and_stored_once() {
+    // Alice's outbox 4 was skipped by the server and resent as 5, stored.
+    let base = || {
+        let mut c = store();
+        commit(&mut c, ALICE, &[10, 20, 30, 40]);
+        commit(&mut c, BOB, &[10, 20, 30, 40]);
+        c.sent(ALICE, outbox_stream(ALICE), v(4));
+        c.sent(ALICE, outbox_stream(ALICE), v(5));
+        c
+    };
+    let mut c = base();
+    c.stored(StreamId(8), v(1), origin(ALICE, 5));
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    assert_eq!(c.check(), vec![]);
+    // Never resent.
+    let mut c = base();
+    c.stored(StreamId(8), v(1), origin(ALICE, 5));
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), None);
+    assert_eq!(
+        c.check(),
+        vec![
+            up(ViolationKind::Lost, ALICE, 4),
+            up(ViolationKind::Unexplained, ALICE, 4)
+        ]
+    );
+    // Skipped, yet stored after all (a write on its way): the resend is
+    // then a duplicate of it, answered with its receipt.
+    let mut c = base();
+    c.stored(StreamId(8), v(1), origin(ALICE, 4));
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    c.receipt(ALICE, outbox_stream(ALICE), v(5), StreamId(8), v(1));
+    assert_eq!(c.check(), vec![]);
+    // Both stored: the message is there twice.
+    let mut c = base();
+    c.stored(StreamId(8), v(1), origin(ALICE, 4));
+    c.stored(StreamId(8), v(2), origin(ALICE, 5));
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    assert_eq!(c.check(), vec![up(ViolationKind::Duplicated, ALICE, 4)]);
+    // Neither stored: lost.
+    let mut c = base();
+    c.skipped_up(ALICE, outbox_stream(ALICE), v(4), Some(v(5)));
+    assert_eq!(c.check(), vec![up(ViolationKind::Lost, ALICE, 4)]);
+}
+
+#[test]
+fn qos_rules_are_checked() {
+    let marker = |n| Origin {
+        client: ALICE,
+        stream: marker_stream(ALICE),
+        version: v(n),
+    };
+    let typing = |n| Origin {
+        client: ALICE,
+        stream: typing_stream(ALICE),
+        version: v(n),
+    };
+    let mut c = Checker::new();
+    // At least once: received twice is fine; never received is lost; acked
+    // without being received is a false ack.
+    c.at_least_once_sent(ALICE, marker_stream(ALICE), v(1));
+    c.at_least_once_received(marker(1));
+    c.at_least_once_received(marker(1));
+    c.at_least_once_sent(ALICE, marker_stream(ALICE), v(2));
+    c.at_least_once_acked(ALICE, marker_stream(ALICE), v(3));
+    // At most once: lost is fine, twice or unsent is not.
+    c.datagram_sent(typing(1));
+    c.datagram_sent(typing(2));
+    c.datagram_received(None, typing(2));
+    c.datagram_received(Some(BOB), typing(2));
+    c.datagram_received(Some(BOB), typing(2));
+    c.datagram_received(None, typing(9));
+    let found = c.check();
+    let kinds: Vec<_> = found.iter().map(|x| (x.kind, x.version.0)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ViolationKind::Lost, 2),
+            (ViolationKind::Duplicated, 2),
+            (ViolationKind::Unknown, 9),
+            (ViolationKind::AckedNotCommitted, 3),
+        ],
+        "{found:?}"
+    );
+    assert_eq!(found[1].client, BOB);
+    assert_eq!(found[1].direction, Direction::Down);
+}
+
+/// The simulated apps with every mechanism on: clean.
+#[test]
+fn every_mechanism_on_is_clean() {
+    for seed in 0..6 {
+        let cfg = SimConfig {
+            seed,
+            clients: 4,
+            conversations: 2,
+            members: 3,
+            messages: 40,
+            duration: Duration::from_secs(4),
+            client_crashes: 2,
+            server_crashes: 0,
+            partitions: 1,
+            max_downtime: Duration::from_millis(800),
+            package_share: 0.3,
+            max_package: 5,
+            reinstalls: 2,
+            latest: 3,
+            history_page: 2,
+            contiguous_conversations: true,
+            datagrams: 20,
+            markers: 10,
+            resend_escalated: true,
+            ..SimConfig::default()
+        };
+        let o = Simulation::new(cfg).unwrap().run().unwrap();
+        assert!(
+            o.is_clean(),
+            "seed {seed}: {}\n{:?}",
+            o.report,
+            o.violations
+        );
+        let r = &o.report;
+        assert!(
+            r.packages > 0 && r.history_pages > 0 && r.datagrams_received > 0,
+            "{r}"
+        );
+    }
+}

@@ -20,6 +20,12 @@ pub struct LinkConfig {
     /// Chance a packet is held back by another one to three latencies, so
     /// packets sent well after it overtake it.
     pub reorder: f64,
+    /// Chance a packet is held back by one to five seconds, so that it may
+    /// arrive after its connection was replaced. A packet of an earlier
+    /// connection (late by this fault or by plain latency) is delivered to
+    /// the client's current connection, as on a datagram transport, which
+    /// must reject it by its connection id (`InputError::OtherConnection`).
+    pub stale: f64,
 }
 
 impl Default for LinkConfig {
@@ -30,6 +36,7 @@ impl Default for LinkConfig {
             loss: 0.10,
             duplicate: 0.02,
             reorder: 0.05,
+            stale: 0.0,
         }
     }
 }
@@ -44,6 +51,7 @@ impl LinkConfig {
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
+            stale: 0.0,
         }
     }
 
@@ -60,6 +68,9 @@ impl LinkConfig {
             if rng.chance(self.reorder) {
                 let held = self.latency.max(Duration::from_millis(1));
                 delay += rng.duration_between(held, held * 3);
+            }
+            if rng.chance(self.stale) {
+                delay += rng.duration_between(Duration::from_secs(1), Duration::from_secs(5));
             }
             copies.delays[copies.len] = delay;
             copies.len += 1;
@@ -94,6 +105,7 @@ mod tests {
             loss: 0.25,
             duplicate: 0.10,
             reorder: 0.0,
+            stale: 0.0,
         };
         let mut rng = SimRng::new(3);
         let (mut arrived, mut late) = (0, 0);

@@ -38,10 +38,35 @@
 //!   declares its peer dead is torn down; the next one's sync fetches the
 //!   message.
 //!
+//! - **Every mechanism, when the config asks for it.** Packages
+//!   (`package_share`): the client sends its members up as a package, the
+//!   server stores them atomically with consecutive versions and pushes
+//!   them as one; sync pages carry the package fields, so a package larger
+//!   than a page or straddling two is fetched whole; a client writes a
+//!   package in one transaction. A package a client gives up
+//!   (`PackageExpired`, reported `Skipped` to the server) is fetched with
+//!   `fetch_history` and stored as history, and the client's position moves
+//!   past it. Reinstalls (`reinstalls`): the client's conversations are
+//!   wiped; it starts each with `resume_latest`, keeps the `Started` point
+//!   (and passes it to `resume_started` on later connections), and pages
+//!   back through older messages, storing each page. Contiguous
+//!   conversations (`contiguous_conversations`, only without server
+//!   crashes, whose allocator restarts skip versions). Typing datagrams
+//!   (`Qos::AtMostOnce`, relayed to the other members) and read markers
+//!   (`Qos::AtLeastOnce`, resent on every connection until acked). Apps that
+//!   resend escalated messages on the same connection
+//!   (`resend_escalated`) instead of tearing it down. An upstream message
+//!   the server reports `Skipped` (its receiver gave the package up) is
+//!   voided in the outbox (a tombstone keeps its place in the chain) and
+//!   resent under new versions naming it; the server stores the resend
+//!   only if the original is not in the store.
+//!
 //! After the scripted period, faults heal and the run continues until every
 //! client holds every message of its conversations. Then the [`Checker`],
-//! which sees only histories (the store, each client's commits and
-//! acknowledgements), reports every message lost, duplicated or reordered.
+//! which sees only histories (the store, each client's commits and history
+//! pages, the acks and skips each side heard), reports every message lost,
+//! duplicated or reordered, acknowledged without a commit, or stored from
+//! history without a reason.
 //! A run that stops making progress fails with [`SimError`] instead of
 //! looping. Same [`SimConfig`] and seed, same run: the [`Report`]s are
 //! equal, down to a hash of every packet.
@@ -83,6 +108,7 @@ pub use link::{Copies, LinkConfig};
 pub use report::{Delivery, Latency, Report};
 pub use rng::SimRng;
 pub use scenario::{
-    conversation_stream, outbox_stream, Action, AppBugs, SimConfig, SimError, OUTBOX_BASE,
+    conversation_stream, marker_stream, outbox_stream, typing_stream, Action, AppBugs, SimConfig,
+    SimError, OUTBOX_BASE,
 };
 pub use world::{Outcome, Progress, Simulation};

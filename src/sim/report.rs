@@ -126,6 +126,32 @@ pub struct Report {
     pub packets_lost: u64,
     /// Packets the network duplicated.
     pub packets_duplicated: u64,
+    /// Packages the server stored (each once).
+    pub packages: u64,
+    /// Packages receivers gave up (`PackageExpired`), both directions.
+    pub packages_expired: u64,
+    /// Downstream messages clients settled without storing
+    /// (`SenderEvent::Skipped` at the server).
+    pub skipped_down: u64,
+    /// Upstream messages the server skipped (the author resent them).
+    pub skipped_up: u64,
+    /// History pages clients stored.
+    pub history_pages: u64,
+    /// Messages in them, stored.
+    pub history_messages: u64,
+    /// At-most-once datagrams sent by clients.
+    pub datagrams_sent: u64,
+    /// Datagrams received, at the server and relayed to clients.
+    pub datagrams_received: u64,
+    /// At-least-once read markers the server app received (repeats
+    /// included).
+    pub markers_received: u64,
+    /// Late packets of earlier connections the current one rejected.
+    pub stale_rejected: u64,
+    /// Escalated messages the apps sent again on the same connection.
+    pub escalations_resent: u64,
+    /// Clients reinstalled (their conversations wiped).
+    pub reinstalls: u64,
     /// Virtual time at the end.
     pub virtual_time: Duration,
     /// Simulation steps.
@@ -249,6 +275,37 @@ impl fmt::Display for Report {
         )?;
         row(
             f,
+            "packages stored / given up by receivers",
+            &Pair(self.packages, self.packages_expired),
+        )?;
+        row(
+            f,
+            "skipped (not stored) down / up",
+            &Pair(self.skipped_down, self.skipped_up),
+        )?;
+        row(
+            f,
+            "reinstalls / history pages / messages",
+            &Triple(self.reinstalls, self.history_pages, self.history_messages),
+        )?;
+        row(
+            f,
+            "datagrams sent / received",
+            &Pair(self.datagrams_sent, self.datagrams_received),
+        )?;
+        row(
+            f,
+            "read markers received (at least once)",
+            &self.markers_received,
+        )?;
+        row(
+            f,
+            "escalations resent by the apps",
+            &self.escalations_resent,
+        )?;
+        row(f, "stale packets rejected", &self.stale_rejected)?;
+        row(
+            f,
             "connections opened / torn down",
             &Pair(self.connections, self.disconnects),
         )?;
@@ -284,6 +341,16 @@ impl fmt::Display for Report {
             f,
             "checker: receipts naming another message",
             &self.violations.wrong_receipts,
+        )?;
+        row(
+            f,
+            "checker: acked but never committed",
+            &self.violations.acked_not_committed,
+        )?;
+        row(
+            f,
+            "checker: history without a reason",
+            &self.violations.unexplained,
         )?;
         row(f, "sent but never confirmed", &self.unconfirmed)?;
         row(

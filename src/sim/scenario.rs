@@ -25,6 +25,19 @@ pub fn outbox_stream(client: ClientId) -> StreamId {
     StreamId(OUTBOX_BASE + u64::from(client.0))
 }
 
+/// `client`'s at-least-once upstream stream (read markers: the server app
+/// applies them idempotently, so a repeat is harmless), versioned by the
+/// client's own counter.
+pub fn marker_stream(client: ClientId) -> StreamId {
+    StreamId(OUTBOX_BASE + (1 << 32) + u64::from(client.0))
+}
+
+/// The at-most-once stream of `client`'s typing indicators (datagrams), on
+/// its way up and relayed down to the other members.
+pub fn typing_stream(client: ClientId) -> StreamId {
+    StreamId(OUTBOX_BASE + (2 << 32) + u64::from(client.0))
+}
+
 /// A simulation's setup. [`Default`] is a small busy service on a bad
 /// network; every field can be changed.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,6 +100,49 @@ pub struct SimConfig {
     /// Deliberate mistakes in the simulated apps, to see the checker catch
     /// them. All off by default.
     pub app_bugs: AppBugs,
+    /// The share of user sends that are packages (an album, a message with
+    /// its attachments): members that must arrive together. The client
+    /// sends them up as a package on its outbox, the server stores them as
+    /// one ([`MemoryStore::append_package`](crate::store::MemoryStore::append_package):
+    /// consecutive versions, atomically) and pushes them as one.
+    pub package_share: f64,
+    /// The largest package: sizes are uniform in `2..=max_package`. It must
+    /// fit the receivers' bounds and the senders' window: at most
+    /// `max_reorder_per_stream`, a quarter of `max_held_messages` (a
+    /// server's receiver holds several clients' packages at once) and
+    /// `max_in_flight` (members are held uncommitted until all are there,
+    /// pinning the window): a package that can never be held whole can
+    /// never be delivered. Above `sync_page`, a package spans pages.
+    pub max_package: u32,
+    /// Reinstalls at random times: a client crashes, and comes back with
+    /// its conversations wiped (its outbox is kept, as on a phone restoring
+    /// from a backup that holds unsent messages). A reinstalled client
+    /// starts each conversation with `resume_latest(latest)`, keeps the
+    /// `Started` point, and pages back through older messages with
+    /// `fetch_history`, storing each page.
+    pub reinstalls: u32,
+    /// How many of its newest messages a reinstalled client starts a
+    /// conversation from.
+    pub latest: u32,
+    /// Messages per history page a client asks for.
+    pub history_page: u32,
+    /// The conversation streams are declared contiguous on the client side
+    /// ([`Receiver::set_contiguous`](crate::Receiver::set_contiguous)).
+    /// Needs a store that never skips a version: no server crashes (a crash
+    /// restarts the allocator from its persisted bound, skipping ahead).
+    pub contiguous_conversations: bool,
+    /// Typing indicators: at-most-once datagrams a random member sends,
+    /// which the server relays to the conversation's other connected
+    /// members. May be lost; never received twice.
+    pub datagrams: u32,
+    /// Read markers: at-least-once messages a random client sends up on its
+    /// marker stream. Never lost; may be received twice.
+    pub markers: u32,
+    /// Apps that resend what their sender escalated, on the same
+    /// connection, instead of tearing the connection down: the client
+    /// sends the outbox message again (same stream and version: stored
+    /// once), the server pushes the message again a while later.
+    pub resend_escalated: bool,
 }
 
 impl Default for SimConfig {
@@ -119,6 +175,15 @@ impl Default for SimConfig {
             stall_timeout: Duration::from_secs(600),
             max_steps: 50_000_000,
             app_bugs: AppBugs::default(),
+            package_share: 0.0,
+            max_package: 4,
+            reinstalls: 0,
+            latest: 5,
+            history_page: 4,
+            contiguous_conversations: false,
+            datagrams: 0,
+            markers: 0,
+            resend_escalated: false,
         }
     }
 }
@@ -150,6 +215,36 @@ pub enum Action {
         client: ClientId,
         /// The conversation's stream.
         conversation: StreamId,
+    },
+    /// `client`'s user sends `size` messages to `conversation` as one
+    /// package (consecutive outbox versions).
+    SendPackage {
+        /// The author.
+        client: ClientId,
+        /// The conversation's stream.
+        conversation: StreamId,
+        /// Members, at least 1.
+        size: u32,
+    },
+    /// `client`'s user types in `conversation`: an at-most-once datagram.
+    Typing {
+        /// The author.
+        client: ClientId,
+        /// The conversation's stream.
+        conversation: StreamId,
+    },
+    /// `client` sends an at-least-once read marker.
+    Marker {
+        /// The client.
+        client: ClientId,
+    },
+    /// `client` is reinstalled: it crashes, and after `down_for` comes back
+    /// with its conversations wiped.
+    Reinstall {
+        /// The client.
+        client: ClientId,
+        /// How long it stays down.
+        down_for: Duration,
     },
     /// `client`'s process crashes and restarts after `down_for`.
     CrashClient {
@@ -207,6 +302,16 @@ pub enum SimError {
     },
     /// A library call the driver relies on failed unexpectedly.
     Driver(String),
+    /// An endpoint took a late packet of an earlier connection as its own
+    /// (only with [`LinkConfig::stale`](super::LinkConfig::stale)).
+    StaleAccepted {
+        /// Virtual time.
+        at: Duration,
+        /// The client whose connection it was.
+        client: ClientId,
+        /// Whether the server was the one that took it.
+        at_server: bool,
+    },
 }
 
 impl fmt::Display for SimError {
@@ -239,6 +344,20 @@ impl fmt::Display for SimError {
                 }
             ),
             SimError::Driver(why) => write!(f, "simulation driver failure: {why}"),
+            SimError::StaleAccepted {
+                at,
+                client,
+                at_server,
+            } => write!(
+                f,
+                "at {} ms the {} of {client}'s connection took a packet of an earlier connection",
+                at.as_millis(),
+                if *at_server {
+                    "server side"
+                } else {
+                    "client side"
+                }
+            ),
         }
     }
 }

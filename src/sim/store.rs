@@ -99,6 +99,16 @@ impl SimStore {
         resolve("append", self.store.append(stream, payload, Some(key)))
     }
 
+    /// [`MemoryStore::append_package`]: stores `members` in `stream` as one
+    /// package, once per first key.
+    pub(super) fn append_package(
+        &self,
+        stream: StreamId,
+        members: &[(Bytes, ReceiptKey)],
+    ) -> Vec<Appended> {
+        self.store.append_package(stream, members)
+    }
+
     /// [`Store::read`]: a page of `stream` for a sync request.
     pub(super) fn read(
         &self,

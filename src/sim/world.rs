@@ -11,12 +11,13 @@ use super::check::{Checker, ClientId, Origin, Tally, Violation};
 use super::report::{Delivery, Latency, Report};
 use super::rng::SimRng;
 use super::scenario::{
-    conversation_stream, outbox_stream, Action, SimConfig, SimError, OUTBOX_BASE,
+    conversation_stream, marker_stream, outbox_stream, typing_stream, Action, SimConfig, SimError,
+    OUTBOX_BASE,
 };
 use super::store::{SimStore, WriteTicket};
 use crate::connection::{Connection, Event};
 use crate::error::{InputError, SendError};
-use crate::message::{Message, StreamId, Version};
+use crate::message::{Message, Package, Qos, StreamId, Version};
 use crate::packet::ConnectionId;
 use crate::receiver::{ReceiverEvent, ReceiverStats};
 use crate::sender::{SenderEvent, SenderStats};
@@ -167,13 +168,21 @@ impl Simulation {
             let m = &self.members[k];
             let client = m[rng.below(m.len() as u64) as usize];
             let conversation = conversation_stream(k as u32);
-            self.script.push((
-                t,
+            // Draws nothing when packages are off: older seeds keep their runs.
+            let action = if rng.chance(cfg.package_share) {
+                let size = 2 + rng.below(u64::from(cfg.max_package.max(2) - 1)) as u32;
+                Action::SendPackage {
+                    client,
+                    conversation,
+                    size,
+                }
+            } else {
                 Action::Send {
                     client,
                     conversation,
-                },
-            ));
+                }
+            };
+            self.script.push((t, action));
         }
         for _ in 0..cfg.client_crashes {
             let t = at(rng);
@@ -193,6 +202,32 @@ impl Simulation {
             let down_for = down(rng);
             self.script
                 .push((t, Action::Partition { client, down_for }));
+        }
+        for _ in 0..cfg.reinstalls {
+            let t = at(rng);
+            let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
+            let down_for = down(rng);
+            self.script
+                .push((t, Action::Reinstall { client, down_for }));
+        }
+        for _ in 0..cfg.datagrams {
+            let t = at(rng);
+            let k = rng.below(self.members.len() as u64) as usize;
+            let m = &self.members[k];
+            let client = m[rng.below(m.len() as u64) as usize];
+            let conversation = conversation_stream(k as u32);
+            self.script.push((
+                t,
+                Action::Typing {
+                    client,
+                    conversation,
+                },
+            ));
+        }
+        for _ in 0..cfg.markers {
+            let t = at(rng);
+            let client = ClientId(rng.below(u64::from(cfg.clients)) as u32);
+            self.script.push((t, Action::Marker { client }));
         }
     }
 
@@ -243,8 +278,51 @@ impl Simulation {
     }
 
     fn validate(&self) -> Result<(), SimError> {
+        let cfg = &self.cfg;
+        let p = &cfg.protocol;
+        // A package's members are held, uncommitted, until all are there:
+        // it must fit the receiver's bounds and the sender's window.
+        let max_package = (p.max_reorder_per_stream as u64)
+            .min(p.max_held_messages as u64 / 4)
+            .min(p.max_in_flight);
+        if cfg.package_share > 0.0 && u64::from(cfg.max_package.max(2)) > max_package {
+            return Err(SimError::Config(format!(
+                "packages of up to {} members do not fit receivers holding {} per stream, \
+                 {} in all, or a window of {}",
+                cfg.max_package, p.max_reorder_per_stream, p.max_held_messages, p.max_in_flight
+            )));
+        }
+        if !(0.0..=1.0).contains(&cfg.package_share) || !(0.0..=1.0).contains(&cfg.link.stale) {
+            return Err(SimError::Config("a share outside 0..=1".into()));
+        }
+        if cfg.contiguous_conversations && cfg.server_crashes > 0 {
+            return Err(SimError::Config(
+                "contiguous conversations need a store that never skips: no server crashes".into(),
+            ));
+        }
         for (_, a) in &self.script {
             let client = match *a {
+                Action::SendPackage {
+                    client,
+                    conversation,
+                    size,
+                } => {
+                    let k = self.conversation_index(conversation)?;
+                    if size == 0 || !self.members[k].contains(&client) {
+                        return Err(SimError::Config(format!(
+                            "{client}: an empty package, or not a member of {}",
+                            conversation.0
+                        )));
+                    }
+                    Some(client)
+                }
+                Action::Typing { client, .. } | Action::Marker { client } => Some(client),
+                Action::Reinstall { client, .. } => Some(client),
+                Action::CrashServer { .. } if cfg.contiguous_conversations => {
+                    return Err(SimError::Config(
+                        "contiguous conversations need a store that never skips".into(),
+                    ));
+                }
                 Action::Send {
                     client,
                     conversation,
@@ -291,12 +369,27 @@ impl Simulation {
     }
 }
 
+/// A new connection of `config` whose identity is its epoch: both ends use
+/// it, and a packet of an earlier connection is rejected by it.
+fn new_connection(config: &crate::config::Config, epoch: u64) -> Connection {
+    Connection::new(config.clone(), ConnectionId(epoch))
+}
+
 /// One side's half of a connection: the client's.
 struct ClientConn {
     conn: Connection,
     epoch: u64,
     /// The highest outbox version handed to `conn` (or skipped as acked).
     handed: u64,
+    /// The highest marker handed to `conn`.
+    markers_handed: u64,
+    /// The history page asked for per conversation: its `before`.
+    history: BTreeMap<StreamId, Version>,
+    /// Escalated messages to send again, refused for backpressure so far.
+    resends: VecDeque<Message>,
+    /// The members of a package delivered so far: written together with
+    /// its last.
+    package: Vec<Version>,
 }
 
 /// The server's half of a client's connection.
@@ -305,7 +398,23 @@ struct ServerConn {
     epoch: u64,
     /// Pushes refused for backpressure, in order.
     backlog: VecDeque<Message>,
+    /// Members of an upstream package delivered so far (they come one
+    /// after another, all of them).
+    assembling: Vec<Message>,
 }
+
+/// An outbox entry: a message the user sent.
+struct OutboxEntry {
+    conversation: StreamId,
+    payload: Bytes,
+    /// Its place in a package, in outbox versions.
+    package: Option<Package>,
+}
+
+/// A tombstone: what an outbox entry becomes once the server reported it
+/// skipped (its resend carries it on): the chain keeps its place, the
+/// server stores nothing for it.
+const VOID: StreamId = StreamId(0);
 
 /// What a client keeps across crashes.
 #[derive(Default)]
@@ -316,21 +425,78 @@ struct ClientDb {
     /// `cursor_before_store` bug).
     cursor: BTreeMap<StreamId, Version>,
     /// Every message the user sent: outbox version `i + 1` at index `i`.
-    outbox: Vec<(StreamId, Bytes)>,
+    outbox: Vec<OutboxEntry>,
     /// Outbox versions the server confirmed.
     acked: BTreeSet<u64>,
+    /// Outbox versions the server reported skipped (not stored), each with
+    /// the version it was resent as.
+    skipped: BTreeMap<u64, u64>,
+    /// Messages stored from history pages, per conversation.
+    history: BTreeMap<StreamId, Vec<Version>>,
+    /// Where a conversation started (`ReceiverEvent::Started`), if it began
+    /// with `resume_latest`.
+    started: BTreeMap<StreamId, Version>,
+    /// The last version of the latest package given up per conversation:
+    /// the stream's position is past it (it comes as history).
+    passed_to: BTreeMap<StreamId, Version>,
+    /// Versions still to fetch as history, per conversation: ranges
+    /// `(after, before)`, the first being fetched.
+    missing: BTreeMap<StreamId, VecDeque<(Version, Version)>>,
+    /// Read markers sent (versions `1..=markers` of the marker stream).
+    markers: u64,
+    /// Read markers the server acknowledged.
+    markers_acked: BTreeSet<u64>,
+    /// The database was wiped by a reinstall: conversations without a
+    /// position start from their latest messages.
+    fresh: bool,
     /// Where each confirmed message was stored: the conversation it was
     /// sent to and the version its receipt named (M14).
     receipts: BTreeMap<u64, (StreamId, Version)>,
 }
 
 impl ClientDb {
+    /// The stream's position: the last version committed live, or past a
+    /// package given up (fetched as history).
     fn last(&self, stream: StreamId) -> Version {
-        self.streams
+        let live = self
+            .streams
             .get(&stream)
             .and_then(|v| v.last())
             .copied()
-            .unwrap_or(Version::ZERO)
+            .unwrap_or(Version::ZERO);
+        live.max(self.passed_to.get(&stream).copied().unwrap_or_default())
+    }
+
+    /// Messages of `stream` held, live and from history.
+    fn held(&self, stream: StreamId) -> usize {
+        self.streams.get(&stream).map_or(0, Vec::len)
+            + self.history.get(&stream).map_or(0, Vec::len)
+    }
+
+    /// Outbox entries settled: stored (acked) or skipped and resent.
+    fn settled(&self) -> usize {
+        self.acked.len()
+            + self
+                .skipped
+                .keys()
+                .filter(|v| !self.acked.contains(v))
+                .count()
+    }
+
+    /// Whether nothing is left to fetch as history.
+    fn history_done(&self) -> bool {
+        self.missing.values().all(VecDeque::is_empty)
+    }
+
+    /// A reinstall: the conversations are gone, the outbox stays.
+    fn wipe(&mut self) {
+        self.streams.clear();
+        self.cursor.clear();
+        self.history.clear();
+        self.started.clear();
+        self.passed_to.clear();
+        self.missing.clear();
+        self.fresh = true;
     }
 }
 
@@ -344,17 +510,19 @@ struct Client {
     writes_pending: usize,
     write_tail: Instant,
     /// Messages the user sent while the app was down: sent on restart.
-    deferred: VecDeque<StreamId>,
+    deferred: VecDeque<Action>,
+    /// Typing datagrams sent (their ids).
+    typing: u64,
     reconnect_scheduled: bool,
 }
 
-/// An upstream message on its way into the store.
+/// An upstream message (or a whole package) on its way into the store.
 struct Upstream {
     client: usize,
     epoch: u64,
-    outbox: Version,
     conversation: StreamId,
-    payload: Bytes,
+    /// Each member's outbox version and payload (one unless a package).
+    members: Vec<(Version, Bytes)>,
 }
 
 struct Server {
@@ -388,7 +556,14 @@ enum Ev {
         life: u64,
         epoch: u64,
         stream: StreamId,
-        version: Version,
+        /// One message, or a package's members: written together.
+        versions: Vec<Version>,
+    },
+    /// The server app pushes an escalated message again.
+    Repush {
+        client: usize,
+        epoch: u64,
+        msg: Message,
     },
     StoreWrite {
         ticket: WriteTicket,
@@ -427,6 +602,17 @@ struct Counters {
     packets: u64,
     lost: u64,
     duplicated: u64,
+    packages: u64,
+    skipped_down: u64,
+    skipped_up: u64,
+    history_pages: u64,
+    history_messages: u64,
+    datagrams_sent: u64,
+    datagrams_received: u64,
+    markers_received: u64,
+    stale_rejected: u64,
+    escalations_resent: u64,
+    reinstalls: u64,
 }
 
 fn add_sender(a: &mut SenderStats, b: SenderStats) {
@@ -436,7 +622,9 @@ fn add_sender(a: &mut SenderStats, b: SenderStats) {
     a.escalated += b.escalated;
     a.stall_escalations += b.stall_escalations;
     a.acked += b.acked;
+    a.skipped += b.skipped;
     a.packets += b.packets;
+    a.datagrams += b.datagrams;
 }
 
 fn add_receiver(a: &mut ReceiverStats, b: ReceiverStats) {
@@ -465,9 +653,10 @@ impl Trace {
     }
 }
 
-/// A conversation message's payload: the conversation, the author, when
-/// the author sent it (for latency), and text.
-const HEADER: usize = 8 + 4 + 8;
+/// A conversation message's payload: the conversation ([`VOID`] for a
+/// tombstone), the author, when the author sent it (for latency), the
+/// outbox version it resends (0 if none), and text.
+const HEADER: usize = 8 + 4 + 8 + 8;
 
 /// A receipt: the version an upstream message was stored under in its
 /// conversation — what the store keeps per receipt key. The author knows
@@ -480,20 +669,41 @@ fn decode_receipt(b: &[u8]) -> Option<Version> {
     Some(Version(u64::from_be_bytes(b.try_into().ok()?)))
 }
 
-fn encode_payload(conv: StreamId, author: u32, at: Instant, outbox: u64) -> Bytes {
+fn encode_payload(conv: StreamId, author: u32, at: Instant, outbox: u64, original: u64) -> Bytes {
     let mut p = Vec::with_capacity(HEADER + 16);
     p.extend_from_slice(&conv.0.to_be_bytes());
     p.extend_from_slice(&author.to_be_bytes());
     p.extend_from_slice(&at.as_micros().to_be_bytes());
+    p.extend_from_slice(&original.to_be_bytes());
     p.extend_from_slice(format!("msg {author}.{outbox}").as_bytes());
     Bytes::from(p)
 }
 
-fn decode_payload(p: &[u8]) -> Option<(StreamId, u32, Instant)> {
+fn decode_payload(p: &[u8]) -> Option<(StreamId, u32, Instant, u64)> {
     let conv = u64::from_be_bytes(p.get(0..8)?.try_into().ok()?);
     let author = u32::from_be_bytes(p.get(8..12)?.try_into().ok()?);
     let at = u64::from_be_bytes(p.get(12..20)?.try_into().ok()?);
-    Some((StreamId(conv), author, Instant::from_micros(at)))
+    let original = u64::from_be_bytes(p.get(20..28)?.try_into().ok()?);
+    Some((StreamId(conv), author, Instant::from_micros(at), original))
+}
+
+/// A datagram's payload: its author and id (the checker's identity).
+fn encode_datagram(author: u32, id: u64) -> Bytes {
+    let mut p = Vec::with_capacity(12);
+    p.extend_from_slice(&author.to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    Bytes::from(p)
+}
+
+fn decode_datagram(p: &[u8]) -> Option<Origin> {
+    let author = u32::from_be_bytes(p.get(0..4)?.try_into().ok()?);
+    let id = u64::from_be_bytes(p.get(4..12)?.try_into().ok()?);
+    let client = ClientId(author);
+    Some(Origin {
+        client,
+        stream: typing_stream(client),
+        version: Version(id),
+    })
 }
 
 struct World {
@@ -518,6 +728,10 @@ struct World {
     deliveries: Vec<Delivery>,
     retransmits_per_second: Vec<u64>,
     retransmits_sampled: u64,
+    /// The histories as they happen: commits, history pages, the server's
+    /// acks and skips, datagrams and markers (the store and the outboxes
+    /// are added at the end).
+    checker: Checker,
 }
 
 impl World {
@@ -534,6 +748,7 @@ impl World {
                 writes_pending: 0,
                 write_tail: Instant::ZERO,
                 deferred: VecDeque::new(),
+                typing: 0,
                 reconnect_scheduled: false,
             })
             .collect();
@@ -570,6 +785,7 @@ impl World {
             deliveries: Vec::new(),
             retransmits_per_second: Vec::new(),
             retransmits_sampled: 0,
+            checker: Checker::new(),
             cfg,
         };
         for (t, a) in sim.script {
@@ -631,7 +847,14 @@ impl World {
                     });
                 }
             }
-            let Some(next) = self.next_deadline() else {
+            // An app that queued work while handling events (a resend of an
+            // escalated message) does it on the next pump, now.
+            let app_work = self
+                .clients
+                .iter()
+                .any(|c| c.conn.as_ref().is_some_and(|cc| !cc.resends.is_empty()));
+            let next = self.next_deadline().or(app_work.then_some(self.now));
+            let Some(next) = next else {
                 // Nothing can happen any more: let the checker judge.
                 break;
             };
@@ -745,10 +968,12 @@ impl World {
             c.up && c.conn.is_some()
                 && c.writes_pending == 0
                 && c.deferred.is_empty()
-                && c.db.acked.len() == c.db.outbox.len()
+                && c.db.settled() == c.db.outbox.len()
+                && c.db.markers_acked.len() as u64 == c.db.markers
+                && c.db.history_done()
                 && c.conversations
                     .iter()
-                    .all(|k| c.db.streams.get(k).map_or(0, Vec::len) >= s.stored(*k))
+                    .all(|k| c.db.held(*k) >= s.stored(*k))
         })
     }
 
@@ -766,18 +991,28 @@ impl World {
             out += &format!("server: {} store writes; ", s.store.writes_pending());
         }
         for (i, c) in self.clients.iter().enumerate() {
-            let unacked = c.db.outbox.len() - c.db.acked.len();
+            let unacked = c.db.outbox.len() - c.db.settled();
+            let markers = c.db.markers - c.db.markers_acked.len() as u64;
             let missing: usize = c
                 .conversations
                 .iter()
-                .map(|k| {
-                    s.stored(*k)
-                        .saturating_sub(c.db.streams.get(k).map_or(0, Vec::len))
-                })
+                .map(|k| s.stored(*k).saturating_sub(c.db.held(*k)))
                 .sum();
-            if !c.up || c.conn.is_none() || unacked > 0 || missing > 0 {
+            let history: usize = c.db.missing.values().map(VecDeque::len).sum();
+            // Conversations of a reinstalled client still waiting for their
+            // `resume_latest` start.
+            let unstarted: Vec<u64> = c
+                .conversations
+                .iter()
+                .filter(|k| c.db.fresh && !c.db.started.contains_key(k) && c.db.held(**k) == 0)
+                .map(|k| k.0)
+                .collect();
+            if !c.up || c.conn.is_none() || unacked > 0 || missing > 0 || markers > 0 || history > 0
+            {
                 out += &format!(
-                    "client {i}: {}{} unconfirmed sent, {missing} stored messages missing; ",
+                    "client {i}: {}{} unconfirmed sent, {markers} unconfirmed markers, \
+                     {history} history ranges to fetch, {missing} stored messages missing, \
+                     conversations not started {unstarted:?}; ",
                     if !c.up {
                         "down, "
                     } else if c.conn.is_none() {
@@ -787,6 +1022,17 @@ impl World {
                     },
                     unacked
                 );
+                // What the connection holds, for the reader of a stall.
+                if let (Some(cc), Some(sc)) = (c.conn.as_ref(), s.conns[i].as_ref()) {
+                    out += &format!(
+                        "(client sender {:?}, {} pending, next {:?}; server receiver {:?}, next {:?}) ",
+                        cc.conn.sender().usage(),
+                        cc.conn.sender().pending(),
+                        cc.conn.poll_timeout(),
+                        sc.conn.receiver().usage(),
+                        sc.conn.poll_timeout(),
+                    );
+                }
             }
         }
         out
@@ -807,8 +1053,16 @@ impl World {
                 life,
                 epoch,
                 stream,
-                version,
-            } => self.db_write(client, life, epoch, stream, version),
+                versions,
+            } => self.db_write(client, life, epoch, stream, versions),
+            Ev::Repush { client, epoch, msg } => {
+                if let Some(sc) = self.server.conns[client]
+                    .as_mut()
+                    .filter(|sc| sc.epoch == epoch)
+                {
+                    sc.backlog.push_back(msg);
+                }
+            }
             Ev::StoreWrite { ticket, upstream } => self.store_write(ticket, upstream),
             Ev::Script(a) => {
                 self.script_left -= 1;
@@ -817,8 +1071,8 @@ impl World {
             Ev::ClientRestart(c) => {
                 let cl = &mut self.clients[c];
                 cl.up = true;
-                while let Some(k) = self.clients[c].deferred.pop_front() {
-                    self.app_send(c, k);
+                while let Some(a) = self.clients[c].deferred.pop_front() {
+                    self.user(c, a);
                 }
                 self.schedule_reconnect(c, Duration::ZERO);
             }
@@ -830,34 +1084,22 @@ impl World {
 
     fn act(&mut self, a: Action) {
         match a {
-            Action::Send {
-                client,
-                conversation,
-            } => {
+            Action::Send { client, .. }
+            | Action::SendPackage { client, .. }
+            | Action::Marker { client } => {
                 let c = client.0 as usize;
                 if self.clients[c].up {
-                    self.app_send(c, conversation);
+                    self.user(c, a);
                 } else {
-                    self.clients[c].deferred.push_back(conversation);
+                    self.clients[c].deferred.push_back(a);
                 }
             }
-            Action::CrashClient { client, down_for } => {
-                let c = client.0 as usize;
-                if !self.clients[c].up {
-                    return;
-                }
-                self.counters.client_crashes += 1;
-                self.trace.num(0xC0 + client.0 as u64);
-                let cl = &mut self.clients[c];
-                cl.up = false;
-                cl.life += 1;
-                // A reconnect scheduled by the earlier life is void.
-                cl.reconnect_scheduled = false;
-                cl.writes_pending = 0;
-                cl.write_tail = self.now;
-                self.disconnect(c);
-                self.at(self.now + down_for, Ev::ClientRestart(c));
-            }
+            Action::Typing {
+                client,
+                conversation,
+            } => self.typing(client.0 as usize, conversation),
+            Action::CrashClient { client, down_for } => self.crash_client(client, down_for, false),
+            Action::Reinstall { client, down_for } => self.crash_client(client, down_for, true),
             Action::CrashServer { down_for } => {
                 if !self.server.up {
                     return;
@@ -880,17 +1122,124 @@ impl World {
         }
     }
 
-    /// The user sends a message: the app writes it to its outbox (durable)
-    /// first; the connection picks it up from there.
-    fn app_send(&mut self, c: usize, conversation: StreamId) {
+    /// What the user does while the app is up.
+    fn user(&mut self, c: usize, a: Action) {
+        match a {
+            Action::Send { conversation, .. } => self.app_send(c, conversation, 1),
+            Action::SendPackage {
+                conversation, size, ..
+            } => self.app_send(c, conversation, size),
+            Action::Marker { .. } => {
+                self.clients[c].db.markers += 1;
+                self.trace.num(0x3A4C);
+            }
+            _ => {}
+        }
+    }
+
+    /// The user types: a datagram, sent at once if connected (else
+    /// nothing: typing is not kept for later).
+    fn typing(&mut self, c: usize, conversation: StreamId) {
+        let now = self.now;
+        let cl = &mut self.clients[c];
+        let Some(cc) = cl.conn.as_mut().filter(|_| cl.up) else {
+            return;
+        };
+        cl.typing += 1;
+        let author = ClientId(c as u32);
+        let stream = typing_stream(author);
+        let m = Message::new(
+            stream,
+            Version::ZERO,
+            Version(cl.typing),
+            encode_datagram(c as u32, cl.typing),
+        )
+        .with_qos(Qos::AtMostOnce);
+        let _ = conversation;
+        if cc.conn.send(now, m).is_ok() {
+            self.counters.datagrams_sent += 1;
+            self.checker.datagram_sent(Origin {
+                client: author,
+                stream,
+                version: Version(self.clients[c].typing),
+            });
+        }
+    }
+
+    /// `client` crashes (a `reinstall` wipes its conversations as well).
+    fn crash_client(&mut self, client: ClientId, down_for: Duration, reinstall: bool) {
+        let c = client.0 as usize;
+        if !self.clients[c].up {
+            return;
+        }
+        self.counters.client_crashes += 1;
+        self.trace.num(0xC0 + client.0 as u64);
+        if reinstall {
+            self.counters.reinstalls += 1;
+            self.clients[c].db.wipe();
+            self.checker.wiped(client);
+        }
+        let cl = &mut self.clients[c];
+        cl.up = false;
+        cl.life += 1;
+        // A reconnect scheduled by the earlier life is void.
+        cl.reconnect_scheduled = false;
+        cl.writes_pending = 0;
+        cl.write_tail = self.now;
+        self.disconnect(c);
+        self.at(self.now + down_for, Ev::ClientRestart(c));
+    }
+
+    /// The user sends a message (or `size` of them as a package): the app
+    /// writes it to its outbox (durable) first; the connection picks it up
+    /// from there.
+    fn app_send(&mut self, c: usize, conversation: StreamId, size: u32) {
+        self.outbox_append(c, conversation, size, None);
+        self.counters.sent += u64::from(size);
+    }
+
+    /// Appends `size` entries to `c`'s outbox (a package if more than one);
+    /// `resending` names the outbox versions they resend, one per entry.
+    fn outbox_append(
+        &mut self,
+        c: usize,
+        conversation: StreamId,
+        size: u32,
+        resending: Option<&[u64]>,
+    ) {
+        let now = self.now;
         let db = &mut self.clients[c].db;
-        let ov = db.outbox.len() as u64 + 1;
-        let payload = encode_payload(conversation, c as u32, self.now, ov);
-        db.outbox.push((conversation, payload));
-        self.counters.sent += 1;
-        self.trace.num(0x5E4D);
-        self.trace.num(c as u64);
-        self.trace.num(ov);
+        let first = db.outbox.len() as u64 + 1;
+        let last = first + u64::from(size) - 1;
+        for i in 0..size {
+            let ov = first + u64::from(i);
+            let original = resending
+                .and_then(|r| r.get(i as usize))
+                .copied()
+                .unwrap_or(0);
+            let payload = encode_payload(conversation, c as u32, now, ov, original);
+            let package = (size > 1).then(|| Package::new(first, i, size, Version(last)));
+            db.outbox.push(OutboxEntry {
+                conversation,
+                payload,
+                package,
+            });
+            self.trace.num(0x5E4D);
+            self.trace.num(c as u64);
+            self.trace.num(ov);
+        }
+    }
+
+    /// The outbox entry `ov` as a message on `c`'s outbox stream.
+    fn outbox_message(db: &ClientDb, c: usize, ov: u64) -> Message {
+        let e = &db.outbox[ov as usize - 1];
+        let outbox = outbox_stream(ClientId(c as u32));
+        let m =
+            Message::new(outbox, Version(ov - 1), Version(ov), e.payload.clone()).with_receipt();
+        match e.package {
+            Some(p) => m.with_package(p),
+            None => m,
+        }
     }
 
     fn schedule_reconnect(&mut self, c: usize, min: Duration) {
@@ -934,27 +1283,47 @@ impl World {
         self.trace.num(0xC022);
         self.trace.num(c as u64);
         let bugs = self.cfg.app_bugs;
-        // The epoch names the connection on both ends: a packet of an
-        // earlier one still on the link is rejected by the library.
-        let id = ConnectionId(epoch);
-        let mut client = Connection::new(self.cfg.protocol.clone(), id);
+        let mut client = new_connection(&self.cfg.protocol, epoch);
         let cl = &mut self.clients[c];
-        if !bugs.skip_resume {
-            for &k in &cl.conversations {
-                let pos = if bugs.cursor_before_store {
-                    cl.db.cursor.get(&k).copied().unwrap_or_default()
-                } else {
-                    cl.db.last(k)
-                };
-                client.resume(k, pos);
+        for &k in &cl.conversations {
+            if self.cfg.contiguous_conversations {
+                client.set_contiguous(k, true);
+            }
+            if bugs.skip_resume {
+                continue;
+            }
+            let pos = if bugs.cursor_before_store {
+                cl.db.cursor.get(&k).copied().unwrap_or_default()
+            } else {
+                cl.db.last(k)
+            };
+            match cl.db.started.get(&k) {
+                Some(&after) => client.resume_started(k, after, pos),
+                // A reinstalled device starts an empty conversation from
+                // its newest messages, the rest is history.
+                None if cl.db.fresh && pos == Version::ZERO => {
+                    client.resume_latest(k, self.cfg.latest)
+                }
+                None => client.resume(k, pos),
+            }
+        }
+        let mut history = BTreeMap::new();
+        for (&k, ranges) in &cl.db.missing {
+            if let Some(&(_, before)) = ranges.front() {
+                client.fetch_history(k, before, self.cfg.history_page);
+                history.insert(k, before);
             }
         }
         cl.conn = Some(ClientConn {
             conn: client,
             epoch,
             handed: 0,
+            markers_handed: 0,
+            history,
+            resends: VecDeque::new(),
+            package: Vec::new(),
         });
-        let mut server = Connection::new(self.cfg.protocol.clone(), id);
+        let mut server = new_connection(&self.cfg.protocol, epoch);
         let outbox = outbox_stream(ClientId(c as u32));
         if self.cfg.contiguous_outbox {
             server.set_contiguous(outbox, true);
@@ -973,6 +1342,7 @@ impl World {
             conn: server,
             epoch,
             backlog: VecDeque::new(),
+            assembling: Vec::new(),
         });
     }
 
@@ -1035,36 +1405,45 @@ impl World {
             return;
         }
         let now = self.now;
-        let conn = if to_server {
-            match self.server.conns[c].as_mut() {
-                Some(sc) if self.server.up => Some((&mut sc.conn, sc.epoch)),
-                _ => None,
-            }
+        // A packet of an earlier connection still on the link reaches the
+        // current one, as on a datagram transport (same addresses).
+        let current = if to_server {
+            self.server.conns[c]
+                .as_mut()
+                .filter(|_| self.server.up)
+                .map(|sc| (sc.epoch, &mut sc.conn))
         } else {
             self.clients[c]
                 .conn
                 .as_mut()
-                .map(|cc| (&mut cc.conn, cc.epoch))
+                .map(|cc| (cc.epoch, &mut cc.conn))
         };
-        let Some((conn, current)) = conn else {
+        let Some((current, conn)) = current else {
             return;
         };
-        // A packet of an earlier connection still on the link goes to the
-        // current one, as on a real datagram transport: the connection id
-        // must make it a typed rejection (which changes nothing).
-        match conn.handle_input(now, bytes) {
-            Ok(()) if epoch == current => {}
-            Err(InputError::OtherConnection(id))
-                if epoch != current && id == ConnectionId(epoch) => {}
-            Ok(()) => self.fail(SimError::Driver(format!(
-                "connection {current} accepted a packet of connection {epoch}"
-            ))),
-            Err(error) => self.fail(SimError::InputRejected {
+        let result = conn.handle_input(now, bytes);
+        if current != epoch {
+            // Its connection id makes it a typed rejection (which changes
+            // nothing); anything else is a library bug.
+            match result {
+                Err(InputError::OtherConnection(id)) if id == ConnectionId(epoch) => {
+                    self.counters.stale_rejected += 1
+                }
+                _ => self.fail(SimError::StaleAccepted {
+                    at: self.elapsed(),
+                    client: ClientId(c as u32),
+                    at_server: to_server,
+                }),
+            }
+            return;
+        }
+        if let Err(error) = result {
+            self.fail(SimError::InputRejected {
                 at: self.elapsed(),
                 client: ClientId(c as u32),
                 at_server: to_server,
                 error,
-            }),
+            });
         }
     }
 
@@ -1079,24 +1458,61 @@ impl World {
 
     fn pump_client(&mut self, c: usize) {
         let now = self.now;
-        let outbox = outbox_stream(ClientId(c as u32));
         let cl = &mut self.clients[c];
         let Some(cc) = cl.conn.as_mut() else { return };
+        // Escalated messages again, first (same stream and version).
+        while let Some(m) = cc.resends.front() {
+            match cc.conn.send(now, m.clone()) {
+                Ok(()) => {
+                    cc.resends.pop_front();
+                }
+                Err(SendError::Backpressure) => break,
+                Err(e) => {
+                    let e = SimError::Driver(format!("client {c} resend: {e}"));
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
         // Hand the outbox over, oldest first: unconfirmed messages again
         // after a reconnect (same stream and version: the server dedups).
+        // Tombstones (entries the server skipped, resent under new
+        // versions) go too: they keep the chain whole, and the server
+        // commits them storing nothing. Without them a new connection's
+        // receiver, resumed below them, would wait for them behind a hole.
         while (cc.handed as usize) < cl.db.outbox.len() {
             let ov = cc.handed + 1;
             if cl.db.acked.contains(&ov) {
                 cc.handed = ov;
                 continue;
             }
-            let payload = cl.db.outbox[ov as usize - 1].1.clone();
-            let m = Message::new(outbox, Version(ov - 1), Version(ov), payload).with_receipt();
+            let m = World::outbox_message(&cl.db, c, ov);
             match cc.conn.send(now, m) {
                 Ok(()) => cc.handed = ov,
                 Err(SendError::Backpressure) => break,
                 Err(e) => {
                     let e = SimError::Driver(format!("client {c} send: {e}"));
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        // Read markers, at least once: the unconfirmed ones again after a
+        // reconnect.
+        let markers = marker_stream(ClientId(c as u32));
+        while cc.markers_handed < cl.db.markers {
+            let n = cc.markers_handed + 1;
+            if cl.db.markers_acked.contains(&n) {
+                cc.markers_handed = n;
+                continue;
+            }
+            let m = Message::new(markers, Version(n - 1), Version(n), Bytes::new())
+                .with_qos(Qos::AtLeastOnce);
+            match cc.conn.send(now, m) {
+                Ok(()) => cc.markers_handed = n,
+                Err(SendError::Backpressure) => break,
+                Err(e) => {
+                    let e = SimError::Driver(format!("client {c} marker: {e}"));
                     self.fail(e);
                     return;
                 }
@@ -1123,14 +1539,30 @@ impl World {
         if self.clients[c].conn.as_ref().map(|cc| cc.epoch) != Some(epoch) {
             return; // the connection went away while handling earlier events
         }
-        let outbox = outbox_stream(ClientId(c as u32));
+        let id = ClientId(c as u32);
+        let outbox = outbox_stream(id);
+        let markers = marker_stream(id);
         match e {
             Event::Sender(SenderEvent::Acked {
                 stream,
                 version,
                 receipt,
             }) if stream == outbox => self.outbox_acked(c, version, receipt),
+            Event::Sender(SenderEvent::Acked {
+                stream, version, ..
+            }) if stream == markers => self.marker_acked(c, version),
+            Event::Sender(SenderEvent::Skipped { stream, version }) if stream == outbox => {
+                self.outbox_skipped(c, version)
+            }
             Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_outbox(c, req),
+            Event::Sender(SenderEvent::Escalated(m)) if self.cfg.resend_escalated => {
+                // "Failed, tap to retry": the same message again, on the
+                // same connection.
+                self.counters.escalations_resent += 1;
+                if let Some(cc) = self.clients[c].conn.as_mut() {
+                    cc.resends.push_back(m);
+                }
+            }
             Event::Sender(
                 SenderEvent::Escalated(_)
                 | SenderEvent::PeerDead { .. }
@@ -1141,8 +1573,161 @@ impl World {
                 self.disconnect(c);
             }
             Event::Receiver(ReceiverEvent::Deliver(m)) => self.client_deliver(c, epoch, m),
+            Event::Receiver(ReceiverEvent::Datagram(m)) => {
+                if let Some(o) = decode_datagram(&m.payload) {
+                    self.counters.datagrams_received += 1;
+                    self.checker.datagram_received(Some(id), o);
+                }
+            }
+            Event::Receiver(ReceiverEvent::Started { stream, after }) => {
+                // Kept with the conversation (durable at once: it is where
+                // the stream's copy begins), and what is older is history.
+                let db = &mut self.clients[c].db;
+                db.started.insert(stream, after);
+                self.checker.started(id, stream, after);
+                if after > Version::ZERO {
+                    self.want_history(c, stream, Version::ZERO, Version(after.0 + 1));
+                }
+            }
+            Event::Receiver(ReceiverEvent::PackageExpired {
+                stream,
+                after,
+                last,
+                ..
+            }) => {
+                // The receiver gave the package up (its sender hears
+                // "skipped"); the app fetches it as history, and its
+                // position is past it from now on.
+                let db = &mut self.clients[c].db;
+                let to = db.passed_to.entry(stream).or_default();
+                *to = (*to).max(last);
+                self.checker.gave_up(id, stream, after, last);
+                self.want_history(c, stream, after, Version(last.0 + 1));
+            }
+            Event::Receiver(ReceiverEvent::History {
+                stream,
+                before,
+                messages,
+                more,
+            }) => self.history_page(c, stream, before, messages, more),
             _ => {}
         }
+    }
+
+    /// The server app received read marker `version` (at least once).
+    fn marker_acked(&mut self, c: usize, version: Version) {
+        if self.clients[c].db.markers_acked.insert(version.0) {
+            let id = ClientId(c as u32);
+            self.checker
+                .at_least_once_acked(id, marker_stream(id), version);
+            self.progress_made();
+        }
+    }
+
+    /// The app must fetch the stored versions in `(after, before)` of
+    /// `stream` as history: queued durably, asked for when it is first.
+    fn want_history(&mut self, c: usize, stream: StreamId, after: Version, before: Version) {
+        let cl = &mut self.clients[c];
+        let ranges = cl.db.missing.entry(stream).or_default();
+        ranges.push_back((after, before));
+        if ranges.len() == 1 {
+            self.ask_history(c, stream);
+        }
+    }
+
+    /// Asks for the next history page of `stream`'s first missing range.
+    fn ask_history(&mut self, c: usize, stream: StreamId) {
+        let page = self.cfg.history_page;
+        let cl = &mut self.clients[c];
+        let Some(&(_, before)) = cl.db.missing.get(&stream).and_then(VecDeque::front) else {
+            return;
+        };
+        if let Some(cc) = cl.conn.as_mut() {
+            cc.conn.fetch_history(stream, before, page);
+            cc.history.insert(stream, before);
+        }
+    }
+
+    /// A history page: its messages in the missing range are stored (at
+    /// once), and the range shrinks to what is older, or is done.
+    fn history_page(
+        &mut self,
+        c: usize,
+        stream: StreamId,
+        before: Version,
+        messages: Vec<Message>,
+        more: bool,
+    ) {
+        let id = ClientId(c as u32);
+        let cl = &mut self.clients[c];
+        let asked = cl
+            .conn
+            .as_ref()
+            .and_then(|cc| cc.history.get(&stream))
+            .copied();
+        let Some(ranges) = cl.db.missing.get_mut(&stream) else {
+            return;
+        };
+        let Some(&(after, wanted)) = ranges.front() else {
+            return;
+        };
+        if asked != Some(before) || wanted != before {
+            return; // an answer to an earlier request
+        }
+        self.counters.history_pages += 1;
+        let stored = cl.db.history.entry(stream).or_default();
+        for m in messages.iter().filter(|m| m.version > after) {
+            stored.push(m.version);
+            self.checker.history(id, stream, m.version);
+            self.counters.history_messages += 1;
+        }
+        let done = match messages.first() {
+            Some(first) => !more || first.prev <= after,
+            None => true,
+        };
+        if done {
+            ranges.pop_front();
+        } else if let Some(first) = messages.first() {
+            ranges[0].1 = first.version;
+        }
+        self.trace.num(0x4157);
+        self.trace.num(before.0);
+        self.progress_made();
+        self.ask_history(c, stream);
+    }
+
+    /// The server did not store outbox message `version` (its receiver
+    /// gave it up: a package that stayed incomplete). The app resends it —
+    /// the whole package — under new versions, naming the ones it resends,
+    /// and voids the old entries, which keep their place in the chain.
+    fn outbox_skipped(&mut self, c: usize, version: Version) {
+        self.counters.skipped_up += 1;
+        let db = &self.clients[c].db;
+        let ov = version.0;
+        if db.acked.contains(&ov) || db.skipped.contains_key(&ov) {
+            return;
+        }
+        let Some(e) = ov.checked_sub(1).and_then(|i| db.outbox.get(i as usize)) else {
+            return;
+        };
+        let (first, count) = match e.package {
+            Some(p) => (p.id, u64::from(p.count)),
+            None => (ov, 1),
+        };
+        let conversation = e.conversation;
+        let old: Vec<u64> = (first..first + count).collect();
+        let next = db.outbox.len() as u64 + 1;
+        self.outbox_append(c, conversation, count as u32, Some(&old));
+        let db = &mut self.clients[c].db;
+        for (i, &o) in old.iter().enumerate() {
+            db.skipped.insert(o, next + i as u64);
+            let e = &mut db.outbox[o as usize - 1];
+            e.payload = encode_payload(VOID, c as u32, Instant::ZERO, o, 0);
+        }
+        // Progress for the app (it resends); a package that can never be
+        // delivered would skip and resend until `max_steps`, which is why
+        // packages must fit the window (see `SimConfig::max_package`).
+        self.progress_made();
     }
 
     /// The server stored outbox message `version`: the client records it
@@ -1151,11 +1736,14 @@ impl World {
         // The receipt says where the server stored it (M14); the outbox
         // keeps it with the confirmation.
         let db = &self.clients[c].db;
+        if db.skipped.contains_key(&version.0) {
+            return; // a tombstone's ack: it was voided, and resent
+        }
         let conversation = version
             .0
             .checked_sub(1)
             .and_then(|i| db.outbox.get(i as usize))
-            .map(|&(k, _)| k);
+            .map(|e| e.conversation);
         let stored = receipt.as_deref().and_then(decode_receipt);
         let (Some(conversation), Some(stored)) = (conversation, stored) else {
             let e =
@@ -1174,6 +1762,13 @@ impl World {
     /// The server asks for the client's outbox after `after`.
     fn answer_outbox(&mut self, c: usize, req: SyncRequest) {
         let now = self.now;
+        if req.stream != outbox_stream(ClientId(c as u32)) {
+            // Nothing else has a chain to sync (markers are unordered).
+            if let Some(cc) = self.clients[c].conn.as_mut() {
+                let _ = cc.conn.answer_sync(now, &req, &[], false);
+            }
+            return;
+        }
         let cl = &mut self.clients[c];
         let len = cl.db.outbox.len() as u64;
         let limit = u64::from(req.limit);
@@ -1194,10 +1789,7 @@ impl World {
             }
         };
         let page: Vec<Message> = (from..to)
-            .map(|ov| {
-                let payload = cl.db.outbox[ov as usize - 1].1.clone();
-                Message::new(req.stream, Version(ov - 1), Version(ov), payload).with_receipt()
-            })
+            .map(|ov| World::outbox_message(&cl.db, c, ov))
             .collect();
         let Some(cc) = cl.conn.as_mut() else { return };
         match cc.conn.answer_sync(now, &req, &page, more) {
@@ -1216,7 +1808,7 @@ impl World {
         self.trace.num(c as u64);
         self.trace.num(m.stream.0);
         self.trace.num(m.version.0);
-        if let Some((_, author, sent_at)) = decode_payload(&m.payload) {
+        if let Some((_, author, sent_at, _)) = decode_payload(&m.payload) {
             if author as usize != c {
                 self.deliveries.push(Delivery {
                     at: self.elapsed(),
@@ -1226,6 +1818,18 @@ impl World {
         }
         let bugs = self.cfg.app_bugs;
         let now = self.now;
+        // A package's members come one after another; the app writes them
+        // in one transaction with the last.
+        let versions = match (m.package, self.clients[c].conn.as_mut()) {
+            (Some(p), Some(cc)) => {
+                cc.package.push(m.version);
+                if m.version < p.last {
+                    return;
+                }
+                core::mem::take(&mut cc.package)
+            }
+            _ => alloc::vec![m.version],
+        };
         let delay = self.rng.duration_upto(self.cfg.commit_delay);
         let cl = &mut self.clients[c];
         if bugs.cursor_before_store {
@@ -1243,30 +1847,41 @@ impl World {
             life: cl.life,
             epoch,
             stream: m.stream,
-            version: m.version,
+            versions,
         };
         self.at(at, ev);
     }
 
-    fn db_write(&mut self, c: usize, life: u64, epoch: u64, stream: StreamId, version: Version) {
+    fn db_write(
+        &mut self,
+        c: usize,
+        life: u64,
+        epoch: u64,
+        stream: StreamId,
+        versions: Vec<Version>,
+    ) {
         let now = self.now;
         let cl = &mut self.clients[c];
         if cl.life != life {
             return; // the write died with the process
         }
         cl.writes_pending -= 1;
-        cl.db.streams.entry(stream).or_default().push(version);
-        self.counters.committed += 1;
-        self.trace.num(0xDB);
-        self.trace.num(c as u64);
-        self.trace.num(stream.0);
-        self.trace.num(version.0);
+        cl.db.streams.entry(stream).or_default().extend(&versions);
         self.progress_made();
-        let cl = &mut self.clients[c];
-        if let Some(cc) = cl.conn.as_mut().filter(|cc| cc.epoch == epoch) {
-            if let Err(e) = cc.conn.commit(now, stream, version) {
-                let e = SimError::Driver(format!("client {c} commit {stream:?}/{version:?}: {e}"));
-                self.fail(e);
+        for &version in &versions {
+            self.counters.committed += 1;
+            self.checker.committed(ClientId(c as u32), stream, version);
+            self.trace.num(0xDB);
+            self.trace.num(c as u64);
+            self.trace.num(stream.0);
+            self.trace.num(version.0);
+            let cl = &mut self.clients[c];
+            if let Some(cc) = cl.conn.as_mut().filter(|cc| cc.epoch == epoch) {
+                if let Err(e) = cc.conn.commit(now, stream, version) {
+                    let e =
+                        SimError::Driver(format!("client {c} commit {stream:?}/{version:?}: {e}"));
+                    self.fail(e);
+                }
             }
         }
     }
@@ -1310,9 +1925,37 @@ impl World {
         if self.server.conns[c].as_ref().map(|sc| sc.epoch) != Some(epoch) {
             return;
         }
+        let id = ClientId(c as u32);
         match e {
-            Event::Sender(SenderEvent::Acked { .. }) => self.progress_made(),
+            Event::Sender(SenderEvent::Acked {
+                stream, version, ..
+            }) => {
+                // The client's app committed it: the checker holds the
+                // library to that.
+                self.checker.acked_down(id, stream, version);
+                self.progress_made()
+            }
+            Event::Sender(SenderEvent::Skipped { stream, version }) => {
+                // Not stored by the client's app: it stays in the store,
+                // where the client fetches it (history or sync).
+                self.counters.skipped_down += 1;
+                self.checker.skipped(id, stream, version);
+            }
             Event::Sender(SenderEvent::SyncRequested(req)) => self.answer_store(c, req),
+            Event::Sender(SenderEvent::Escalated(m)) if self.cfg.resend_escalated => {
+                // Pushed again a while later on the same connection.
+                self.counters.escalations_resent += 1;
+                let at = self.now + self.cfg.reconnect_delay.max(Duration::from_millis(100));
+                self.at(
+                    at,
+                    Ev::Repush {
+                        client: c,
+                        epoch,
+                        msg: m,
+                    },
+                );
+            }
+            Event::Receiver(ReceiverEvent::Datagram(m)) => self.server_datagram(c, m),
             Event::Sender(
                 SenderEvent::Escalated(_)
                 | SenderEvent::PeerDead { .. }
@@ -1324,19 +1967,24 @@ impl World {
             }
             Event::Receiver(ReceiverEvent::Deliver(m)) => self.server_deliver(c, epoch, m),
             Event::Receiver(ReceiverEvent::ReceiptWanted { stream, version }) => {
-                // A resend of something stored before this connection: the
-                // receipt comes from the store. None if it was never stored
-                // (its sender gave it up): then there is nothing to answer.
+                // A resend of something committed before this connection:
+                // the receipt comes from the store. Not there: a tombstone
+                // (committed, storing nothing), answered with version 0,
+                // which its author ignores — and which the checker reports
+                // as a wrong receipt for anything but a tombstone.
                 let key = ReceiptKey {
                     client: c as u64,
                     outbox: version,
                 };
                 let receipt = match self.server.store.receipt(key) {
-                    Ok(receipt) => receipt,
+                    Ok(receipt) => receipt.unwrap_or_default(),
                     Err(e) => return self.fail(e),
                 };
-                if let (Some(v), Some(sc)) = (receipt, self.server.conns[c].as_mut()) {
-                    if let Err(e) = sc.conn.provide_receipt(stream, version, encode_receipt(v)) {
+                if let Some(sc) = self.server.conns[c].as_mut() {
+                    if let Err(e) =
+                        sc.conn
+                            .provide_receipt(stream, version, encode_receipt(receipt))
+                    {
                         self.fail(SimError::Driver(format!("server receipt: {e}")));
                     }
                 }
@@ -1371,27 +2019,100 @@ impl World {
         }
     }
 
+    /// A typing datagram from client `c`: relayed at most once to the
+    /// conversation's other connected members.
+    fn server_datagram(&mut self, c: usize, m: Message) {
+        let now = self.now;
+        let Some(origin) = decode_datagram(&m.payload).filter(|o| o.client.0 as usize == c) else {
+            let e = SimError::Driver(format!("client {c} sent a foreign datagram {m:?}"));
+            return self.fail(e);
+        };
+        self.counters.datagrams_received += 1;
+        self.checker.datagram_received(None, origin);
+        // Typing in a conversation: its other members see it (all of the
+        // author's conversations here, the simulation does not say which).
+        let mut to: Vec<usize> = Vec::new();
+        for k in &self.clients[c].conversations {
+            for member in &self.members[(k.0 - 1) as usize] {
+                let i = member.0 as usize;
+                if i != c && !to.contains(&i) {
+                    to.push(i);
+                }
+            }
+        }
+        to.sort_unstable();
+        for i in to {
+            if let Some(sc) = self.server.conns[i].as_mut() {
+                // Dropped under backpressure: at most once.
+                let _ = sc.conn.send(now, m.clone());
+            }
+        }
+    }
+
     /// An upstream message reached the server app: it is written to the
-    /// store (which takes a while), then pushed and committed.
+    /// store (which takes a while), then pushed and committed. A package's
+    /// members come one after another and are written together; a read
+    /// marker is applied at once; a tombstone is committed, storing
+    /// nothing.
     fn server_deliver(&mut self, c: usize, epoch: u64, m: Message) {
-        let outbox = outbox_stream(ClientId(c as u32));
-        let conversation = decode_payload(&m.payload).map(|p| p.0);
-        let Some(conversation) = conversation.filter(|_| m.stream == outbox) else {
+        let now = self.now;
+        let id = ClientId(c as u32);
+        let outbox = outbox_stream(id);
+        if m.stream == marker_stream(id) {
+            // Applied idempotently (a read position only moves forward).
+            self.counters.markers_received += 1;
+            self.checker.at_least_once_received(Origin {
+                client: id,
+                stream: m.stream,
+                version: m.version,
+            });
+            self.progress_made();
+            if let Some(sc) = self.server.conns[c].as_mut() {
+                if let Err(e) = sc.conn.commit(now, m.stream, m.version) {
+                    self.fail(SimError::Driver(format!("server commit marker: {e}")));
+                }
+            }
+            return;
+        }
+        let decoded = decode_payload(&m.payload);
+        let Some((conversation, ..)) = decoded.filter(|_| m.stream == outbox) else {
             let e = SimError::Driver(format!("client {c} sent a foreign message {m:?}"));
             self.fail(e);
             return;
         };
+        if conversation == VOID {
+            if let Some(sc) = self.server.conns[c].as_mut() {
+                let receipt = encode_receipt(Version::ZERO);
+                if let Err(e) = sc.conn.commit_with_receipt(now, outbox, m.version, receipt) {
+                    self.fail(SimError::Driver(format!("server commit tombstone: {e}")));
+                }
+            }
+            return;
+        }
         if !self.clients[c].conversations.contains(&conversation) {
             let e = SimError::Driver(format!("client {c} is not in {conversation:?}"));
             self.fail(e);
             return;
         }
+        let members = match (m.package, self.server.conns[c].as_mut()) {
+            (Some(p), Some(sc)) => {
+                let last = m.version == p.last;
+                sc.assembling.push(m);
+                if !last {
+                    return;
+                }
+                core::mem::take(&mut sc.assembling)
+            }
+            _ => alloc::vec![m],
+        };
         let upstream = Upstream {
             client: c,
             epoch,
-            outbox: m.version,
             conversation,
-            payload: m.payload,
+            members: members
+                .into_iter()
+                .map(|m| (m.version, m.payload))
+                .collect(),
         };
         let delay = self.rng.duration_upto(self.cfg.store_delay);
         let (at, ticket) = self.server.store.begin_write(self.now, delay);
@@ -1414,49 +2135,85 @@ impl World {
     fn store_message(&mut self, u: Upstream) {
         let now = self.now;
         let c = u.client;
-        let key = ReceiptKey {
+        let key = |outbox| ReceiptKey {
             client: c as u64,
-            outbox: u.outbox,
+            outbox,
         };
-        let appended = match self.server.store.append(u.conversation, u.payload, key) {
-            Ok(appended) => appended,
-            Err(e) => return self.fail(e),
+        // A resend of a message the server skipped: if that one was stored
+        // after all (its write was on its way), this is a duplicate of it
+        // (a package is stored whole or not at all: its first member says).
+        let mut originals = Vec::new();
+        for (_, payload) in &u.members {
+            let o = decode_payload(payload).map_or(0, |p| p.3);
+            let stored = match o {
+                0 => None,
+                o => match self.server.store.receipt(key(Version(o))) {
+                    Ok(v) => v,
+                    Err(e) => return self.fail(e),
+                },
+            };
+            originals.push(stored);
+        }
+        let appended: Vec<Appended> = if originals.first().is_some_and(Option::is_some) {
+            originals
+                .iter()
+                .map(|v| Appended::Duplicate(v.unwrap_or_default()))
+                .collect()
+        } else if u.members.len() == 1 {
+            let (ov, payload) = u.members[0].clone();
+            match self.server.store.append(u.conversation, payload, key(ov)) {
+                Ok(appended) => alloc::vec![appended],
+                Err(e) => return self.fail(e),
+            }
+        } else {
+            let members: Vec<(Bytes, ReceiptKey)> = u
+                .members
+                .iter()
+                .map(|(ov, p)| (p.clone(), key(*ov)))
+                .collect();
+            let appended = self.server.store.append_package(u.conversation, &members);
+            if matches!(appended.first(), Some(Appended::New(_))) {
+                self.counters.packages += 1;
+            }
+            appended
         };
-        match &appended {
-            Appended::Duplicate(_) => self.counters.deduped += 1,
-            Appended::New(msg) => {
-                let author = ClientId(c as u32);
-                let origin = Origin {
-                    client: author,
-                    stream: outbox_stream(author),
-                    version: u.outbox,
-                };
-                let origins = self.server.origins.entry(msg.stream).or_default();
-                origins.insert(msg.version, origin);
-                self.counters.stored += 1;
-                self.trace.num(0x570);
-                self.trace.num(msg.stream.0);
-                self.trace.num(msg.version.0);
-                self.progress_made();
-                let k = (u.conversation.0 - 1) as usize;
-                for m in &self.members[k] {
-                    if let Some(sc) = self.server.conns[m.0 as usize].as_mut() {
-                        sc.backlog.push_back(msg.clone());
+        let author = ClientId(c as u32);
+        let outbox = outbox_stream(author);
+        for (&(ov, _), appended) in u.members.iter().zip(&appended) {
+            match appended {
+                Appended::Duplicate(_) => self.counters.deduped += 1,
+                Appended::New(msg) => {
+                    let origin = Origin {
+                        client: author,
+                        stream: outbox,
+                        version: ov,
+                    };
+                    let origins = self.server.origins.entry(msg.stream).or_default();
+                    origins.insert(msg.version, origin);
+                    self.counters.stored += 1;
+                    self.trace.num(0x570);
+                    self.trace.num(msg.stream.0);
+                    self.trace.num(msg.version.0);
+                    self.progress_made();
+                    let k = (u.conversation.0 - 1) as usize;
+                    for m in &self.members[k] {
+                        if let Some(sc) = self.server.conns[m.0 as usize].as_mut() {
+                            sc.backlog.push_back(msg.clone());
+                        }
                     }
                 }
             }
-        }
-        if let Some(sc) = self.server.conns[c]
-            .as_mut()
-            .filter(|sc| sc.epoch == u.epoch)
-        {
-            // The receipt tells the author where its message was stored,
-            // the first time or not.
-            let outbox = outbox_stream(ClientId(c as u32));
-            let receipt = encode_receipt(appended.version());
-            if let Err(e) = sc.conn.commit_with_receipt(now, outbox, u.outbox, receipt) {
-                let e = SimError::Driver(format!("server commit {outbox:?}/{:?}: {e}", u.outbox));
-                self.fail(e);
+            if let Some(sc) = self.server.conns[c]
+                .as_mut()
+                .filter(|sc| sc.epoch == u.epoch)
+            {
+                // The receipt tells the author where its message was stored,
+                // the first time or not.
+                let receipt = encode_receipt(appended.version());
+                if let Err(e) = sc.conn.commit_with_receipt(now, outbox, ov, receipt) {
+                    let e = SimError::Driver(format!("server commit {outbox:?}/{ov:?}: {e}"));
+                    self.fail(e);
+                }
             }
         }
     }
@@ -1477,7 +2234,7 @@ impl World {
         }
         // The checker sees the store as it is, each message with the origin
         // recorded when the store took it (none for one it never gave).
-        let mut checker = Checker::new();
+        let mut checker = core::mem::take(&mut self.checker);
         let mut versions_skipped = 0;
         let contents = self.server.store.contents();
         for (stream, chain) in &contents {
@@ -1494,14 +2251,15 @@ impl World {
             for &k in &cl.conversations {
                 checker.member(id, k);
             }
-            for (&k, versions) in &cl.db.streams {
-                for &v in versions {
-                    checker.committed(id, k, v);
-                }
-            }
             let outbox = outbox_stream(id);
             for ov in 1..=cl.db.outbox.len() as u64 {
                 checker.sent(id, outbox, Version(ov));
+            }
+            for (&ov, &resent) in &cl.db.skipped {
+                checker.skipped_up(id, outbox, Version(ov), Some(Version(resent)));
+            }
+            for n in 1..=cl.db.markers {
+                checker.at_least_once_sent(id, marker_stream(id), Version(n));
             }
             for &ov in &cl.db.acked {
                 checker.acked(id, outbox, Version(ov));
@@ -1509,7 +2267,8 @@ impl World {
             for (&ov, &(k, v)) in &cl.db.receipts {
                 checker.receipt(id, outbox, Version(ov), k, v);
             }
-            unconfirmed += (cl.db.outbox.len() - cl.db.acked.len()) as u64;
+            unconfirmed += (cl.db.outbox.len() - cl.db.settled()) as u64;
+            unconfirmed += cl.db.markers - cl.db.markers_acked.len() as u64;
         }
         let violations = checker.check();
         let k = &self.counters;
@@ -1548,6 +2307,18 @@ impl World {
             packets: k.packets,
             packets_lost: k.lost,
             packets_duplicated: k.duplicated,
+            packages: k.packages,
+            packages_expired: k.client_rx.packages_expired + k.server_rx.packages_expired,
+            skipped_down: k.skipped_down,
+            skipped_up: k.skipped_up,
+            history_pages: k.history_pages,
+            history_messages: k.history_messages,
+            datagrams_sent: k.datagrams_sent,
+            datagrams_received: k.datagrams_received,
+            markers_received: k.markers_received,
+            stale_rejected: k.stale_rejected,
+            escalations_resent: k.escalations_resent,
+            reinstalls: k.reinstalls,
             virtual_time: self.elapsed(),
             steps: self.steps,
             latency: Latency::of(&latencies),

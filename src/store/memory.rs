@@ -4,7 +4,7 @@ extern crate std;
 
 use super::{page_of, Appended, Page, ReceiptKey, Store};
 use crate::allocator::{AllocError, AllocatorConfigError, VersionAllocator};
-use crate::message::{Message, StreamId, Version};
+use crate::message::{Message, Package, StreamId, Version};
 use crate::sync::SyncRange;
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -108,6 +108,57 @@ impl MemoryStore {
         let mut streams: Vec<StreamId> = self.lock().streams.keys().copied().collect();
         streams.sort();
         streams
+    }
+
+    /// Appends `members` to `stream` as one package, atomically: each
+    /// member under the next version (members follow each other in the
+    /// chain), each stored with its receipt key and package fields naming
+    /// the package's last version; the package's id is its first member's
+    /// version. If the first member's key was stored before, nothing is
+    /// written and each member's earlier version comes back as
+    /// [`Appended::Duplicate`] (keys are written together, so all or none
+    /// are there). Reads return the members with their package fields, so
+    /// a sync page carries them.
+    ///
+    /// Not on the [`Store`] trait yet: `RedisStore` keeps no package fields.
+    pub fn append_package(
+        &self,
+        stream: StreamId,
+        members: &[(Bytes, ReceiptKey)],
+    ) -> Vec<Appended> {
+        let mut inner = self.lock();
+        if let Some((_, key)) = members.first() {
+            if inner.receipts.contains_key(key) {
+                return members
+                    .iter()
+                    .map(|(_, k)| {
+                        Appended::Duplicate(inner.receipts.get(k).copied().unwrap_or_default())
+                    })
+                    .collect();
+            }
+        }
+        let versions: Vec<Version> = members.iter().map(|_| inner.allocate(stream)).collect();
+        let (Some(&first), Some(&last)) = (versions.first(), versions.last()) else {
+            return Vec::new();
+        };
+        let count = members.len() as u32;
+        let stored = inner.streams.entry(stream).or_default();
+        let mut prev = stored.last().map_or(Version::ZERO, |m| m.version);
+        let mut out = Vec::with_capacity(members.len());
+        for (i, ((payload, _), &version)) in members.iter().zip(&versions).enumerate() {
+            debug_assert!(version > prev);
+            let msg = Message::new(stream, prev, version, payload.clone())
+                .with_package(Package::new(first.0, i as u32, count, last));
+            stored.push(msg.clone());
+            out.push(Appended::New(msg));
+            prev = version;
+        }
+        for ((_, key), &version) in members.iter().zip(&versions) {
+            inner.receipts.insert(*key, version);
+            let head = inner.outbox_heads.entry(key.client).or_default();
+            *head = (*head).max(key.outbox);
+        }
+        out
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
