@@ -1227,9 +1227,9 @@ impl Receiver {
     fn on_history_data(&mut self, now: Instant, raw_sid: u64, msg: Message) {
         // A copy of a history message settled before: skipped, it stays
         // listed in SKIPPED (no receipt: nothing was stored); committed
-        // (the app gave its key a receipt through another copy), it is
-        // answered like any committed resend — below the received floor
-        // too, since history has no version path to answer it by.
+        // (the app gave its key a receipt through another copy), it gets
+        // that receipt again — below the received floor too, since history
+        // has no version path to answer it by.
         let committed = matches!(
             self.committed.membership(raw_sid),
             Membership::In | Membership::Below
@@ -1238,8 +1238,12 @@ impl Receiver {
             self.received.membership(raw_sid),
             Membership::In | Membership::Below
         );
-        if msg.wants_receipt && received && committed {
-            self.receipt_for_resend(raw_sid, (msg.stream, msg.version));
+        // Only a remembered receipt: a history copy is committed only
+        // through one, and a SID below the floors may also be one its
+        // sender settled long ago (the app is never asked for history).
+        let remembered = self.receipt_cache.get(&(msg.stream, msg.version)).cloned();
+        if let (true, true, true, Some(r)) = (msg.wants_receipt, received, committed, remembered) {
+            self.repeat_receipt(raw_sid, r);
         }
         let Some(sid) = self.admit_sid(raw_sid) else {
             return;

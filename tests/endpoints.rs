@@ -1291,3 +1291,50 @@ fn a_package_larger_than_the_window_is_refused() {
     assert_eq!(tx.send(ms(0), member(5)), Err(SendError::BadPackage));
     assert_eq!(tx.send(ms(0), member(4)), Ok(()));
 }
+
+/// A late network duplicate of a history copy that was skipped (its sender
+/// settled it; the FLOOR passed it) asks the app for nothing: a history
+/// copy is committed only with a receipt the receiver remembers (fuzz find
+/// 36: `ReceiptWanted` for a key nobody ever committed).
+#[test]
+fn a_late_duplicate_of_a_skipped_history_copy_asks_the_app_nothing() {
+    let mut tx = Sender::new(cfg(), CONN);
+    let mut rx = Receiver::new(cfg(), CONN);
+    let m1 = msg(0, 1).with_receipt();
+    rx.fetch_history(S, Version(2), 5);
+    exchange(&mut tx, &mut rx, ms(1));
+    for e in sender_events(&mut tx) {
+        if let SenderEvent::SyncRequested(req) = e {
+            tx.answer_sync(ms(1), &req, std::slice::from_ref(&m1), false)
+                .unwrap();
+        }
+    }
+    let page: Vec<Bytes> = std::iter::from_fn(|| tx.poll_transmit(ms(2))).collect();
+    for p in &page {
+        rx.handle_input(ms(3), p.clone()).unwrap();
+    }
+    // SKIPPED reaches the sender; its FLOOR reaches the receiver.
+    for t in [10, 20, 30] {
+        rx.handle_timeout(ms(t));
+        exchange(&mut tx, &mut rx, ms(t));
+    }
+    let events = sender_events(&mut tx);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, SenderEvent::Skipped { .. })),
+        "{events:?}"
+    );
+    while rx.poll_event().is_some() {}
+    // The network delivers the page's packet again, late.
+    for p in page {
+        rx.handle_input(ms(40), p).unwrap();
+    }
+    let late: Vec<ReceiverEvent> = std::iter::from_fn(|| rx.poll_event()).collect();
+    assert!(
+        !late
+            .iter()
+            .any(|e| matches!(e, ReceiverEvent::ReceiptWanted { .. })),
+        "{late:?}"
+    );
+}
