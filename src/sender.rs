@@ -1232,14 +1232,22 @@ impl Sender {
         // they wait for the window in the answers queue, and while queued
         // DATA still goes out — but not while flow control holds that back
         // (the peer needs the marker to move on).
-        if self.answers.is_empty() && (self.tx_queue.is_empty() || held_back) {
-            while let Some(end) = self.sync_ends.front() {
-                if buf.len() + frame::SYNC_END_MAX_LEN > limit {
-                    break;
-                }
-                frame::put_sync_end(buf, end);
-                self.sync_ends.pop_front();
+        // A *latest* page's marker goes at once: it tells the peer where
+        // the stream starts, and the peer holds the page's messages
+        // uncommitted until it knows — so they pin the window, and a page
+        // larger than the window would otherwise never end.
+        let ready = self.answers.is_empty() && (self.tx_queue.is_empty() || held_back);
+        let mut i = 0;
+        while let Some(end) = self.sync_ends.get(i) {
+            if !ready && end.range != SyncRange::Latest {
+                i += 1;
+                continue;
             }
+            if buf.len() + frame::SYNC_END_MAX_LEN > limit {
+                break;
+            }
+            frame::put_sync_end(buf, end);
+            self.sync_ends.remove(i);
         }
     }
 

@@ -919,3 +919,29 @@ fn small_bounds_recovery_times() {
     times.sort_unstable();
     println!("p50 {} p90 {} max {}", times[50], times[90], times[99]);
 }
+
+/// A *latest* page larger than the window: its messages are held,
+/// uncommitted, until the page's end says where the stream starts, so they
+/// pin the sender's window; the end marker, queued behind the rest of the
+/// page, never came (the deep sweep's seed 1000018: a reinstalled device,
+/// window 4, latest 15). A latest page's end now goes at once.
+#[test]
+fn a_latest_page_larger_than_the_window_starts_the_stream() {
+    let cfg = Config {
+        max_in_flight: 4,
+        ..Config::default()
+    };
+    for seed in 0..5 {
+        let store = Store::with_versions(1..=40);
+        let mut p = Pair::new(cfg.clone(), store, seed, 10);
+        p.rx.resume_latest(S, 15);
+        p.run_until("the latest 15", |p| {
+            p.delivered.len() >= 15 || p.now > ms(600_000)
+        });
+        assert_eq!(p.delivered, (26..=40).collect::<Vec<_>>(), "seed {seed}");
+        assert!(p.events.contains(&ReceiverEvent::Started {
+            stream: S,
+            after: Version(25)
+        }));
+    }
+}

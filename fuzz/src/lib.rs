@@ -2819,8 +2819,12 @@ impl TxModel {
                 // without it (no ACK yet, or room for a whole window) they
                 // are all written first, as before issue 13.
                 let limited = self.room.is_some_and(|r| r < sender_config().max_in_flight);
+                // A latest page's end goes at once (it says where the
+                // stream starts; the peer holds the page until it knows).
+                let latest =
+                    matches!(owed, WireFrame::SyncEnd { mode, .. } if mode == mode::LATEST);
                 assert!(
-                    unwritten.is_empty() || limited,
+                    unwritten.is_empty() || limited || latest,
                     "SYNC_END written before its page's {unwritten:?}"
                 );
             }

@@ -1025,11 +1025,14 @@ impl World {
                 // What the connection holds, for the reader of a stall.
                 if let (Some(cc), Some(sc)) = (c.conn.as_ref(), s.conns[i].as_ref()) {
                     out += &format!(
-                        "(client sender {:?}, {} pending, next {:?}; server receiver {:?}, next {:?}) ",
+                        "(up: client sender {:?}, {} pending; down: server sender {:?}, {} pending, \
+                         client receiver {:?}; next {:?} / {:?}) ",
                         cc.conn.sender().usage(),
                         cc.conn.sender().pending(),
+                        sc.conn.sender().usage(),
+                        sc.conn.sender().pending(),
+                        cc.conn.receiver().usage(),
                         cc.conn.poll_timeout(),
-                        sc.conn.receiver().usage(),
                         sc.conn.poll_timeout(),
                     );
                 }
