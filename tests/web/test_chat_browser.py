@@ -260,6 +260,15 @@ def main():
             for page in pages.values():
                 page.wait_for_function("window.chat && window.chat.connected()", timeout=20000)
 
+            def reconnected(client, n, name):
+                # Sockets accepted since the page loaded (chat.connections()).
+                try:
+                    pages[client].wait_for_function(f"chat.connections() >= {n}", timeout=20000)
+                    check(name, True)
+                except Exception as e:
+                    got = pages[client].evaluate("chat.connections()")
+                    check(name, False, f"{got} connections: {e}")
+
             def page_send(client, n, tag):
                 # Resolves once every send is in the page's IndexedDB outbox
                 # (not when it is stored: that is what the faults test).
@@ -292,12 +301,16 @@ def main():
             native_send(4, "down")
             time.sleep(0.5)
             start_server()
+            # Both pages came back (page 1's count starts at its reload).
+            reconnected(1, 2, "page 1 reconnected after the kill")
+            reconnected(2, 2, "page 2 reconnected after the kill")
             # 4. Drop page 2's WebSocket mid-stream.
             page_send(2, 6, "drop")
             pages[2].evaluate("chat.dropSocket()")
             native_send(6, "drop")
             page_send(1, 6, "drop")
             page_send(2, 3, "after-drop")
+            reconnected(2, 3, "page 2 reconnected after the drop")
             # 5. Wait until everything sent is stored and everyone holds it.
             def settled():
                 store = stored_messages(redis)
@@ -307,8 +320,10 @@ def main():
                 for page in pages.values():
                     if page.evaluate("document.querySelectorAll('#messages li').length") < n:
                         return False
-                msgs, _, _ = native_db(native_path)
-                return len(msgs) >= n
+                    if any(not o["acked"] for o in page.evaluate("chat.dump()")["outbox"]):
+                        return False
+                msgs, outbox, receipts = native_db(native_path)
+                return len(msgs) >= n and outbox <= receipts
             try:
                 wait_until("every message everywhere", settled, 60)
             except TimeoutError as e:

@@ -67,6 +67,7 @@ let lastSent = 0;
 let lastHeard = 0;
 let timer = null;
 let backoff = 100;
+let connections = 0; // sockets accepted by a server, for the console and tests
 
 function setStatus(state, text) {
   const s = $('status');
@@ -217,6 +218,7 @@ function opened() {
     if (!o.receipt) sendOn(c, t, o);
   }
   conn = c;
+  connections++;
   lastSent = lastHeard = t;
   setStatus('connected', `connected to ${server}`);
   pump();
@@ -452,6 +454,7 @@ async function main() {
     dump,
     dropSocket: () => ws && ws.close(),
     connected: () => conn !== null,
+    connections: () => connections,
   };
   connect();
 }
