@@ -52,6 +52,29 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEADLINE_S = 150  # the whole test, hard
+# Storage that fails now and then, from outside the page: while
+# `window.flakyStorage` is N > 0, every Nth read-write transaction on the
+# messages store is aborted right after its writes were queued (as a full
+# quota or a crashed write would). The page must not commit what it did
+# not store, and must get it again.
+FLAKY_STORAGE = """
+(() => {
+  const transaction = IDBDatabase.prototype.transaction;
+  let n = 0;
+  window.flakyStorage = 0;
+  window.abortedWrites = 0;
+  IDBDatabase.prototype.transaction = function (stores, mode, ...rest) {
+    const tx = transaction.call(this, stores, mode, ...rest);
+    if (mode === 'readwrite' && String(stores) === 'messages' && window.flakyStorage > 0
+        && ++n % window.flakyStorage === 0) {
+      queueMicrotask(() => {
+        try { tx.abort(); window.abortedWrites++; } catch (e) { /* already finished */ }
+      });
+    }
+    return tx;
+  };
+})();
+"""
 
 
 def free_port():
@@ -251,6 +274,7 @@ def main():
             pages = {}
             for client in (1, 2):
                 ctx = browser.new_context()
+                ctx.add_init_script(FLAKY_STORAGE)
                 page = ctx.new_page()
                 page.on("pageerror", lambda e, c=client: print(f"page {c} error: {e}", flush=True))
                 url = (f"http://127.0.0.1:{http}/?id={client}&token={token(client)}"
@@ -311,7 +335,22 @@ def main():
             page_send(1, 6, "drop")
             page_send(2, 3, "after-drop")
             reconnected(2, 3, "page 2 reconnected after the drop")
-            # 5. Wait until everything sent is stored and everyone holds it.
+            # 5. Page 1's storage fails now and then while messages arrive.
+            pages[1].evaluate("window.flakyStorage = 3")
+            for i in range(4):
+                page_send(2, 4, f"flaky{i}")
+                native_send(4, f"flaky{i}")
+                page_send(1, 2, f"flaky{i}")
+                time.sleep(0.3)
+            try:
+                pages[1].wait_for_function("window.abortedWrites >= 2", timeout=20000)
+            except Exception:
+                pass
+            aborted = pages[1].evaluate("window.abortedWrites")
+            pages[1].evaluate("window.flakyStorage = 0")
+            check("page 1: some of its message writes were aborted", aborted >= 2, f"{aborted} aborted")
+            page_send(1, 2, "after-flaky")
+            # 6. Wait until everything sent is stored and everyone holds it.
             def settled():
                 store = stored_messages(redis)
                 if len(store) < len(sent):

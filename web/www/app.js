@@ -67,6 +67,7 @@ let lastSent = 0;
 let lastHeard = 0;
 let timer = null;
 let backoff = 100;
+let writes = Promise.resolve(); // the current connection's IndexedDB writes, in order
 let connections = 0; // sockets accepted by a server, for the console and tests
 
 function setStatus(state, text) {
@@ -218,6 +219,7 @@ function opened() {
     if (!o.receipt) sendOn(c, t, o);
   }
   conn = c;
+  writes = Promise.resolve();
   connections++;
   lastSent = lastHeard = t;
   setStatus('connected', `connected to ${server}`);
@@ -303,33 +305,42 @@ function pump() {
 }
 
 // Stores a batch of delivered messages in one transaction; commits them
-// only once it completed. A socket lost meanwhile commits nothing: the
-// next connection resumes after what the transaction stored.
+// only once it completed. One connection's writes go one at a time, in
+// delivery order, and stop at the first that fails: a failed write (quota,
+// an aborted transaction) ends the connection, and the next one resumes
+// after what IndexedDB holds, so nothing after a lost batch is stored past
+// a hole. A socket lost meanwhile commits (and writes) nothing more.
 function store(c, batch) {
-  const tx = db.transaction('messages', 'readwrite');
-  const s = tx.objectStore('messages');
-  for (const m of batch) s.put(m);
-  completion(tx).then(
-    () => {
-      for (const m of batch) {
-        // A message delivered again after a reconnect raced this write.
-        if (m.version > head(m.conv)) {
-          heads.set(m.conv, m.version);
-          show(m);
+  writes = writes.then(() => {
+    if (conn !== c) return undefined;
+    const tx = db.transaction('messages', 'readwrite');
+    const s = tx.objectStore('messages');
+    for (const m of batch) s.put(m);
+    return completion(tx).then(
+      () => {
+        for (const m of batch) {
+          // Delivered again after a reconnect raced an earlier write.
+          if (m.version > head(m.conv)) {
+            heads.set(m.conv, m.version);
+            show(m);
+          }
         }
-      }
-      if (conn !== c) return;
-      for (const m of batch) {
-        try {
-          c.commit(now(), BigInt(m.conv), BigInt(m.version));
-        } catch (e) {
-          console.warn('commit', e);
+        if (conn !== c) return;
+        for (const m of batch) {
+          try {
+            c.commit(now(), BigInt(m.conv), BigInt(m.version));
+          } catch (e) {
+            console.warn('commit', e);
+          }
         }
-      }
-      pump();
-    },
-    (err) => console.error('IndexedDB write failed; the messages come again', err),
-  );
+        pump();
+      },
+      (err) => {
+        console.warn('IndexedDB write failed: reconnecting, the messages come again', err);
+        if (conn === c) lost();
+      },
+    );
+  });
 }
 
 // The server's resume asks what follows its stored head of the outbox.
