@@ -8,6 +8,8 @@
 //!     --listen 127.0.0.1:7701 --ws-listen 127.0.0.1:7711 --metrics 127.0.0.1:9101 \
 //!     --redis redis://127.0.0.1:6379/ --prefix chat
 //! cargo run --example chat_server -- --print-token 1   # a client's token
+//! cargo run --example chat_server -- --ws-listen 127.0.0.1:7711 \
+//!     --metrics 127.0.0.1:9101 --web web/www   # the browser client (web/)
 //! ```
 //! Clients: `chat_client` and `chat_client_blocking` (see their docs).
 //! SIGTERM or Ctrl-C: connections are closed cleanly, the process exits 0.
@@ -23,11 +25,13 @@ use tracing::{info, warn};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: chat_server [--listen ADDR] [--ws-listen ADDR] [--metrics ADDR]\n\
+        "usage: chat_server [--listen ADDR] [--ws-listen ADDR] [--metrics ADDR [--web DIR]]\n\
          \x20                  [--redis URL [--prefix P]] [--secret-file FILE]\n\
          \x20                  [--max-connections N] [--keepalive-ms MS] [--dead-after-ms MS]\n\
          \x20      chat_server --print-token CLIENT_ID\n\
-         The secret comes from --secret-file or the CHAT_SECRET environment variable."
+         The secret comes from --secret-file or the CHAT_SECRET environment variable.\n\
+         --web DIR serves DIR's files (the browser client, built by web/build.sh)\n\
+         on the --metrics listener."
     );
     std::process::exit(2)
 }
@@ -52,6 +56,7 @@ fn main() -> std::io::Result<()> {
     let mut listen = "127.0.0.1:7700".to_string();
     let mut ws_listen: Option<String> = None;
     let mut metrics_listen: Option<String> = None;
+    let mut web: Option<String> = None;
     let mut redis: Option<String> = None;
     let mut prefix = "chat".to_string();
     let mut secret_file: Option<String> = None;
@@ -66,6 +71,7 @@ fn main() -> std::io::Result<()> {
             "--listen" => listen = value(),
             "--ws-listen" => ws_listen = Some(value()),
             "--metrics" => metrics_listen = Some(value()),
+            "--web" => web = Some(value()),
             "--redis" => redis = Some(value()),
             "--prefix" => prefix = value(),
             "--secret-file" => secret_file = Some(value()),
@@ -78,7 +84,18 @@ fn main() -> std::io::Result<()> {
             _ => usage(),
         }
     }
+    if web.is_some() && metrics_listen.is_none() {
+        eprintln!("chat_server: --web needs --metrics (the page is served there)");
+        usage();
+    }
     let secret = secret(secret_file.as_deref());
+    // Trying it out (the secret in CHAT_SECRET, from which clients derive
+    // their tokens anyway): log ready-made page links for clients 1 and 2.
+    let demo_links = (web.is_some() && secret_file.is_none()).then(|| {
+        [1u64, 2]
+            .map(|id| (id, chat::wire::hex(&secret.token(id))))
+            .to_vec()
+    });
     if let Some(id) = print_token {
         println!("{}", chat::wire::hex(&secret.token(id)));
         return Ok(());
@@ -105,6 +122,7 @@ fn main() -> std::io::Result<()> {
             listen,
             ws_listen,
             metrics_listen,
+            web.map(|dir| (dir, demo_links.unwrap_or_default())),
             redis,
             prefix,
             options,
@@ -115,6 +133,7 @@ async fn run(
     listen: String,
     ws_listen: Option<String>,
     metrics_listen: Option<String>,
+    web: Option<(String, Vec<(u64, String)>)>,
     redis: Option<String>,
     prefix: String,
     options: ServerOptions,
@@ -138,8 +157,19 @@ async fn run(
         };
         if let Some(a) = &metrics_listen {
             let l = tokio::net::TcpListener::bind(a).await?;
-            info!("metrics on http://{}/metrics", l.local_addr()?);
-            tokio::spawn(chat::metrics::serve(l, metrics.clone()));
+            let http = l.local_addr()?;
+            info!("metrics on http://{http}/metrics");
+            let dir = web
+                .as_ref()
+                .map(|(dir, _)| std::sync::Arc::from(std::path::Path::new(dir)));
+            if let Some((dir, links)) = &web {
+                info!("web client (files in {dir}) on http://{http}/");
+                let ws = ws_listen.as_deref().unwrap_or("WS-LISTEN-ADDR");
+                for (id, token) in links {
+                    info!("  client {id}: http://{http}/?id={id}&token={token}&conv=1&server=ws://{ws}/");
+                }
+            }
+            tokio::spawn(chat::metrics::serve(l, metrics.clone(), dir));
         }
         info!("listening on {} (tcp)", tcp.local_addr()?);
         if let Some(ws) = &ws {

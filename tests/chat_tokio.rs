@@ -56,3 +56,35 @@ async fn exactly_once_in_order_across_drops_and_crashes() {
     assert_eq!(report.stored, 180);
     cluster.shutdown().await;
 }
+
+/// `chat_server --web DIR` serves only plain names under DIR, of the kinds
+/// a page needs: nothing outside DIR, no hidden files, no other types.
+#[test]
+fn web_files_stay_inside_their_directory() {
+    use chat_harness::chat::metrics::static_file;
+    use std::path::Path;
+    let dir = Path::new("/srv/www");
+    let kind = |p: &str| static_file(dir, p).map(|(k, f)| (k.split(';').next().unwrap(), f));
+    assert_eq!(kind("/"), Some(("text/html", dir.join("index.html"))));
+    assert_eq!(
+        kind("/app.js"),
+        Some(("text/javascript", dir.join("app.js")))
+    );
+    assert_eq!(
+        kind("/pkg/ackwire_web_bg.wasm"),
+        Some(("application/wasm", dir.join("pkg/ackwire_web_bg.wasm")))
+    );
+    for bad in [
+        "/../Cargo.toml",
+        "/pkg/../../x.js",
+        "/.hidden.js",
+        "//etc/x.js",
+        "/%2e%2e/x.js",
+        "/a b.js",
+        "/Cargo.toml",
+        "/pkg/",
+        "index.html",
+    ] {
+        assert_eq!(kind(bad), None, "{bad}");
+    }
+}

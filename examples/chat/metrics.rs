@@ -3,6 +3,7 @@
 //! format is a few lines of text; no crate needed.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,17 +210,21 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` and `GET /health` until the future is dropped.
-/// HTTP/1.0, one request per connection, 2 s to send it.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// Serves `GET /metrics` and `GET /health` until the future is dropped,
+/// and with `web` the files of that directory (the browser client's page
+/// and its WebAssembly: `GET /` is `index.html`). HTTP/1.0, one request
+/// per connection, 2 s to send it.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, web: Option<Arc<Path>>) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let metrics = metrics.clone();
+        let web = web.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
+            // A browser's request head is larger than a scraper's.
+            let mut buf = vec![0u8; 8192];
             let mut n = 0;
             let read = tokio::time::timeout(Duration::from_secs(2), async {
                 while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
@@ -235,19 +240,60 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             }
             let line = std::str::from_utf8(&buf[..n]).unwrap_or("");
             let path = line.split(' ').nth(1).unwrap_or("");
-            let (status, body) = match path {
-                "/metrics" => ("200 OK", metrics.render()),
-                "/health" if metrics.store_up.load(Relaxed) => ("200 OK", "ok\n".into()),
-                "/health" => ("503 Service Unavailable", "store down\n".into()),
-                _ => ("404 Not Found", "try /metrics or /health\n".into()),
+            let path = path.split('?').next().unwrap_or("");
+            let (status, kind, body) = match path {
+                "/metrics" => ("200 OK", TEXT, metrics.render().into_bytes()),
+                "/health" if metrics.store_up.load(Relaxed) => ("200 OK", TEXT, b"ok\n".to_vec()),
+                "/health" => ("503 Service Unavailable", TEXT, b"store down\n".to_vec()),
+                _ => match web.as_deref().map(|dir| static_file(dir, path)) {
+                    Some(Some((kind, file))) => {
+                        match tokio::task::spawn_blocking(move || std::fs::read(file)).await {
+                            Ok(Ok(body)) => ("200 OK", kind, body),
+                            _ => ("404 Not Found", TEXT, b"no such file\n".to_vec()),
+                        }
+                    }
+                    _ => ("404 Not Found", TEXT, b"try /metrics or /health\n".to_vec()),
+                },
             };
             let head = format!(
-                "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
             let _ = socket.shutdown().await;
         });
     }
+}
+
+const TEXT: &str = "text/plain; version=0.0.4";
+
+/// The file under `dir` that `path` names, with its content type, or
+/// `None`: only names of letters, digits, `-`, `_` and `.` (not leading),
+/// so nothing outside `dir` can be named, and only the kinds a page needs.
+pub fn static_file(dir: &Path, path: &str) -> Option<(&'static str, PathBuf)> {
+    let rel = match path.strip_prefix('/')? {
+        "" => "index.html",
+        p => p,
+    };
+    let mut file = dir.to_path_buf();
+    for part in rel.split('/') {
+        let ok = !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return None;
+        }
+        file.push(part);
+    }
+    let kind = match file.extension()?.to_str()? {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        _ => return None,
+    };
+    Some((kind, file))
 }
