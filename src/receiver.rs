@@ -485,7 +485,7 @@ impl Receiver {
         }
         // The page waits in the reorder buffer until its end marker says
         // where it starts.
-        let limit = latest.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
+        let limit = latest.clamp(1, self.page_limit());
         self.start_sync(stream, SyncKind::Latest(limit));
     }
 
@@ -503,12 +503,13 @@ impl Receiver {
     }
 
     /// Asks for one page of `stream`'s history: at most `limit` stored
-    /// messages just before `before` (`Config::max_reorder_per_stream` at
-    /// most), reported as [`ReceiverEvent::History`]. Live delivery goes on
+    /// messages just before `before` (at most `Config::max_reorder_per_stream`
+    /// and one less than `Config::max_held_messages`: the page is held until
+    /// it is whole), reported as [`ReceiverEvent::History`]. Live delivery goes on
     /// untouched. One request per stream at a time: a new one replaces an
     /// unanswered one. Lost requests and answers are retried.
     pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
-        let limit = limit.clamp(1, clamp_u32(self.config.max_reorder_per_stream));
+        let limit = limit.clamp(1, self.page_limit());
         let c = self.streams.entry(stream).or_default().cold_mut();
         if let Some(old) = c.history.take() {
             self.held -= old.messages.len();
@@ -523,6 +524,15 @@ impl Receiver {
             end: None,
         }));
         self.requests_due.push_back((stream, Request::History));
+    }
+
+    /// The most messages a latest or history page may ask for: what one
+    /// stream may buffer, and what may be held beside the slot kept for
+    /// in-order messages (a page's messages are held under the early rule
+    /// until the page is whole, so a larger page could never complete).
+    fn page_limit(&self) -> u32 {
+        let held = self.config.max_held_messages.saturating_sub(1).max(1);
+        clamp_u32(self.config.max_reorder_per_stream.min(held))
     }
 
     /// Declares `stream`'s versions contiguous (`version == prev + 1`), as

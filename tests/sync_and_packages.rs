@@ -945,3 +945,42 @@ fn a_latest_page_larger_than_the_window_starts_the_stream() {
         }));
     }
 }
+
+/// A history page is held, under the early-message rule (never the last
+/// free slot), until it is whole: one asking for `max_held_messages` or
+/// more could never complete (the deep sweep's seed 1000459: 9 held, pages
+/// of 9). Pages are capped one below the held bound.
+#[test]
+fn a_history_page_is_capped_below_the_held_bound() {
+    let cfg = Config {
+        max_held_messages: 9,
+        ..Config::default()
+    };
+    let store = Store::with_versions(1..=30);
+    let mut p = Pair::new(cfg, store.clone(), 1, 0);
+    p.rx.resume(S, Version(30));
+    p.run_until("resumed", |p| p.tx.pending() == 0 && p.now > ms(1000));
+    let mut before = Version(31);
+    let mut history: Vec<u64> = Vec::new();
+    loop {
+        p.rx.fetch_history(S, before, 9);
+        p.run_until("a page", |p| {
+            p.events
+                .iter()
+                .any(|e| matches!(e, ReceiverEvent::History { .. }))
+                || p.now > ms(600_000)
+        });
+        let pages = p.history_pages();
+        assert_eq!(pages.len(), 1, "no page in ten minutes");
+        let (_, page, more) = pages.into_iter().next().unwrap();
+        assert!(page.len() <= 8, "{page:?}");
+        let mut next = page.clone();
+        next.extend(history);
+        history = next;
+        if !more {
+            break;
+        }
+        before = Version(page[0]);
+    }
+    assert_eq!(history, (1..=30).collect::<Vec<_>>());
+}
