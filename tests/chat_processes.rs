@@ -592,9 +592,13 @@ fn rss_returns_within_10_percent_after_a_flood_of_forged_packets() {
         .enable_all()
         .build()
         .unwrap();
-    // Warm-up: the same number of connections once, briefly, so the
-    // runtime's own tables have their size; then the baseline.
-    rt.block_on(flood(spec.port, 160, 1));
+    // Warm-up: the same flood once, so the runtime's own tables and the
+    // allocator's arenas have their size (memory that stays after the
+    // first burst is the process's working set, not a leak); then the
+    // baseline. What must hold: a burst leaves nothing behind.
+    for _ in 0..2 {
+        rt.block_on(flood(spec.port, 160, 300));
+    }
     std::thread::sleep(Duration::from_secs(5));
     let baseline = chat_harness::chat::rss_bytes(pid);
     let peak = rt.block_on(flood(spec.port, 160, 300));
@@ -603,7 +607,7 @@ fn rss_returns_within_10_percent_after_a_flood_of_forged_packets() {
     // Back within 10 % of the baseline once the connections closed.
     let start = Instant::now();
     let mut now = chat_harness::chat::rss_bytes(pid);
-    while now > baseline + baseline / 10 && start.elapsed() < Duration::from_secs(15) {
+    while now > baseline + baseline / 10 && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(250));
         now = chat_harness::chat::rss_bytes(pid);
     }
