@@ -231,7 +231,8 @@ fn real_processes_survive_seeded_kill_9_of_servers_and_clients() {
     let _serial = serial();
     let seed = seed();
     eprintln!("CHAT_SEED={seed}");
-    let mut rng = Rng(seed);
+    // The simulator's splitmix64: the same seed, the same schedule.
+    let mut rng = ackwire::sim::SimRng::new(seed);
     let dir = temp_dir("procs-kill9");
     let redis = Redis::start(&dir);
     let specs = [
