@@ -308,6 +308,7 @@ mod error;
 mod frame;
 mod idgen;
 mod message;
+mod package_slots;
 mod packet;
 mod receiver;
 mod rtt;

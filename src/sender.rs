@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::error::{InputError, SendError};
 use crate::frame::{self, AckFrame, Frame};
 use crate::message::{Message, Qos, StreamId, Version};
+use crate::package_slots::PackageSlots;
 use crate::packet::{self, ConnectionId, PacketWriter};
 use crate::rtt::RttEstimator;
 use crate::snapshot::{self, Dec, Enc, SnapshotError};
@@ -251,17 +252,22 @@ pub struct Sender {
     writer: PacketWriter,
     /// SyncRequested events not yet taken by the app.
     sync_requests_queued: usize,
-    /// SYNC_END frames to write once the page's messages are out.
-    sync_ends: VecDeque<PageEnd>,
+    /// SYNC_END frames to write once the page's messages are out, each
+    /// with the SID its page's messages end below (see `page_end_ready`).
+    sync_ends: VecDeque<(PageEnd, u64)>,
     /// Decoded frames of the packet being handled (capacity reused).
     scratch: alloc::vec::Vec<Frame>,
     /// Versions on their way, while an answer is checked (capacity reused).
     scratch_versions: Vec<Version>,
+    /// SIDs met while the transmit queue is compacted (capacity reused).
+    scratch_seen: Vec<bool>,
     /// Entries at the front of `tx_queue` the peer asked for: they go
     /// out past flow control.
     expedited: usize,
     /// Window scans left to this packet's sync requests.
     expedite_scans: u32,
+    /// Window slots kept for packages' members still to come.
+    packages: PackageSlots,
     stats: SenderStats,
 }
 
@@ -279,8 +285,10 @@ impl Sender {
             writer,
             scratch: alloc::vec::Vec::new(),
             scratch_versions: Vec::new(),
+            scratch_seen: Vec::new(),
             expedited: 0,
             expedite_scans: 0,
+            packages: PackageSlots::default(),
             sync_requests_queued: 0,
             sync_ends: VecDeque::new(),
             ring: VecDeque::new(),
@@ -401,15 +409,34 @@ impl Sender {
         } else {
             self.answers.len() + self.backlog.len()
         };
-        if !self.window_open() || ahead > 0 {
-            if answer {
-                self.answers.push_back((msg, history));
-            } else {
-                self.backlog.push_back((msg, history));
-            }
-        } else {
+        // A member of a package already in the window takes the slot kept
+        // for it at once, past whatever waits (that may wait for it).
+        let promised = self.packages.is_promised(&msg, history) && self.window_open();
+        if promised || (ahead == 0 && self.admissible(&msg, history)) {
             self.admit(msg, history);
+        } else if answer {
+            self.answers.push_back((msg, history));
+        } else {
+            self.backlog.push_back((msg, history));
         }
+    }
+
+    /// Whether `msg` may enter the window now: into a slot kept for it, or
+    /// into free slots that are not kept for another package's members —
+    /// as many as its own package still needs (see [`PackageSlots`]).
+    fn admissible(&self, msg: &Message, history: bool) -> bool {
+        if self.packages.is_promised(msg, history) {
+            return self.window_open();
+        }
+        let taken = (self.ring.len() as u64).saturating_add(self.packages.reserved());
+        let free = self.config.max_in_flight.saturating_sub(taken);
+        free >= self.packages.needed(msg, history)
+    }
+
+    /// Whether the next queued message may enter the window now.
+    fn next_admissible(&self) -> bool {
+        let next = self.answers.front().or_else(|| self.backlog.front());
+        next.is_some_and(|(m, h)| self.admissible(m, *h))
     }
 
     /// Answers a [`SenderEvent::SyncRequested`] with one page read from the
@@ -440,38 +467,73 @@ impl Sender {
             return Err(SendError::Backpressure);
         }
         let history = matches!(request.range, SyncRange::Before(_));
-        // A copy already on its way (in the window, or queued as an earlier
-        // answer) is not queued again: repeated requests under loss would
-        // otherwise pile up copies of the same messages behind the window.
-        let mut on_the_way = core::mem::take(&mut self.scratch_versions);
-        on_the_way.clear();
-        let window = self.ring.iter().flatten().map(|e| (&e.msg, e.history));
-        let queued = self.answers.iter().map(|(m, h)| (m, *h));
-        on_the_way.extend(
-            window
-                .chain(queued)
-                .filter(|(m, h)| m.stream == request.stream && *h == history)
-                .map(|(m, _)| m.version),
+        if self.is_idle() {
+            self.busy_since = now;
+        }
+        // A copy already in the window is on its way and not queued again:
+        // repeated requests under loss would otherwise pile up copies.
+        let mut in_window = core::mem::take(&mut self.scratch_versions);
+        in_window.clear();
+        in_window.extend(
+            self.ring
+                .iter()
+                .flatten()
+                .filter(|e| e.msg.stream == request.stream && e.history == history)
+                .map(|e| e.msg.version),
         );
-        on_the_way.sort_unstable();
-        for m in page {
-            if on_the_way.binary_search(&m.version).is_err() {
-                self.enqueue(now, m.clone(), history, true);
+        in_window.sort_unstable();
+        // The page goes to the front of the queue, ahead of earlier answers
+        // (copies of its messages queued by them move with it): the latest
+        // request says what the peer waits for now. Behind a window the
+        // peer has no room for, an earlier answer's tail would otherwise
+        // keep the one message it needs waiting (deep-sweep seed 1001301).
+        let in_page = |m: &Message| {
+            m.stream == request.stream
+                && page.binary_search_by_key(&m.version, |p| p.version).is_ok()
+        };
+        self.answers.retain(|(m, h)| *h != history || !in_page(m));
+        let sids_start = self.next_sid();
+        let mut pushed = 0u64;
+        for m in page.iter().rev() {
+            if in_window.binary_search(&m.version).is_err() {
+                self.answers.push_front((m.clone(), history));
+                pushed += 1;
             }
         }
-        self.scratch_versions = on_the_way;
+        self.scratch_versions = in_window;
+        // Markers queued before wait for their pages' messages, now behind
+        // (never past the last queued answer: a page whose copies just moved
+        // to the front gets its SIDs sooner, not later).
+        let last_queued = sids_start + self.answers.len() as u64;
+        for (_, sids_end) in self.sync_ends.iter_mut() {
+            if *sids_end > sids_start {
+                *sids_end = (*sids_end + pushed).min(last_queued);
+            }
+        }
+        self.fill_window();
         let empty_at = match request.range {
             SyncRange::After(v) => v,
             SyncRange::Latest | SyncRange::Before(_) => Version::ZERO,
         };
-        self.sync_ends.push_back(PageEnd {
+        let end = PageEnd {
             stream: request.stream,
             range: request.range,
             first_prev: page.first().map_or(empty_at, |m| m.prev),
             through: page.last().map_or(empty_at, |m| m.version),
             count: page.len() as u64,
             more,
-        });
+        };
+        // A repeated request answered with the same page needs one marker:
+        // the one queued already tells the peer all it needs.
+        let after = if page.is_empty() {
+            0
+        } else {
+            sids_start + pushed
+        };
+        match self.sync_ends.iter_mut().find(|(e, _)| *e == end) {
+            Some((_, sids_end)) => *sids_end = after,
+            None => self.sync_ends.push_back((end, after)),
+        }
         Ok(())
     }
 
@@ -632,11 +694,18 @@ impl Sender {
         self.expedite_scans -= 1;
         let window = self.reorder_window();
         let most = (request.limit as usize).min(EXPEDITE_MOST);
-        let mut picked = [0u64; EXPEDITE_MOST];
+        if most == 0 {
+            return;
+        }
+        // The lowest versions the peer asked for, not the lowest SIDs: the
+        // one it waits for may be a later copy (a sync answer, a resend)
+        // behind older messages of the stream it has no room for yet
+        // (deep-sweep seed 1000361: v6 at SID 61 behind v23 at SID 51).
+        let mut picked = [(Version::ZERO, 0u64); EXPEDITE_MOST];
         let mut n = 0;
         let mut sid = self.resend_floor.max(self.base);
-        while n < most && sid < self.next_sid() {
-            let due = self.peek(sid).is_some_and(|e| {
+        while sid < self.next_sid() {
+            let due = self.peek(sid).filter(|e| {
                 let waiting = match e.state {
                     State::Queued => true,
                     State::Outstanding => e.last_sent + window <= now,
@@ -644,13 +713,22 @@ impl Sender {
                 };
                 waiting && e.msg.stream == request.stream && e.msg.version > after && !e.history
             });
-            if due {
-                picked[n] = sid;
-                n += 1;
+            if let Some(e) = due {
+                let v = e.msg.version;
+                if n < most || v < picked[n - 1].0 {
+                    // Insert in version order; the highest falls off.
+                    let mut i = n.min(most - 1);
+                    while i > 0 && picked[i - 1].0 > v {
+                        picked[i] = picked[i - 1];
+                        i -= 1;
+                    }
+                    picked[i] = (v, sid);
+                    n = (n + 1).min(most);
+                }
             }
             sid += 1;
         }
-        for &sid in picked[..n].iter().rev() {
+        for &(_, sid) in picked[..n].iter().rev() {
             let Some(e) = self.entry(sid) else { continue };
             let was = e.state;
             e.fast = true;
@@ -669,6 +747,64 @@ impl Sender {
         self.base + self.ring.len() as u64
     }
 
+    /// The SID at the front of the transmit queue, once stale SIDs (settled,
+    /// or written since they were queued) are dropped from it.
+    fn queued_front(&mut self) -> Option<u64> {
+        while let Some(&sid) = self.tx_queue.front() {
+            if self.peek(sid).is_some_and(|e| e.state == State::Queued) {
+                return Some(sid);
+            }
+            self.tx_queue.pop_front();
+            self.expedited = self.expedited.saturating_sub(1);
+        }
+        None
+    }
+
+    /// The lowest queued SID. Everything below the resend floor is held by
+    /// the peer, so the scan starts there and passes only entries on the
+    /// wire or settled.
+    fn lowest_queued(&self) -> Option<u64> {
+        let from = self.resend_floor.max(self.base) - self.base;
+        let at = self
+            .ring
+            .iter()
+            .skip(usize::try_from(from).unwrap_or(usize::MAX))
+            .position(|e| e.as_ref().is_some_and(|e| e.state == State::Queued))?;
+        Some(self.base + from + at as u64)
+    }
+
+    /// Drops stale SIDs from the transmit queue once they outnumber the
+    /// window: SIDs written out of queue order (`lowest_queued`) stay
+    /// behind as stale copies, and must not pile up.
+    fn compact_tx_queue(&mut self) {
+        if self.tx_queue.len() <= 2 * self.ring.len() + 64 {
+            return;
+        }
+        let mut seen = core::mem::take(&mut self.scratch_seen);
+        seen.clear();
+        seen.resize(self.ring.len(), false);
+        let (base, ring) = (self.base, &self.ring);
+        let mut kept_front = 0;
+        let mut i = 0;
+        let expedited = self.expedited;
+        self.tx_queue.retain(|&sid| {
+            let at = usize::try_from(sid.wrapping_sub(base)).unwrap_or(usize::MAX);
+            let keep = sid >= base
+                && ring
+                    .get(at)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.state == State::Queued)
+                && !core::mem::replace(&mut seen[at], true);
+            if keep && i < expedited {
+                kept_front += 1;
+            }
+            i += 1;
+            keep
+        });
+        self.expedited = kept_front;
+        self.scratch_seen = seen;
+    }
+
     fn window_open(&self) -> bool {
         (self.ring.len() as u64) < self.config.max_in_flight
     }
@@ -684,6 +820,7 @@ impl Sender {
     fn admit(&mut self, msg: Message, history: bool) {
         let sid = self.next_sid();
         self.in_transit += 1;
+        self.packages.admitted(&msg, history);
         self.ring.push_back(Some(Entry {
             msg,
             history,
@@ -703,12 +840,34 @@ impl Sender {
 
     fn fill_window(&mut self) {
         while self.window_open() {
-            let next = self.answers.pop_front();
-            let Some((msg, history)) = next.or_else(|| self.backlog.pop_front()) else {
+            let next = if self.next_admissible() {
+                self.answers
+                    .pop_front()
+                    .or_else(|| self.backlog.pop_front())
+            } else {
+                self.take_promised()
+            };
+            let Some((msg, history)) = next else {
                 break;
             };
             self.admit(msg, history);
         }
+    }
+
+    /// The first queued member of a package in the window, taken out of
+    /// its queue: the message at the front may not enter (its package
+    /// needs more free slots) while this one has a slot kept for it.
+    /// Scans the queues, but only while a package has kept slots.
+    fn take_promised(&mut self) -> Option<(Message, bool)> {
+        if self.packages.reserved() == 0 {
+            return None;
+        }
+        let promised = |(m, h): &(Message, bool)| self.packages.is_promised(m, *h);
+        if let Some(i) = self.answers.iter().position(promised) {
+            return self.answers.remove(i);
+        }
+        let i = self.backlog.iter().position(promised)?;
+        self.backlog.remove(i)
     }
 
     fn link_tail(&mut self, sid: u64) {
@@ -762,6 +921,9 @@ impl Sender {
             self.in_transit -= 1;
         }
         let slot = self.ring.get_mut(usize::try_from(sid - self.base).ok()?)?;
+        if let Some(e) = slot.as_ref() {
+            self.packages.settled(&e.msg, e.history);
+        }
         let out = read(slot);
         *slot = None;
         while matches!(self.ring.front(), Some(None)) {
@@ -992,7 +1154,7 @@ impl Sender {
     /// just have lost its acks (probes and `peer_dead_after` handle that).
     fn stall_deadline(&self) -> Option<Instant> {
         let waiting = !self.backlog.is_empty() || !self.answers.is_empty();
-        if self.window_open() || !waiting || self.in_transit > 0 {
+        if self.next_admissible() || !waiting || self.in_transit > 0 {
             return None;
         }
         let e = self.ring.front()?.as_ref()?;
@@ -1127,6 +1289,7 @@ impl Sender {
         self.list_head = NIL;
         self.list_tail = NIL;
         self.list_len = 0;
+        self.packages.clear();
         let queued = self.answers.len() + self.backlog.len();
         let mut out = Vec::with_capacity(self.ring.len() + queued);
         for e in self.ring.drain(..).flatten() {
@@ -1190,22 +1353,31 @@ impl Sender {
         // peer has room for — but always one, which finds out when room
         // opens again (and is the one the peer waits for, oldest first).
         let allowed = self.peer_room.max(1);
+        // More waits than the peer has room for: what goes out is what it
+        // waits for, the lowest SIDs first, not whatever was queued first
+        // (a timed-out message requeued behind newer ones would otherwise
+        // wait while each newer one in turn is dropped for want of room and
+        // times out: deep-sweep seed 1000751, one message per 4 s).
+        let limited = self.in_transit as u64 > allowed;
+        self.compact_tx_queue();
         let mut held_back = false;
-        while let Some(&sid) = self.tx_queue.front() {
-            let Some(e) = slot(&mut self.ring, self.base, sid) else {
-                self.tx_queue.pop_front();
-                self.expedited = self.expedited.saturating_sub(1);
-                continue;
+        loop {
+            // (An entry resent only for its receipt may lie below the
+            // resend floor: the queue's front finds it.)
+            let lowest = (self.expedited == 0 && limited)
+                .then(|| self.lowest_queued())
+                .flatten();
+            let from_front = lowest.is_none();
+            let Some(sid) = lowest.or_else(|| self.queued_front()) else {
+                break;
             };
-            if e.state != State::Queued {
-                self.tx_queue.pop_front();
-                self.expedited = self.expedited.saturating_sub(1);
-                continue;
-            }
             if self.list_len >= allowed && self.expedited == 0 {
                 held_back = true;
                 break;
             }
+            let Some(e) = slot(&mut self.ring, self.base, sid) else {
+                break;
+            };
             if buf.len() + frame::data_len_bound(&e.msg) > limit
                 && buf.len() + frame::data_len(sid, &e.msg) > limit
             {
@@ -1224,29 +1396,37 @@ impl Sender {
             e.last_sent = now;
             e.last_pn = pn;
             e.state = State::Outstanding;
-            self.tx_queue.pop_front();
-            self.expedited = self.expedited.saturating_sub(1);
+            if from_front {
+                self.tx_queue.pop_front();
+                self.expedited = self.expedited.saturating_sub(1);
+            }
             self.link_tail(sid);
         }
-        // A page's end marker follows the page's messages: it waits while
-        // they wait for the window in the answers queue, and while queued
-        // DATA still goes out — but not while flow control holds that back
-        // (the peer needs the marker to move on).
+        // A page's end marker follows its own page's messages: it waits
+        // until each has been written once — or, while flow control holds
+        // DATA back, until each has a SID (the peer needs the marker to
+        // move on). It never waits for other pages' answers: retries keep
+        // refilling that queue, and a marker waiting for it to drain could
+        // wait forever while the peer holds its page whole (deep-sweep seed
+        // 1019879).
         // A *latest* page's marker goes at once: it tells the peer where
         // the stream starts, and the peer holds the page's messages
         // uncommitted until it knows — so they pin the window, and a page
         // larger than the window would otherwise never end.
-        let ready = self.answers.is_empty() && (self.tx_queue.is_empty() || held_back);
+        let numbered = self.next_sid();
         let mut i = 0;
-        while let Some(end) = self.sync_ends.get(i) {
-            if !ready && end.range != SyncRange::Latest {
+        while let Some(&(end, sids_end)) = self.sync_ends.get(i) {
+            let ready = end.range == SyncRange::Latest
+                || self.sent_end >= sids_end
+                || (held_back && numbered >= sids_end);
+            if !ready {
                 i += 1;
                 continue;
             }
             if buf.len() + frame::SYNC_END_MAX_LEN > limit {
                 break;
             }
-            frame::put_sync_end(buf, end);
+            frame::put_sync_end(buf, &end);
             self.sync_ends.remove(i);
         }
     }
@@ -1376,8 +1556,9 @@ impl Sender {
         s.u(u64::from(self.ping_count));
         s.b(self.closed);
         s.usize(self.sync_ends.len());
-        for end in &self.sync_ends {
+        for (end, sids_end) in &self.sync_ends {
             s.page_end(end);
+            s.u(*sids_end);
         }
         let st = &self.stats;
         for v in [
@@ -1395,6 +1576,7 @@ impl Sender {
         }
         s.u(self.peer_room);
         s.usize(self.expedited);
+        self.packages.encode(&mut s);
         Ok(s.finish())
     }
 
@@ -1497,7 +1679,8 @@ impl Sender {
         tx.closed = d.b()?;
         let n = d.count()?;
         for _ in 0..n {
-            tx.sync_ends.push_back(d.page_end()?);
+            let end = d.page_end()?;
+            tx.sync_ends.push_back((end, d.u()?));
         }
         let st = &mut tx.stats;
         for v in [
@@ -1517,6 +1700,7 @@ impl Sender {
         tx.expedited = usize::try_from(d.u()?)
             .unwrap_or(usize::MAX)
             .min(tx.tx_queue.len());
+        tx.packages = PackageSlots::decode(&mut d, tx.config.max_in_flight)?;
         tx.list_len = tx
             .ring
             .iter()
@@ -1551,6 +1735,11 @@ impl Sender {
             || self.sync_ends.len() > self.config.max_streams
         {
             return Err(bad("queues past their bounds"));
+        }
+        // A page end waits for SIDs that the queued answers will take.
+        let last_queued = self.next_sid() + self.answers.len() as u64;
+        if self.sync_ends.iter().any(|&(_, end)| end > last_queued) {
+            return Err(bad("page end waiting past the queue"));
         }
         let all = self.ring.iter().flatten().map(|e| &e.msg);
         let waiting = self

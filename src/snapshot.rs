@@ -4,7 +4,10 @@
 //! Layout: `"AWS"`, a format version byte (2), a kind byte (`S` sender, `R`
 //! receiver), the connection id (u64 big-endian), the body (canonical LEB128
 //! varints, like the wire format), and a CRC-32 (big-endian) of everything
-//! before it. (Format 1 had no connection id; format 2 adds it, skipped SIDs, aliases, passed-over ranges and flow-control state.) Restoring decodes as
+//! before it. (Format 1 had no connection id; format 2 adds it, skipped
+//! SIDs, aliases, passed-over ranges and flow-control state; format 3 adds
+//! where each queued page end's SIDs end and the window slots kept for
+//! packages.) Restoring decodes as
 //! defensively as a packet: every count is checked against the bytes left
 //! and the configuration's bounds, and the state's invariants are checked
 //! before anything is returned.
@@ -22,7 +25,7 @@ use core::time::Duration;
 use thiserror::Error;
 
 const MAGIC: &[u8; 3] = b"AWS";
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 /// Magic, format, kind, connection id: the bytes before the body.
 const HEADER_LEN: usize = 3 + 1 + 1 + 8;
 pub(crate) const SENDER: u8 = b'S';

@@ -2809,11 +2809,18 @@ impl TxModel {
                 );
             }
             end @ WireFrame::SyncEnd { .. } => {
-                let (owed, unwritten) = self
+                // Markers of different pages may pass each other (each
+                // waits for its own page only), so find the one it answers.
+                let at = self
                     .owed_ends
-                    .pop_front()
-                    .unwrap_or_else(|| panic!("{end:?} answers nothing"));
-                assert_eq!(end, owed, "SYNC_END differs from the answer");
+                    .iter()
+                    .position(|(owed, _)| *owed == end)
+                    .unwrap_or_else(|| {
+                        panic!("{end:?} answers nothing owed: {:?}", self.owed_ends)
+                    });
+                let Some((owed, unwritten)) = self.owed_ends.remove(at) else {
+                    unreachable!("position found above")
+                };
                 // §5.1: once none of the page's messages waits for the
                 // window. Flow control may still hold them (they have SIDs);
                 // without it (no ACK yet, or room for a whole window) they
@@ -3125,7 +3132,11 @@ pub fn sender_hostile(data: &[u8]) {
                             .map(key)
                             .filter(|k| !on_way.contains(k))
                             .collect();
-                        model.owed_ends.push_back((end, owed));
+                        // The same page answered again while its marker
+                        // is still queued gets no second marker.
+                        if !model.owed_ends.iter().any(|(e, _)| *e == end) {
+                            model.owed_ends.push_back((end, owed));
+                        }
                     }
                 }
             }
