@@ -7,6 +7,8 @@
 //! cargo run --features redis-store --example chat_server -- \
 //!     --listen 127.0.0.1:7701 --ws-listen 127.0.0.1:7711 --metrics 127.0.0.1:9101 \
 //!     --redis redis://127.0.0.1:6379/ --prefix chat
+//! cargo run --features redis-store --example chat_server -- --listen 127.0.0.1:7701 \
+//!     --redis-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/ --redis-wait 1
 //! cargo run --example chat_server -- --print-token 1   # a client's token
 //! cargo run --example chat_server -- --ws-listen 127.0.0.1:7711 \
 //!     --metrics 127.0.0.1:9101 --web web/www   # the browser client (web/)
@@ -26,12 +28,17 @@ use tracing::{info, warn};
 fn usage() -> ! {
     eprintln!(
         "usage: chat_server [--listen ADDR] [--ws-listen ADDR] [--metrics ADDR [--web DIR]]\n\
-         \x20                  [--redis URL [--prefix P]] [--secret-file FILE]\n\
+         \x20                  [--redis URL | --redis-cluster URL,URL,...] [--prefix P]\n\
+         \x20                  [--redis-wait REPLICAS [--redis-wait-ms MS]]\n\
+         \x20                  [--secret-file FILE]\n\
          \x20                  [--max-connections N] [--keepalive-ms MS] [--dead-after-ms MS]\n\
          \x20      chat_server --print-token CLIENT_ID\n\
          The secret comes from --secret-file or the CHAT_SECRET environment variable.\n\
          --web DIR serves DIR's files (the browser client, built by web/build.sh)\n\
-         on the --metrics listener."
+         on the --metrics listener.\n\
+         --redis-cluster takes a Redis Cluster's seed nodes; --redis-wait N acks a\n\
+         message only after N replicas confirmed it (WAIT, --redis-wait-ms each,\n\
+         500 by default)."
     );
     std::process::exit(2)
 }
@@ -57,8 +64,12 @@ fn main() -> std::io::Result<()> {
     let mut ws_listen: Option<String> = None;
     let mut metrics_listen: Option<String> = None;
     let mut web: Option<String> = None;
-    let mut redis: Option<String> = None;
+    let mut redis: Option<RedisOpts> = None;
+    let mut cluster = false;
     let mut prefix = "chat".to_string();
+    let mut wait: u32 = 0;
+    let mut wait_ms: u64 = 500;
+
     let mut secret_file: Option<String> = None;
     let mut print_token: Option<u64> = None;
     let mut max_connections: Option<usize> = None;
@@ -72,7 +83,18 @@ fn main() -> std::io::Result<()> {
             "--ws-listen" => ws_listen = Some(value()),
             "--metrics" => metrics_listen = Some(value()),
             "--web" => web = Some(value()),
-            "--redis" => redis = Some(value()),
+            "--redis" => {
+                redis = Some(RedisOpts::new(vec![value()]));
+                cluster = false;
+            }
+            "--redis-cluster" => {
+                redis = Some(RedisOpts::new(
+                    value().split(',').map(String::from).collect(),
+                ));
+                cluster = true;
+            }
+            "--redis-wait" => wait = value().parse().unwrap_or_else(|_| usage()),
+            "--redis-wait-ms" => wait_ms = value().parse().unwrap_or_else(|_| usage()),
             "--prefix" => prefix = value(),
             "--secret-file" => secret_file = Some(value()),
             "--print-token" => print_token = Some(value().parse().unwrap_or_else(|_| usage())),
@@ -83,6 +105,14 @@ fn main() -> std::io::Result<()> {
             "--dead-after-ms" => dead_after = Some(value().parse().unwrap_or_else(|_| usage())),
             _ => usage(),
         }
+    }
+    if let Some(r) = redis.as_mut() {
+        r.cluster = cluster;
+        r.wait = wait;
+        r.wait_ms = wait_ms;
+    } else if wait > 0 {
+        eprintln!("chat_server: --redis-wait needs --redis or --redis-cluster");
+        usage();
     }
     if web.is_some() && metrics_listen.is_none() {
         eprintln!("chat_server: --web needs --metrics (the page is served there)");
@@ -134,7 +164,7 @@ async fn run(
     ws_listen: Option<String>,
     metrics_listen: Option<String>,
     web: Option<(String, Vec<(u64, String)>)>,
-    redis: Option<String>,
+    redis: Option<RedisOpts>,
     prefix: String,
     options: ServerOptions,
 ) -> std::io::Result<()> {
@@ -187,12 +217,17 @@ async fn run(
             server::serve(listeners, store, options, metrics, kick, shutdown).await;
         }
         #[cfg(feature = "redis-store")]
-        Some(url) => {
-            let Some(store) = connect_redis(&url, &prefix, shutdown.clone()).await else {
+        Some(opts) => {
+            let Some(store) = connect_redis(&opts, &prefix, shutdown.clone()).await else {
                 info!("stopped before Redis answered");
                 return Ok(());
             };
-            info!("Redis store at {url}, keys under {prefix}:");
+            info!(
+                urls = ?opts.urls,
+                cluster = opts.cluster,
+                wait_replicas = opts.wait,
+                "Redis store, keys under {prefix}:"
+            );
             let listeners = bind().await?;
             server::serve(listeners, store, options, metrics, kick, shutdown).await;
         }
@@ -207,25 +242,60 @@ async fn run(
     Ok(())
 }
 
+/// How to reach Redis and what to ask of it.
+#[derive(Debug)]
+struct RedisOpts {
+    /// One instance's URL, or a cluster's seed nodes.
+    urls: Vec<String>,
+    cluster: bool,
+    /// Replicas each write waits for (`WAIT`); 0: none.
+    wait: u32,
+    wait_ms: u64,
+}
+
+impl RedisOpts {
+    fn new(urls: Vec<String>) -> RedisOpts {
+        RedisOpts {
+            urls,
+            cluster: false,
+            wait: 0,
+            wait_ms: 500,
+        }
+    }
+}
+
 /// Connects to Redis, retrying with backoff (100 ms doubling to 5 s) until
 /// it answers a command, or `None` if shutdown comes first. A server never
-/// listens before its store answers.
+/// listens before its store answers. A bad setting exits (status 2).
 #[cfg(feature = "redis-store")]
 async fn connect_redis(
-    url: &str,
+    opts: &RedisOpts,
     prefix: &str,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Option<ackwire::store::RedisStore> {
-    use ackwire::store::{RedisStore, Store};
+    use ackwire::store::{Durability, RedisStore, RedisStoreError, Store};
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = async {
-            let store = RedisStore::connect(url, prefix).await?;
+            let store = if opts.cluster {
+                let nodes: Vec<&str> = opts.urls.iter().map(String::as_str).collect();
+                RedisStore::connect_cluster(&nodes, prefix).await?
+            } else {
+                RedisStore::connect(&opts.urls[0], prefix).await?
+            };
+            let store = store.with_durability(Durability {
+                replicas: opts.wait,
+                timeout: Duration::from_millis(opts.wait_ms),
+            })?;
             store.head(ackwire::StreamId(0)).await?;
-            Ok::<_, ackwire::store::RedisStoreError>(store)
+            Ok::<_, RedisStoreError>(store)
         };
         match tokio::time::timeout(Duration::from_secs(5), attempt).await {
             Ok(Ok(store)) => return Some(store),
+            Ok(Err(RedisStoreError::Config(what))) => {
+                eprintln!("chat_server: {what}");
+                std::process::exit(2)
+            }
             Ok(Err(e)) => warn!(error = %e, retry_in = ?backoff, "Redis not reachable"),
             Err(_) => warn!(retry_in = ?backoff, "Redis not answering"),
         }

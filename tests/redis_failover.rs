@@ -8,11 +8,16 @@
 //! fails; it never passes silently.
 
 mod chat_harness;
+mod store_contract;
 
 use ackwire::store::{RedisStore, Store};
-use ackwire::{StreamId, Version};
+use ackwire::StreamId;
 use chat_harness::{ClientSpec, Cluster};
 use std::time::Duration;
+
+/// One test at a time: the failover test drops every client connection
+/// Redis has (`CLIENT KILL`), the other tests' too.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn url() -> String {
     std::env::var("ACKWIRE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
@@ -44,6 +49,7 @@ fn prefix(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_moves_between_two_servers_on_one_redis() {
+    let _serial = SERIAL.lock().await;
     let prefix = prefix("failover");
     // Two server processes: each its own Redis connection.
     let (a, b) = (connect(&prefix).await, connect(&prefix).await);
@@ -114,87 +120,12 @@ async fn kill_redis_clients() {
 
 #[tokio::test]
 async fn the_store_contract_on_redis() {
-    use ackwire::store::{Appended, ReceiptKey};
-    use ackwire::SyncRange;
-    use bytes::Bytes;
-    let store = connect(&prefix("contract")).await;
-    let s = StreamId(5);
-    let key = ReceiptKey {
-        client: 9,
-        outbox: Version(4),
-    };
-    let Appended::New(first) = store
-        .append(s, Bytes::from("a:b"), Some(key))
-        .await
-        .unwrap()
-    else {
-        panic!("new")
-    };
-    assert_eq!((first.prev, first.version), (Version::ZERO, Version(1)));
-    assert_eq!(
-        store
-            .append(s, Bytes::from("a:b"), Some(key))
-            .await
-            .unwrap(),
-        Appended::Duplicate(Version(1))
-    );
-    let mut versions = vec![Version(1)];
-    for i in 0..9 {
-        let Appended::New(m) = store
-            .append(s, Bytes::from(format!("m{i}")), None)
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(m.prev, *versions.last().unwrap());
-        versions.push(m.version);
-    }
-    assert_eq!(store.head(s).await.unwrap(), versions[9]);
-    assert_eq!(store.receipt(key).await.unwrap(), Some(Version(1)));
-    assert_eq!(store.outbox_head(9).await.unwrap(), Version(4));
-    assert_eq!(store.outbox_head(10).await.unwrap(), Version::ZERO);
-    let page = |range, limit| {
-        let store = store.clone();
-        async move {
-            let p = store.read(s, range, limit).await.unwrap();
-            (
-                p.messages.iter().map(|m| m.version).collect::<Vec<_>>(),
-                p.more,
-            )
-        }
-    };
-    assert_eq!(
-        page(SyncRange::After(Version::ZERO), 4).await,
-        (versions[..4].to_vec(), true)
-    );
-    assert_eq!(
-        page(SyncRange::After(versions[5]), 4).await,
-        (versions[6..].to_vec(), false)
-    );
-    assert_eq!(
-        page(SyncRange::Latest, 3).await,
-        (versions[7..].to_vec(), true)
-    );
-    assert_eq!(
-        page(SyncRange::Before(versions[5]), 3).await,
-        (versions[2..5].to_vec(), true)
-    );
-    assert_eq!(
-        page(SyncRange::Before(versions[2]), 3).await,
-        (versions[..2].to_vec(), false)
-    );
-    let p = store
-        .read(s, SyncRange::After(Version(1)), 1)
-        .await
-        .unwrap();
-    assert_eq!(p.messages[0].payload, "m0");
-    assert_eq!(p.messages[0].prev, Version(1));
-    store.persist_bound(s, Version(64)).await.unwrap();
-    store.persist_bound(s, Version(32)).await.unwrap();
-    assert_eq!(
-        store.load_bound(s).await.unwrap(),
-        Version(64),
-        "never lowered"
-    );
+    let _serial = SERIAL.lock().await;
+    store_contract::contract(&connect(&prefix("contract")).await).await;
+}
+
+#[tokio::test]
+async fn retention_on_redis() {
+    let _serial = SERIAL.lock().await;
+    store_contract::retention(&connect(&prefix("retention")).await).await;
 }

@@ -59,7 +59,7 @@ mod redis_store;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis-store")]
-pub use redis_store::{RedisStore, RedisStoreError};
+pub use redis_store::{Durability, RedisStore, RedisStoreError};
 
 /// Identifies one upstream send: the client and the version of the message
 /// in that client's outbox stream. Stored with the message so that a resend
@@ -102,6 +102,30 @@ pub struct Page {
     /// Whether more messages lie beyond the page in the range's direction:
     /// newer ones for [`SyncRange::After`], older ones otherwise.
     pub more: bool,
+    /// Every version up to this one was trimmed by the stream's
+    /// [`Retention`] (`Version::ZERO`: nothing was): retained history
+    /// starts after it. A page for [`SyncRange::After`] an anchor below it
+    /// does not follow the anchor (what lay between is gone), and a
+    /// history page without `more` ends at it. The store says so instead
+    /// of leaving a silent gap; the server tells the client.
+    pub trimmed: Version,
+}
+
+/// How much of each stream a store keeps: messages beyond either limit are
+/// trimmed, oldest first. Both `None` (the default) keeps everything. A
+/// trimmed version is never reused and never read again; reads report how
+/// far trimming reached ([`Page::trimmed`]).
+///
+/// Trimming happens as messages are appended (a stream nobody writes to is
+/// trimmed by age only at its next append), and the newest message of a
+/// stream is never trimmed: it is the stream's head, the `prev` of the
+/// next append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many messages per stream (at least 1).
+    pub max_messages: Option<u64>,
+    /// Trim messages stored longer ago than this.
+    pub max_age: Option<core::time::Duration>,
 }
 
 /// A server's durable message store. See the [module docs](self) for how a
@@ -212,5 +236,6 @@ pub(crate) fn page_of(messages: &[Message], range: SyncRange, limit: u32) -> Pag
     Page {
         messages: messages[start..end].to_vec(),
         more,
+        trimmed: Version::ZERO,
     }
 }

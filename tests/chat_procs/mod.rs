@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod check;
+
 pub const SECRET: &str = "chat-procs-secret";
 
 /// A port free right now on 127.0.0.1.

@@ -134,8 +134,10 @@ class Redis:
 def stored_messages(redis):
     """Conversation 1 as Redis holds it: (prev, version, sender, outbox, text)."""
     out = []
-    for member in redis.command("ZRANGE", f"{PREFIX}:m:{CONV}", 0, -1):
-        version, prev, payload = member.split(b":", 2)
+    # RedisStore's layout: the stream's keys under its hash tag {sS}; each
+    # member is "{version}:{prev}:{stored ms}:" + payload.
+    for member in redis.command("ZRANGE", f"{PREFIX}:{{s{CONV}}}:m", 0, -1):
+        version, prev, _ms, payload = member.split(b":", 3)
         out.append(parse_payload(int(prev), int(version), payload))
     return out
 
