@@ -135,6 +135,11 @@ impl Connection {
         self.receiver.resume_started(stream, after, last_committed)
     }
 
+    /// [`Receiver::pass_over`] on the receiving half.
+    pub fn pass_over(&mut self, stream: StreamId, after: Version, last: Version) {
+        self.receiver.pass_over(stream, after, last)
+    }
+
     /// [`Receiver::fetch_history`] on the receiving half.
     pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
         self.receiver.fetch_history(stream, before, limit)

@@ -77,7 +77,9 @@
 //!   fetched again after `Config::package_timeout`,
 //!   `Config::package_retries` times, then given up with
 //!   [`ReceiverEvent::PackageExpired`] (the stream moves past it; its
-//!   members reach their sender as `Skipped`).
+//!   members reach their sender as `Skipped`). Keep its `(after, last]`
+//!   and hand it to [`Receiver::pass_over`] on later connections: a
+//!   position resumed past it does not say those versions were stored.
 //! - **Bounds.** Buffered messages per stream (`max_reorder_per_stream`),
 //!   messages held in all (`max_held_messages`), streams (`max_streams`),
 //!   open packages (one per stream, its members counted as buffered), sync

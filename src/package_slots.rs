@@ -23,10 +23,26 @@ type Key = (StreamId, u64, bool);
 /// Slots promised to the packages that have members in the window.
 #[derive(Default)]
 pub(crate) struct PackageSlots {
-    /// Per open package: members in the window, and members still to come.
-    open: HashMap<Key, (u32, u32)>,
+    /// Per open package: members in the window, the index the next member
+    /// to come has, and the package's size. Members come in index order;
+    /// a copy of one that came already (a resend, a sync answer of a live
+    /// push) takes an ordinary slot, not one kept for the rest.
+    open: HashMap<Key, Open>,
     /// The sum of members still to come: slots no other message may take.
     reserved: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Open {
+    in_window: u32,
+    next_index: u32,
+    count: u32,
+}
+
+impl Open {
+    fn still_to_come(self) -> u32 {
+        self.count.saturating_sub(self.next_index)
+    }
 }
 
 impl PackageSlots {
@@ -36,12 +52,12 @@ impl PackageSlots {
     }
 
     /// Whether `msg` takes a slot kept for it (a member of a package
-    /// already in the window, with members still to come).
+    /// already in the window, not come yet).
     pub(crate) fn is_promised(&self, msg: &Message, history: bool) -> bool {
         msg.package.is_some_and(|p| {
             self.open
                 .get(&(msg.stream, p.id, history))
-                .is_some_and(|&(_, to_come)| to_come > 0)
+                .is_some_and(|o| p.index >= o.next_index && o.still_to_come() > 0)
         })
     }
 
@@ -50,7 +66,7 @@ impl PackageSlots {
     /// arrive, one for each member from it to the package's end.
     pub(crate) fn needed(&self, msg: &Message, history: bool) -> u64 {
         match msg.package {
-            Some(p) if !self.is_promised(msg, history) => {
+            Some(p) if !self.open.contains_key(&(msg.stream, p.id, history)) => {
                 u64::from(p.count.saturating_sub(p.index).max(1))
             }
             _ => 1,
@@ -64,16 +80,22 @@ impl PackageSlots {
         };
         let key = (msg.stream, p.id, history);
         match self.open.get_mut(&key) {
-            Some((in_window, to_come)) if *to_come > 0 => {
-                *in_window += 1;
-                *to_come -= 1;
-                self.reserved -= 1;
+            Some(o) => {
+                o.in_window += 1;
+                if p.index >= o.next_index {
+                    let before = o.still_to_come();
+                    o.next_index = p.index.saturating_add(1).min(o.count);
+                    self.reserved -= u64::from(before - o.still_to_come());
+                }
             }
-            Some((in_window, _)) => *in_window += 1,
             None => {
-                let to_come = p.count.saturating_sub(p.index).saturating_sub(1);
-                self.reserved += u64::from(to_come);
-                self.open.insert(key, (1, to_come));
+                let o = Open {
+                    in_window: 1,
+                    next_index: p.index.saturating_add(1).min(p.count),
+                    count: p.count,
+                };
+                self.reserved += u64::from(o.still_to_come());
+                self.open.insert(key, o);
             }
         }
     }
@@ -86,12 +108,12 @@ impl PackageSlots {
             return;
         };
         let key = (msg.stream, p.id, history);
-        let Some((in_window, to_come)) = self.open.get_mut(&key) else {
+        let Some(o) = self.open.get_mut(&key) else {
             return;
         };
-        *in_window = in_window.saturating_sub(1);
-        if *in_window == 0 {
-            self.reserved -= u64::from(*to_come);
+        o.in_window = o.in_window.saturating_sub(1);
+        if o.in_window == 0 {
+            self.reserved -= u64::from(o.still_to_come());
             self.open.remove(&key);
         }
     }
@@ -107,12 +129,13 @@ impl PackageSlots {
         let mut open: Vec<_> = self.open.iter().collect();
         open.sort_unstable_by_key(|(k, _)| **k);
         s.usize(open.len());
-        for (&(stream, id, history), &(in_window, to_come)) in open {
+        for (&(stream, id, history), o) in open {
             s.u(stream.0);
             s.u(id);
             s.b(history);
-            s.u(u64::from(in_window));
-            s.u(u64::from(to_come));
+            s.u(u64::from(o.in_window));
+            s.u(u64::from(o.next_index));
+            s.u(u64::from(o.count));
         }
     }
 
@@ -123,10 +146,15 @@ impl PackageSlots {
         let mut slots = PackageSlots::default();
         for _ in 0..n {
             let key = (StreamId(d.u()?), d.u()?, d.b()?);
-            let (in_window, to_come) = (d.u32()?, d.u32()?);
-            slots.reserved += u64::from(to_come);
-            let fresh = slots.open.insert(key, (in_window, to_come)).is_none();
-            if !fresh || in_window == 0 || slots.open.len() as u64 > window {
+            let o = Open {
+                in_window: d.u32()?,
+                next_index: d.u32()?,
+                count: d.u32()?,
+            };
+            slots.reserved += u64::from(o.still_to_come());
+            let fresh = slots.open.insert(key, o).is_none();
+            let shape = o.in_window > 0 && o.next_index <= o.count;
+            if !fresh || !shape || slots.open.len() as u64 > window {
                 return Err(SnapshotError::Inconsistent("package slots"));
             }
         }

@@ -74,7 +74,10 @@ pub enum ReceiverEvent {
         id: u64,
         /// The last version delivered before the package.
         after: Version,
-        /// The package's last version: versions in `(after, last]` are skipped.
+        /// The package's last version: versions in `(after, last]` are
+        /// skipped. Keep the range with the stream and pass it to
+        /// [`Receiver::pass_over`] on later connections: a resumed position
+        /// past it does not say these were never stored.
         last: Version,
         /// Members that had arrived, of `count`.
         received: u32,
@@ -497,9 +500,25 @@ impl Receiver {
     /// `last_committed` is the highest version up to which every message
     /// *after* `after` is stored.
     pub fn resume_started(&mut self, stream: StreamId, after: Version, last_committed: Version) {
-        let st = self.streams.entry(stream).or_default();
-        st.cold_mut().passed.add(Version::ZERO, after);
+        self.pass_over(stream, Version::ZERO, after);
         self.resume(stream, last_committed.max(after));
+    }
+
+    /// Tells this connection what an earlier one passed over in `stream`
+    /// without the app storing it: versions in `(after, last]`, as a
+    /// [`ReceiverEvent::PackageExpired`] reported them. A position
+    /// [`resume`](Self::resume)d past them is no proof they were stored,
+    /// so pushes of them are then answered
+    /// [`Skipped`](crate::SenderEvent::Skipped), never acked. Call it on
+    /// every new connection for each such range the app keeps (a stream
+    /// remembers 8; beyond that the oldest merge, and versions between them
+    /// are answered skipped too — never acked for what was not stored).
+    pub fn pass_over(&mut self, stream: StreamId, after: Version, last: Version) {
+        if self.streams.len() >= self.config.max_streams && !self.streams.contains_key(&stream) {
+            return;
+        }
+        let st = self.streams.entry(stream).or_default();
+        st.cold_mut().passed.add(after, last);
     }
 
     /// Asks for one page of `stream`'s history: at most `limit` stored

@@ -787,6 +787,31 @@ fn resume_started_keeps_versions_before_the_start_skipped() {
     assert_eq!(p.skipped, [11, 25]);
 }
 
+/// A package given up on one connection, its stream resumed past it on the
+/// next: pushes of its versions are skipped, not acked. The resumed
+/// position used to count as proof that everything up to it was stored
+/// (deep-sweep seed 1015254: `Acked` for two members no app committed).
+#[test]
+fn a_package_given_up_earlier_stays_skipped_on_a_later_connection() {
+    let store = Store::with_versions(1..=30);
+    let mut p = Pair::new(lossy_config(), store.clone(), 1, 0);
+    // What an earlier connection's `PackageExpired { after: 20, last: 23 }` said.
+    p.rx.pass_over(S, Version(20), Version(23));
+    p.rx.resume(S, Version(30));
+    for i in [19, 20, 21, 22, 23] {
+        p.tx.send(Instant::ZERO, store.message(i)).unwrap();
+    }
+    p.run_until("settled", |p| p.tx.pending() == 0);
+    p.step();
+    assert!(p.delivered.is_empty());
+    assert_eq!(
+        p.acked,
+        [20, 24],
+        "stored before or after the package: acked"
+    );
+    assert_eq!(p.skipped, [21, 22, 23], "the package: skipped, never acked");
+}
+
 /// One hole on a contiguous stream is one gap and one sync: the page's
 /// messages, as they arrive, do not report the hole again.
 #[test]
@@ -1065,7 +1090,16 @@ fn interleaved_packages_never_pin_the_window_waiting_for_each_other() {
     };
     // A0 A1 A2 B0 A3 B1 B2 B3: the order a server pushing two
     // conversations' packages may well produce.
-    let order = [(1, 0), (1, 1), (1, 2), (2, 0), (1, 3), (2, 1), (2, 2), (2, 3)];
+    let order = [
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (2, 0),
+        (1, 3),
+        (2, 1),
+        (2, 2),
+        (2, 3),
+    ];
     let mut now = ms(0);
     for (s, i) in order {
         tx.send(now, member(s, i)).unwrap();

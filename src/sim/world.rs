@@ -439,6 +439,9 @@ struct ClientDb {
     /// The last version of the latest package given up per conversation:
     /// the stream's position is past it (it comes as history).
     passed_to: BTreeMap<StreamId, Version>,
+    /// Every package given up per conversation, `(after, last]`: told to
+    /// each new connection, so pushes of them are never taken as stored.
+    passed: BTreeMap<StreamId, Vec<(Version, Version)>>,
     /// Versions still to fetch as history, per conversation: ranges
     /// `(after, before)`, the first being fetched.
     missing: BTreeMap<StreamId, VecDeque<(Version, Version)>>,
@@ -495,6 +498,7 @@ impl ClientDb {
         self.history.clear();
         self.started.clear();
         self.passed_to.clear();
+        self.passed.clear();
         self.missing.clear();
         self.fresh = true;
     }
@@ -1300,6 +1304,9 @@ impl World {
             } else {
                 cl.db.last(k)
             };
+            for &(after, last) in cl.db.passed.get(&k).into_iter().flatten() {
+                client.pass_over(k, after, last);
+            }
             match cl.db.started.get(&k) {
                 Some(&after) => client.resume_started(k, after, pos),
                 // A reinstalled device starts an empty conversation from
@@ -1604,6 +1611,7 @@ impl World {
                 let db = &mut self.clients[c].db;
                 let to = db.passed_to.entry(stream).or_default();
                 *to = (*to).max(last);
+                db.passed.entry(stream).or_default().push((after, last));
                 self.checker.gave_up(id, stream, after, last);
                 self.want_history(c, stream, after, Version(last.0 + 1));
             }
