@@ -467,6 +467,14 @@ impl Receiver {
                 c.close_package(&mut self.timers);
             }
         }
+        // A passed-over range above the position is not passed: the app
+        // takes those versions as they come (deep-sweep seed 1003943: a
+        // package given up on one connection, delivered and stored on the
+        // next, then answered "skipped" when resent for its receipt).
+        let head = st.head;
+        if let Some(c) = st.cold.as_deref_mut() {
+            c.passed.clip(head);
+        }
         self.start_sync(stream, SyncKind::Resume);
         self.advance(stream, None);
     }
@@ -510,9 +518,11 @@ impl Receiver {
     /// [`resume`](Self::resume)d past them is no proof they were stored,
     /// so pushes of them are then answered
     /// [`Skipped`](crate::SenderEvent::Skipped), never acked. Call it on
-    /// every new connection for each such range the app keeps (a stream
-    /// remembers 8; beyond that the oldest merge, and versions between them
-    /// are answered skipped too — never acked for what was not stored).
+    /// every new connection for each such range the app keeps, before
+    /// `resume` (a stream remembers 8; beyond that the oldest merge, and
+    /// versions between them are answered skipped too — never acked for
+    /// what was not stored). What lies above the position `resume` sets is
+    /// dropped: the app did not move past it, and takes it as it comes.
     pub fn pass_over(&mut self, stream: StreamId, after: Version, last: Version) {
         if self.streams.len() >= self.config.max_streams && !self.streams.contains_key(&stream) {
             return;
@@ -2088,6 +2098,14 @@ impl PassedOver {
 
     fn contains(&self, v: Version) -> bool {
         self.ranges.iter().any(|&(a, t)| v > a && v <= t)
+    }
+
+    /// Drops what lies above `head`.
+    fn clip(&mut self, head: Version) {
+        self.ranges.retain_mut(|(a, t)| {
+            *t = (*t).min(head);
+            *t > *a
+        });
     }
 }
 

@@ -656,9 +656,19 @@ impl Sender {
             Frame::Ack(a) => self.on_ack(now, &a),
             Frame::Skipped(set) => self.on_skipped(&set),
             Frame::Receipt { sid, receipt } => {
-                // Comes before the ack that reports the commit, in one packet.
-                if let Some(e) = self.entry(sid).filter(|e| e.msg.wants_receipt) {
-                    e.receipt = Some(receipt);
+                // Comes before the ack that reports the commit, in one
+                // packet. For a message whose commit was reported before
+                // (the receipt was lost, the message resent for it) no new
+                // ack may ever name it again — the peer's committed floor
+                // is past it — so the receipt settles it (deep-sweep seed
+                // 1003943: resent 162 times, each answered with its receipt).
+                let Some(e) = self.entry(sid).filter(|e| e.msg.wants_receipt) else {
+                    return;
+                };
+                e.receipt = Some(receipt);
+                if e.committed {
+                    self.settle_acked(sid);
+                    self.fill_window();
                 }
             }
             Frame::Sync(request) => {

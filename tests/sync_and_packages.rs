@@ -812,6 +812,34 @@ fn a_package_given_up_earlier_stays_skipped_on_a_later_connection() {
     assert_eq!(p.skipped, [21, 22, 23], "the package: skipped, never acked");
 }
 
+/// A range passed over above the position the stream resumes at is not
+/// passed: the app did not move past it (the package may come again and be
+/// stored), so its versions are delivered and acked as they come.
+#[test]
+fn a_passed_over_range_above_the_resumed_position_is_delivered() {
+    let store = Store::with_versions(1..=30);
+    let mut p = Pair::new(lossy_config(), store.clone(), 1, 0);
+    p.rx.pass_over(S, Version(20), Version(23));
+    p.rx.resume(S, Version(20));
+    for i in 20..23 {
+        p.tx.send(Instant::ZERO, store.message(i)).unwrap();
+    }
+    p.run_until("settled", |p| p.tx.pending() == 0);
+    p.step();
+    // (The resume's sync brings the rest of the store after them.)
+    assert_eq!(p.delivered[..3], [21, 22, 23]);
+    // A resend of one (its ack was lost, say) is a duplicate of something
+    // stored: acked again, not skipped.
+    p.tx.send(p.now, store.message(21)).unwrap();
+    p.run_until("the resend settled", |p| p.tx.pending() == 0);
+    p.step();
+    assert_eq!(p.acked.iter().filter(|&&v| v == 22).count(), 2);
+    for v in [21, 22, 23] {
+        assert!(p.acked.contains(&v), "{v} not acked: {:?}", p.acked);
+    }
+    assert!(p.skipped.is_empty(), "skipped {:?}", p.skipped);
+}
+
 /// One hole on a contiguous stream is one gap and one sync: the page's
 /// messages, as they arrive, do not report the hole again.
 #[test]

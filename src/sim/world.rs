@@ -539,6 +539,10 @@ struct Server {
     /// the upstream message each stored conversation message came from,
     /// by conversation and version, recorded when the store took it.
     origins: BTreeMap<StreamId, BTreeMap<Version, Origin>>,
+    /// Durable, per client: the outbox packages a server connection gave
+    /// up (`PackageExpired`), told to every later connection: its resumed
+    /// position is past them, but they were never stored.
+    passed: BTreeMap<usize, Vec<(Version, Version)>>,
 }
 
 impl Server {
@@ -774,6 +778,7 @@ impl World {
                 store: SimStore::new(cfg.alloc_step)?,
                 conns: (0..n).map(|_| None).collect(),
                 origins: BTreeMap::new(),
+                passed: BTreeMap::new(),
             },
             clients,
             link_down: alloc::vec![0; n],
@@ -1347,6 +1352,20 @@ impl World {
                 return;
             }
         };
+        // A package given up on one connection may have been stored from
+        // another's delivery after all (its write was on its way): the
+        // store's receipt for its first member is the truth.
+        for &(after, last) in self.server.passed.get(&c).into_iter().flatten() {
+            let first = ReceiptKey {
+                client: c as u64,
+                outbox: Version(after.0 + 1),
+            };
+            match self.server.store.receipt(first) {
+                Ok(None) => server.pass_over(outbox, after, last),
+                Ok(Some(_)) => {}
+                Err(e) => return self.fail(e),
+            }
+        }
         server.resume(outbox, head);
         self.server.conns[c] = Some(ServerConn {
             conn: server,
@@ -1977,6 +1996,9 @@ impl World {
                 self.disconnect(c);
             }
             Event::Receiver(ReceiverEvent::Deliver(m)) => self.server_deliver(c, epoch, m),
+            Event::Receiver(ReceiverEvent::PackageExpired { after, last, .. }) => {
+                self.server.passed.entry(c).or_default().push((after, last));
+            }
             Event::Receiver(ReceiverEvent::ReceiptWanted { stream, version }) => {
                 // A resend of something committed before this connection:
                 // the receipt comes from the store. Not there: a tombstone
