@@ -240,7 +240,7 @@ impl World {
                 cc.handed = ov;
                 continue;
             }
-            let m = World::outbox_message(&cl.db, c, ov);
+            let m = cl.db.outbox_message(c, ov);
             match cc.conn.send(now, m) {
                 Ok(()) => cc.handed = ov,
                 Err(SendError::Backpressure) => break,

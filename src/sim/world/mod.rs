@@ -6,6 +6,22 @@
 //! Everything that happens is an event in one time-ordered queue (ties in
 //! the order they were scheduled) or a connection's timer; nothing iterates
 //! a hash map, so a seed fixes the run.
+//!
+//! This file holds the [`World`] and its loop: the event queue, the
+//! connections' timers, pumping each app in turn. Beside it:
+//!
+//! - `simulation`: [`Simulation`], the public entry point: members, the
+//!   random workload and faults drawn from the seed, scripted actions.
+//! - `client`: the client app: its database, its user, its events and
+//!   database writes; `outbox` (what its user sent, until confirmed) and
+//!   `history` (older messages fetched page by page) are its parts.
+//! - `server`: the server app: its store, pushes, answers to sync requests.
+//! - `connections`: connecting, resuming and tearing down, both ends.
+//! - `network`: the links: latency, loss, duplication, partitions.
+//! - `payload`: what the apps put in payloads and receipts.
+//! - `stats`, `trace`: the report's counters and the trace hash.
+//! - `settle`: whether the run is done, and the stall report if it is not.
+//! - `outcome`: the checker's verdict and the [`Report`](crate::sim::Report).
 
 mod client;
 mod connections;

@@ -64,18 +64,6 @@ impl World {
         }
     }
 
-    /// The outbox entry `ov` as a message on `c`'s outbox stream.
-    pub(super) fn outbox_message(db: &ClientDb, c: usize, ov: u64) -> Message {
-        let e = &db.outbox[ov as usize - 1];
-        let outbox = outbox_stream(ClientId(c as u32));
-        let m =
-            Message::new(outbox, Version(ov - 1), Version(ov), e.payload.clone()).with_receipt();
-        match e.package {
-            Some(p) => m.with_package(p),
-            None => m,
-        }
-    }
-
     /// The server did not store outbox message `version` (its receiver
     /// gave it up: a package that stayed incomplete). The app resends it —
     /// the whole package — under new versions, naming the ones it resends,
@@ -168,9 +156,7 @@ impl World {
                 (from, to, from > 1)
             }
         };
-        let page: Vec<Message> = (from..to)
-            .map(|ov| World::outbox_message(&cl.db, c, ov))
-            .collect();
+        let page: Vec<Message> = (from..to).map(|ov| cl.db.outbox_message(c, ov)).collect();
         let Some(cc) = cl.conn.as_mut() else { return };
         match cc.conn.answer_sync(now, &req, &page, more) {
             Ok(()) => {
@@ -179,6 +165,22 @@ impl World {
             }
             Err(SendError::Backpressure) => {} // asked again after sync_retry
             Err(e) => self.fail(SimError::Driver(format!("client {c} answer_sync: {e}"))),
+        }
+    }
+}
+
+impl ClientDb {
+    /// The outbox entry `ov` as a message on client `c`'s outbox stream:
+    /// the database alone says what it was, so every connection hands over
+    /// the same message.
+    pub(super) fn outbox_message(&self, c: usize, ov: u64) -> Message {
+        let e = &self.outbox[ov as usize - 1];
+        let outbox = outbox_stream(ClientId(c as u32));
+        let m =
+            Message::new(outbox, Version(ov - 1), Version(ov), e.payload.clone()).with_receipt();
+        match e.package {
+            Some(p) => m.with_package(p),
+            None => m,
         }
     }
 }
