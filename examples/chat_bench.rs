@@ -15,7 +15,7 @@ mod chat;
 use ackwire::{Connection, Event, ReceiverEvent, SenderEvent, StreamId, Version};
 use chat::auth::Secret;
 use chat::client::{open, ServerAddr};
-use chat::wire::{self, Hello, Status};
+use chat::wire::{self, Hello, PacketSink, PacketStream, Status};
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,25 @@ async fn idle(secret: &Secret) {
     tokio::time::sleep(Duration::from_secs(hold)).await;
 }
 
+/// Writes what `conn` has to send, then waits for its next packet or its
+/// next deadline, whichever comes first.
+async fn exchange(
+    conn: &mut Connection,
+    r: &mut PacketStream,
+    w: &mut PacketSink,
+    clock: wire::Clock,
+) {
+    while let Some(p) = conn.poll_transmit(clock.now()) {
+        w.feed(p).await.unwrap();
+    }
+    w.flush().await.unwrap();
+    let deadline = conn.poll_timeout().map(|d| clock.to_tokio(d));
+    tokio::select! {
+        p = r.next() => conn.handle_input(clock.now(), p.unwrap().unwrap()).unwrap(),
+        _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {}
+    }
+}
+
 async fn relay(secret: &Secret) {
     let from: ServerAddr = arg("--from").expect("--from").parse().unwrap();
     let to: ServerAddr = arg("--to").expect("--to").parse().unwrap();
@@ -114,15 +133,7 @@ async fn relay(secret: &Secret) {
                     let _ = conn.commit(clock.now(), m.stream, m.version);
                 }
             }
-            while let Some(p) = conn.poll_transmit(clock.now()) {
-                w.feed(p).await.unwrap();
-            }
-            w.flush().await.unwrap();
-            let deadline = conn.poll_timeout().map(|d| clock.to_tokio(d));
-            tokio::select! {
-                p = r.next() => conn.handle_input(clock.now(), p.unwrap().unwrap()).unwrap(),
-                _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {}
-            }
+            exchange(&mut conn, &mut r, &mut w, clock).await;
         }
         (lat, first.unwrap().elapsed())
     });
@@ -157,15 +168,7 @@ async fn relay(secret: &Secret) {
                     }
                     next += 1;
                 }
-                while let Some(p) = conn.poll_transmit(clock.now()) {
-                    w.feed(p).await.unwrap();
-                }
-                w.flush().await.unwrap();
-                let deadline = conn.poll_timeout().map(|d| clock.to_tokio(d));
-                tokio::select! {
-                    p = r.next() => conn.handle_input(clock.now(), p.unwrap().unwrap()).unwrap(),
-                    _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {}
-                }
+                exchange(&mut conn, &mut r, &mut w, clock).await;
             }
         }));
     }

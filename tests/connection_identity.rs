@@ -4,6 +4,7 @@
 //! again), is rejected with `InputError::OtherConnection` and changes
 //! nothing.
 
+use ackwire::sim::SimRng;
 use ackwire::*;
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -194,22 +195,6 @@ fn endpoints_report_their_connection_id() {
     assert_eq!(c.receiver().id(), NEW);
 }
 
-/// A small deterministic PRNG (splitmix64) for the link.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// Two ends of one connection, each sending `n` messages on its own stream
 /// (end 0 on stream 1, end 1 on stream 2, versions 1..=n, payloads tagged
 /// with `tag`), over a link that loses `loss` percent. Every packet written
@@ -272,7 +257,7 @@ impl Run {
     /// time moves to the next deadline. `false` once nothing is left to do.
     fn round(
         &mut self,
-        rng: &mut Rng,
+        rng: &mut SimRng,
         loss: u64,
         log: &mut Vec<Bytes>,
         mut inject: impl FnMut(&mut [Connection; 2], Instant),
@@ -348,7 +333,7 @@ proptest! {
     ) {
         prop_assume!(old_id != new_id);
         let (old, new) = (ConnectionId(old_id), ConnectionId(new_id));
-        let mut rng = Rng(seed);
+        let mut rng = SimRng::new(seed);
         let mut stale = Vec::new();
         let mut first = Run::new(old, "old", n_old);
         for _ in 0..old_rounds {
@@ -359,7 +344,7 @@ proptest! {
         prop_assume!(!stale.is_empty());
 
         let mut second = Run::new(new, "new", n_new);
-        let mut rng2 = Rng(seed ^ 0x5555);
+        let mut rng2 = SimRng::new(seed ^ 0x5555);
         let mut rounds = 0;
         let mut unused = Vec::new();
         loop {

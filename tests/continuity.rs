@@ -13,7 +13,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::SimRng;
+use common::{Percent, SimRng};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -145,9 +145,9 @@ impl World {
                     self.rx.poll_transmit(now)
                 };
                 let Some(p) = p else { break };
-                let copies = if self.rng.chance(f.dup) { 2 } else { 1 };
+                let copies = if self.rng.percent(f.dup) { 2 } else { 1 };
                 for _ in 0..copies {
-                    if self.rng.chance(f.loss) {
+                    if self.rng.percent(f.loss) {
                         continue;
                     }
                     self.seq += 1;
@@ -224,7 +224,7 @@ fn run(seed: u64, f: Faults) -> World {
     w.connect();
     for _ in 0..400 {
         // The server stores a new message and, when connected, pushes it.
-        if w.rng.chance(30) {
+        if w.rng.percent(30) {
             let s = w.rng.below(STREAMS);
             let prev = w.store.get(&s).and_then(|v| v.last()).copied().unwrap_or(0);
             let v = prev + 1 + w.rng.below(3);
@@ -236,9 +236,9 @@ fn run(seed: u64, f: Faults) -> World {
         }
         if w.offline_until.is_none() {
             let offline = Duration::from_millis(w.rng.below(2000));
-            if w.rng.chance(f.crashes) {
+            if w.rng.percent(f.crashes) {
                 w.disconnect(true, offline);
-            } else if w.rng.chance(f.restarts) || w.rng.chance(f.drops) {
+            } else if w.rng.percent(f.restarts) || w.rng.percent(f.drops) {
                 // A server restart ends the connection like a drop does; the
                 // next connection gets a fresh Sender either way.
                 w.disconnect(false, offline);

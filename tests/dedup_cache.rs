@@ -276,26 +276,18 @@ proptest! {
     }
 }
 
-/// SplitMix64: the coin flips of the simulated HTTP endpoint below, from a
-/// seed proptest picks (and prints when a case fails).
-struct Rng(u64);
+/// The coin flips of the simulated HTTP endpoint below: the simulator's
+/// SplitMix64, from a seed proptest picks (and prints when a case fails).
+struct Rng(ackwire::sim::SimRng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.0.below(hi - lo + 1)
     }
 
     fn percent(&mut self, p: u64) -> bool {
-        self.next() % 100 < p
+        self.0.next_u64() % 100 < p
     }
 }
 
@@ -400,7 +392,7 @@ fn run_endpoint(e: &Endpoint) -> Result<(usize, usize), TestCaseError> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
 
-    let mut rng = Rng(e.seed);
+    let mut rng = Rng(ackwire::sim::SimRng::new(e.seed));
     let mut cache: DedupCache<Option<u64>> =
         DedupCache::new(SECRET, Duration::from_millis(e.ttl), e.capacity);
     let window = e.ttl + e.give_up + e.max_latency;
@@ -431,7 +423,8 @@ fn run_endpoint(e: &Endpoint) -> Result<(usize, usize), TestCaseError> {
     let key = |msg: usize| format!("client-{}/msg-{msg}", msg % 3);
 
     while let Some(Reverse((now, _, ev))) = events.pop() {
-        match ev {
+        // The endpoint's answer to a send, if this event makes one.
+        let reply = match ev {
             Event::Send { msg } => {
                 if answered[msg].is_some() || now > first_send[msg] + e.give_up {
                     continue;
@@ -447,6 +440,7 @@ fn run_endpoint(e: &Endpoint) -> Result<(usize, usize), TestCaseError> {
                     now + e.timeout,
                     Event::Timeout { msg, attempt },
                 );
+                None
             }
             Event::Arrive { msg, attempt } => {
                 let answer = match cache.check_or_insert(at(now), key(msg).as_bytes(), None) {
@@ -459,20 +453,7 @@ fn run_endpoint(e: &Endpoint) -> Result<(usize, usize), TestCaseError> {
                     Seen::Duplicate(Some(version)) => Some(Answer::Stored(*version)),
                     Seen::Duplicate(None) => Some(Answer::InProgress),
                 };
-                if let Some(answer) = answer {
-                    if !rng.percent(e.loss_percent) {
-                        let t = now + rng.range(1, e.max_latency);
-                        schedule(
-                            &mut events,
-                            t,
-                            Event::Reply {
-                                msg,
-                                attempt,
-                                answer,
-                            },
-                        );
-                    }
-                }
+                answer.map(|answer| (msg, attempt, answer))
             }
             Event::Written { msg, attempt, ok } => {
                 let answer = if ok {
@@ -500,40 +481,48 @@ fn run_endpoint(e: &Endpoint) -> Result<(usize, usize), TestCaseError> {
                     }
                     Answer::Failed
                 };
-                if !rng.percent(e.loss_percent) {
-                    let t = now + rng.range(1, e.max_latency);
-                    schedule(
-                        &mut events,
-                        t,
-                        Event::Reply {
-                            msg,
-                            attempt,
-                            answer,
-                        },
-                    );
-                }
+                Some((msg, attempt, answer))
             }
             Event::Reply {
                 msg,
                 attempt,
                 answer,
-            } => match answer {
-                Answer::Stored(version) => {
-                    prop_assert_eq!(stored[msg], Some(version), "message {}", msg);
-                    prop_assert!(answered[msg].is_none_or(|v| v == version));
-                    answered[msg] = Some(version);
-                }
-                Answer::Failed | Answer::InProgress => {
-                    if attempt == attempts[msg] {
-                        let t = now + rng.range(1, 5);
-                        schedule(&mut events, t, Event::Send { msg });
+            } => {
+                match answer {
+                    Answer::Stored(version) => {
+                        prop_assert_eq!(stored[msg], Some(version), "message {}", msg);
+                        prop_assert!(answered[msg].is_none_or(|v| v == version));
+                        answered[msg] = Some(version);
+                    }
+                    Answer::Failed | Answer::InProgress => {
+                        if attempt == attempts[msg] {
+                            let t = now + rng.range(1, 5);
+                            schedule(&mut events, t, Event::Send { msg });
+                        }
                     }
                 }
-            },
+                None
+            }
             Event::Timeout { msg, attempt } => {
                 if attempt == attempts[msg] {
                     schedule(&mut events, now, Event::Send { msg });
                 }
+                None
+            }
+        };
+        // On its way back, unless the link loses it.
+        if let Some((msg, attempt, answer)) = reply {
+            if !rng.percent(e.loss_percent) {
+                let t = now + rng.range(1, e.max_latency);
+                schedule(
+                    &mut events,
+                    t,
+                    Event::Reply {
+                        msg,
+                        attempt,
+                        answer,
+                    },
+                );
             }
         }
         prop_assert!(cache.len() <= e.capacity);

@@ -4,7 +4,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::CONN;
+use common::{Percent, CONN};
 use std::time::Duration;
 
 const S: StreamId = StreamId(7);
@@ -780,7 +780,7 @@ fn connections_exchange_both_ways_over_a_lossy_link() {
     for _ in 0..100_000 {
         for from in 0..2 {
             while let Some(p) = ends[from].poll_transmit(now) {
-                if !rng.chance(25) {
+                if !rng.percent(25) {
                     seq += 1;
                     wire.insert(
                         (now + Duration::from_millis(5 + rng.below(20)), seq),

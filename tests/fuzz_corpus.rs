@@ -1,16 +1,14 @@
 //! Replays every input under `fuzz/corpus/<target>/` and
 //! `fuzz/artifacts/<target>/` through the fuzz targets' own invariant checks
-//! (`fuzz/src/lib.rs`, included below), on the stable toolchain without
-//! libFuzzer: a committed find stays fixed, and a seed that stops meaning
-//! what it says fails here.
+//! (the fuzz crate's library, `ackwire-fuzz`, a dev-dependency), on the stable
+//! toolchain without libFuzzer: a committed find stays fixed, and a seed
+//! that stops meaning what it says fails here.
 //!
 //! Artifacts named `known-bug-*` reproduce a bug not fixed yet; they are
 //! replayed by the ignored test of that bug instead, and move to the normal
 //! replay once it is fixed (rename them `bug-*`, as bugs 1-3 were).
 
-#[allow(dead_code)]
-#[path = "../fuzz/src/lib.rs"]
-mod harness;
+use ackwire_fuzz as harness;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};

@@ -126,9 +126,7 @@ fn buffered_message_behind_the_head_is_evicted() {
 // Bugs 4-11, found by the second fuzzing round (against the receipt, QoS,
 // package and history wire format); fixed in src/ by 326a1bf.
 
-#[allow(dead_code)]
-#[path = "../fuzz/src/lib.rs"]
-mod harness;
+use ackwire_fuzz as harness;
 
 use harness::{decode_packet, seal, WireFrame, CONN};
 

@@ -7,7 +7,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::{SimRng, CONN};
+use common::{Percent, SimRng, CONN};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -82,9 +82,9 @@ fn run(qos: Qos, seed: u64) -> Outcome {
                     rx.poll_transmit(now)
                 };
                 let Some(p) = p else { break };
-                let copies = if rng.chance(10) { 2 } else { 1 };
+                let copies = if rng.percent(10) { 2 } else { 1 };
                 for _ in 0..copies {
-                    if rng.chance(20) {
+                    if rng.percent(20) {
                         continue;
                     }
                     seq += 1;

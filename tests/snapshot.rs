@@ -6,7 +6,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::{SimRng, CONN};
+use common::{Percent, SimRng, CONN};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,7 +55,7 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
             rx = Receiver::restore(cfg(), r).unwrap();
             out.snapshots_taken += 1;
         }
-        if step < 600 && rng.chance(30) {
+        if step < 600 && rng.percent(30) {
             let s = rng.below(3);
             let prev = heads[s as usize];
             let v = if s == 2 {
@@ -89,13 +89,13 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
                 _ => {}
             }
             store.entry(s).or_default().push(m.clone());
-            if rng.chance(10) {
+            if rng.percent(10) {
                 continue; // stored, never pushed: only sync brings it
             }
             let r = tx.send(now, m);
             out.transcript.push(format!("{now:?} send {r:?}"));
         }
-        if step % 97 == 50 && rng.chance(50) {
+        if step % 97 == 50 && rng.percent(50) {
             let m = Message::new(StreamId(9), Version(0), Version(step), Bytes::new())
                 .with_qos(Qos::AtMostOnce);
             let r = tx.send(now, m);
@@ -110,9 +110,9 @@ fn run(seed: u64, loss: u32, snapshot_at: &[u64]) -> Run {
                 };
                 let Some(p) = p else { break };
                 out.transcript.push(format!("{now:?} {to_rx} {p:x}"));
-                let copies = if rng.chance(5) { 2 } else { 1 };
+                let copies = if rng.percent(5) { 2 } else { 1 };
                 for _ in 0..copies {
-                    if rng.chance(loss) {
+                    if rng.percent(loss) {
                         continue;
                     }
                     seq += 1;

@@ -5,7 +5,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::{SimRng, CONN};
+use common::{Percent, SimRng, CONN};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ impl Pair {
                     self.rx.poll_transmit(now)
                 };
                 let Some(p) = p else { break };
-                if self.rng.chance(self.loss) {
+                if self.rng.percent(self.loss) {
                     continue;
                 }
                 self.seq += 1;

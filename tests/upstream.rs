@@ -8,7 +8,7 @@ mod common;
 
 use ackwire::*;
 use bytes::Bytes;
-use common::{SimRng, CONN};
+use common::{Percent, SimRng, CONN};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -177,9 +177,9 @@ impl World {
                     self.rx.poll_transmit(now)
                 };
                 let Some(p) = p else { break };
-                let copies = if self.rng.chance(f.dup) { 2 } else { 1 };
+                let copies = if self.rng.percent(f.dup) { 2 } else { 1 };
                 for _ in 0..copies {
-                    if self.rng.chance(f.loss) {
+                    if self.rng.percent(f.loss) {
                         continue;
                     }
                     self.seq += 1;
@@ -251,12 +251,12 @@ fn run(seed: u64, f: Faults, max_receipts: usize) -> World {
     };
     w.connect();
     for _ in 0..300 {
-        if w.rng.chance(25) {
+        if w.rng.percent(25) {
             w.client_sends();
         }
-        if w.rng.chance(f.server_crashes) {
+        if w.rng.percent(f.server_crashes) {
             w.server_crash();
-        } else if w.rng.chance(f.drops) || w.rng.chance(f.client_restarts) {
+        } else if w.rng.percent(f.drops) || w.rng.percent(f.client_restarts) {
             // A client restart loses only memory: its outbox is durable.
             w.drop_connection();
         }

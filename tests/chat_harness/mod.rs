@@ -22,6 +22,30 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+/// One message of a conversation as the checks compare a client file with
+/// the store: its chain link, its version and its payload.
+pub type Row = (Version, Version, bytes::Bytes);
+
+/// Conversation `c` as a client file holds it, in the order committed.
+pub fn file_rows(file: &Contents, c: u64) -> Vec<Row> {
+    file.messages
+        .get(&c)
+        .map(|m| {
+            m.iter()
+                .map(|s| (s.prev, s.version, s.payload.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Messages read from the store, as rows.
+pub fn store_rows(messages: &[ackwire::Message]) -> Vec<Row> {
+    messages
+        .iter()
+        .map(|m| (m.prev, m.version, m.payload.clone()))
+        .collect()
+}
+
 /// Generous: a healthy run converges in a second or two.
 pub const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -238,26 +262,12 @@ impl<S: chat::store::ChatStore> Cluster<S> {
             let file = Contents::load(&self.db_path(*id)).map_err(|e| Broken(e.to_string()))?;
             // Delivery: each conversation exactly as stored, in order.
             for c in &spec.conversations {
-                let local: Vec<_> = file
-                    .messages
-                    .get(c)
-                    .map(|m| {
-                        m.iter()
-                            .map(|s| (s.prev, s.version, s.payload.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let remote: Vec<_> = stored[c]
-                    .0
-                    .iter()
-                    .map(|m| (m.prev, m.version, m.payload.clone()))
-                    .collect();
+                let local = file_rows(&file, *c);
+                let remote = store_rows(&stored[c].0);
                 if local != remote {
                     // A file that is not a prefix of the store never heals.
                     let prefix = remote.starts_with(&local);
-                    let versions = |v: &[(Version, Version, bytes::Bytes)]| {
-                        v.iter().map(|m| m.1 .0).collect::<Vec<_>>()
-                    };
+                    let versions = |v: &[Row]| v.iter().map(|m| m.1 .0).collect::<Vec<_>>();
                     let what = format!(
                         "client {id}, conversation {c}: file has {:?}, store has {:?}",
                         versions(&local),

@@ -6,6 +6,7 @@
 
 use crate::chat_harness::chat::db::Contents;
 use crate::chat_harness::chat::wire::{self, Receipt};
+use crate::chat_harness::{file_rows, store_rows};
 use crate::chat_procs::{spawn_client, Proc};
 use ackwire::store::{RedisStore, Store};
 use ackwire::{StreamId, SyncRange, Version};
@@ -111,19 +112,8 @@ pub fn check_exact(
     for client in clients {
         let file = Contents::load(&client.db).map_err(|e| Diff::Broken(e.to_string()))?;
         for c in &client.conversations {
-            let local: Vec<_> = file
-                .messages
-                .get(c)
-                .map(|m| {
-                    m.iter()
-                        .map(|s| (s.prev, s.version, s.payload.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let remote: Vec<_> = stored[c]
-                .iter()
-                .map(|m| (m.prev, m.version, m.payload.clone()))
-                .collect();
+            let local = file_rows(&file, *c);
+            let remote = store_rows(&stored[c]);
             if local != remote {
                 let what = format!(
                     "client {}, conversation {c}: file has {:?}, store has {:?}",

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use ackwire::*;
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -17,43 +17,27 @@ pub fn seal(body: &[u8]) -> Bytes {
 }
 
 /// A whole packet of connection `id` around a hand-written frame body
-/// (PROTOCOL.md §2): magic, version, length, connection id, body, CRC-32.
+/// (PROTOCOL.md §2), sealed by the fuzz crate's codec, written
+/// independently of the library.
 pub fn seal_for(id: ConnectionId, body: &[u8]) -> Bytes {
-    let mut b = bytes::BytesMut::with_capacity(body.len() + OVERHEAD);
-    b.put_slice(&MAGIC);
-    b.put_u8(FORMAT_VERSION);
-    b.put_u32(body.len() as u32);
-    b.put_u64(id.0);
-    b.put_slice(body);
-    b.put_u32(crc32fast::hash(&b));
-    b.freeze()
+    ackwire_fuzz::seal_for(id.0, body)
 }
 
-/// A small seeded PRNG (splitmix64): tests must not depend on a crate's
-/// stream staying the same across versions.
-pub struct SimRng(u64);
+/// The simulator's seeded PRNG (splitmix64, its sequence defined in the
+/// crate, not by an external crate that could change it).
+pub use ackwire::sim::SimRng;
 
-impl SimRng {
-    pub fn new(seed: u64) -> SimRng {
-        SimRng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// Chances in whole percent, as the tests' faults are given. Not
+/// [`SimRng::chance`] (a probability): this draws `next_u64() % 100`, the
+/// draw every seeded schedule here was written with.
+pub trait Percent {
     /// True with probability `p` percent.
-    pub fn chance(&mut self, p: u32) -> bool {
+    fn percent(&mut self, p: u32) -> bool;
+}
+
+impl Percent for SimRng {
+    fn percent(&mut self, p: u32) -> bool {
         self.next_u64() % 100 < u64::from(p)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
     }
 }
 
@@ -160,9 +144,9 @@ pub fn run(
                 };
                 let Some(p) = p else { break };
                 let f = if to_rx { fwd } else { back };
-                let copies = if rng.chance(f.dup) { 2 } else { 1 };
+                let copies = if rng.percent(f.dup) { 2 } else { 1 };
                 for _ in 0..copies {
-                    if rng.chance(f.loss) {
+                    if rng.percent(f.loss) {
                         continue;
                     }
                     let delay = f.latency_ms + rng.below(f.jitter_ms + 1);
