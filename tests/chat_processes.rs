@@ -399,8 +399,15 @@ fn a_new_client_gets_in_within_1s_during_a_flood_of_2000_silent_hellos() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Floods of forged packets leave nothing behind: after three in a row,
+/// RSS comes back within 10 % of the baseline. The server frees a flood's
+/// dead peers in periodic sweeps, so RSS after one flood sits high until
+/// the next sweep (seen here: 11.2 -> 13.5 -> 14.4 MB over three floods,
+/// then 11.2 MB again, the cycle repeating). The check used to wait 30 s
+/// after a single flood, which a loaded CI machine outlasted once (+21 %);
+/// it now waits up to 90 s after three, and a leak would still show.
 #[test]
-fn rss_returns_within_10_percent_after_a_flood_of_forged_packets() {
+fn repeated_floods_of_forged_packets_leave_no_memory_behind() {
     let _serial = serial();
     raise_nofile();
     let dir = temp_dir("procs-rss");
@@ -412,29 +419,32 @@ fn rss_returns_within_10_percent_after_a_flood_of_forged_packets() {
         .enable_all()
         .build()
         .unwrap();
-    // Warm-up: the same flood once, so the runtime's own tables and the
-    // allocator's arenas have their size (memory that stays after the
-    // first burst is the process's working set, not a leak); then the
-    // baseline. What must hold: a burst leaves nothing behind.
+    // Warm-up: the runtime's own tables and the allocator's arenas take
+    // their size.
     for _ in 0..2 {
         rt.block_on(flood(spec.port, 160, 300));
     }
     std::thread::sleep(Duration::from_secs(5));
     let baseline = chat_harness::chat::rss_bytes(pid);
-    let peak = rt.block_on(flood(spec.port, 160, 300));
-    let peak = peak.max(chat_harness::chat::rss_bytes(pid));
-    eprintln!("server RSS: baseline {baseline} B, during the flood up to {peak} B");
-    // Back within 10 % of the baseline once the connections closed.
+    let mut peak = baseline;
+    for _ in 0..3 {
+        peak = peak.max(rt.block_on(flood(spec.port, 160, 300)));
+        peak = peak.max(chat_harness::chat::rss_bytes(pid));
+    }
     let start = Instant::now();
     let mut now = chat_harness::chat::rss_bytes(pid);
-    while now > baseline + baseline / 10 && start.elapsed() < Duration::from_secs(30) {
+    while now > baseline + baseline / 10 && start.elapsed() < Duration::from_secs(90) {
         std::thread::sleep(Duration::from_millis(250));
         now = chat_harness::chat::rss_bytes(pid);
     }
-    eprintln!("after: {now} B");
+    eprintln!(
+        "server RSS: baseline {baseline} B, up to {peak} B during three floods, \
+         {now} B {:.1} s after",
+        start.elapsed().as_secs_f64()
+    );
     assert!(
         now <= baseline + baseline / 10,
-        "RSS {now} B after the flood, baseline {baseline} B"
+        "RSS {now} B after three floods, baseline {baseline} B"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
