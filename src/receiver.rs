@@ -352,6 +352,13 @@ pub struct Receiver {
     timers: Timers,
     /// Requests waiting to be written.
     requests_due: VecDeque<(StreamId, Request)>,
+    /// The stream whose history page is being collected. One page at a
+    /// time: pages are held whole, and several at once could each take
+    /// room the others need and drop what they collected in turn, for ever
+    /// (deep-sweep seeds 1004825 and others: four pages, 78-180 retries).
+    history_turn: Option<StreamId>,
+    /// Streams whose history page waits for the turn, in order.
+    history_waiting: VecDeque<StreamId>,
     received: SidSet,
     /// SIDs the app committed (or the sender's FLOOR passed).
     committed: SidSet,
@@ -402,6 +409,8 @@ impl Receiver {
             scratch: alloc::vec::Vec::new(),
             timers: Timers::default(),
             requests_due: VecDeque::new(),
+            history_turn: None,
+            history_waiting: VecDeque::new(),
             received: SidSet::new(config.max_in_flight),
             // Commits can trail receipts by a window while a FLOOR is in flight.
             committed: SidSet::new(config.max_in_flight.saturating_mul(2)),
@@ -536,7 +545,9 @@ impl Receiver {
     /// and one less than `Config::max_held_messages`: the page is held until
     /// it is whole), reported as [`ReceiverEvent::History`]. Live delivery goes on
     /// untouched. One request per stream at a time: a new one replaces an
-    /// unanswered one. Lost requests and answers are retried.
+    /// unanswered one. Lost requests and answers are retried. Pages of
+    /// different streams are fetched one after another, not at once (each
+    /// is held whole, and together they could need more room than there is).
     pub fn fetch_history(&mut self, stream: StreamId, before: Version, limit: u32) {
         let limit = limit.clamp(1, self.page_limit());
         let c = self.streams.entry(stream).or_default().cold_mut();
@@ -553,6 +564,36 @@ impl Receiver {
             end: None,
         }));
         self.requests_due.push_back((stream, Request::History));
+        // The first page asked for while none is being collected has the
+        // turn at once (its answers may come before the request is written
+        // again); a later one waits for it when written.
+        if !self.history_turn.is_some_and(|t| self.has_history(t)) {
+            self.history_turn = Some(stream);
+        }
+    }
+
+    /// Whether `stream` has a history page asked for and not reported.
+    fn has_history(&self, stream: StreamId) -> bool {
+        self.streams
+            .get(&stream)
+            .and_then(StreamState::cold)
+            .is_some_and(|c| c.history.is_some())
+    }
+
+    /// Hands the history turn to the next waiting page once the page that
+    /// held it is over (reported, or its stream's request gone).
+    fn pass_history_turn(&mut self) {
+        if self.history_turn.is_some_and(|t| self.has_history(t)) {
+            return;
+        }
+        self.history_turn = None;
+        while let Some(stream) = self.history_waiting.pop_front() {
+            if self.has_history(stream) {
+                self.history_turn = Some(stream);
+                self.requests_due.push_back((stream, Request::History));
+                return;
+            }
+        }
     }
 
     /// The most messages a latest or history page may ask for: what one
@@ -1317,6 +1358,12 @@ impl Receiver {
             self.stats.duplicates += 1;
             return;
         }
+        if self.history_turn != Some(stream) {
+            // Only the page holding the turn collects: a late answer to a
+            // page that waits must not take the room the turn's page needs.
+            self.stats.dropped_full += 1;
+            return;
+        }
         if !room {
             // Give up what this page collected so far: its retry fetches
             // the page again. Holding on to it could leave every page
@@ -1368,6 +1415,7 @@ impl Receiver {
         };
         self.timers.disarm(c.slot, Timer::History);
         self.held -= h.messages.len();
+        self.pass_history_turn();
         let messages = h
             .messages
             .into_values()
@@ -1739,11 +1787,34 @@ impl Receiver {
             self.write_skipped(buf, limit);
             self.write_ack(now, buf, limit);
         }
+        self.pass_history_turn();
         while let Some(&(stream, request)) = self.requests_due.front() {
             if buf.len() + frame::SYNC_MAX_LEN > limit {
                 break;
             }
             self.requests_due.pop_front();
+            if request == Request::History {
+                if self
+                    .history_turn
+                    .is_some_and(|t| t != stream && self.has_history(t))
+                {
+                    if !self.history_waiting.contains(&stream) {
+                        self.history_waiting.push_back(stream);
+                    }
+                    // What it collected before waits elsewhere: let it go
+                    // (its turn fetches the page again).
+                    let c = self
+                        .streams
+                        .get_mut(&stream)
+                        .and_then(|st| st.cold.as_deref_mut());
+                    if let Some(h) = c.and_then(|c| c.history.as_deref_mut()) {
+                        self.held -= h.messages.len();
+                        h.messages.clear();
+                    }
+                    continue;
+                }
+                self.history_turn = Some(stream);
+            }
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
@@ -2244,6 +2315,11 @@ impl Receiver {
             s.u(id.0);
             s.b(*r == Request::History);
         }
+        s.opt_u(self.history_turn.map(|t| t.0));
+        s.usize(self.history_waiting.len());
+        for id in &self.history_waiting {
+            s.u(id.0);
+        }
         s.sid_set(&self.received);
         s.sid_set(&self.committed);
         s.usize(self.skipped.len());
@@ -2478,6 +2554,21 @@ impl Receiver {
                 Request::Sync
             };
             rx.requests_due.push_back((id, r));
+        }
+        rx.history_turn = d.opt_u()?.map(StreamId);
+        let n = d.count()?;
+        for _ in 0..n {
+            let id = StreamId(d.u()?);
+            if !rx.has_history(id) {
+                return Err(bad("history turn"));
+            }
+            rx.history_waiting.push_back(id);
+        }
+        let mut ids: Vec<u64> = rx.history_waiting.iter().map(|id| id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != rx.history_waiting.len() {
+            return Err(bad("history turn"));
         }
         let received = core::mem::replace(&mut rx.received, SidSet::new(0));
         rx.received = d.sid_set(received)?;
