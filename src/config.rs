@@ -2,6 +2,53 @@
 
 use crate::{frame, packet, varint};
 use core::time::Duration;
+use thiserror::Error;
+
+/// The smallest `max_packet_size` [`Config::validate`] accepts: an ACK with
+/// its ranges, a FLOOR and a small DATA frame fit in one packet.
+pub const MIN_PACKET_SIZE: usize = 128;
+
+/// A rule of [`Config::validate`] that a configuration breaks. Every
+/// endpoint still works with such a configuration (it never panics), but
+/// not as documented: a message may never fit, acks may come too late for
+/// the RTO, and so on.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `max_packet_size` below [`MIN_PACKET_SIZE`].
+    #[error("max_packet_size {got} is below {MIN_PACKET_SIZE}: an ack and a message must fit in one packet")]
+    PacketTooSmall {
+        /// The configured size.
+        got: usize,
+    },
+    /// A count that must be at least `min` (a window, a page, a bound).
+    #[error("{field} must be at least {min}")]
+    TooSmall {
+        /// The field's name.
+        field: &'static str,
+        /// Its smallest valid value.
+        min: u64,
+    },
+    /// The RTO bounds are not `0 < min_rto <= initial_rto <= max_rto`.
+    #[error("RTO bounds out of order: need 0 < min_rto <= initial_rto <= max_rto")]
+    RtoOrder,
+    /// An ack delay (`ack_delay` or `sparse_ack_delay`) not below `min_rto`:
+    /// the sender would resend what the receiver holds but has not acked.
+    #[error("{field} must be below min_rto, or the sender resends what the receiver holds but has not acked yet")]
+    AckDelayNotBelowMinRto {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// `max_receipt_len` so long that a RECEIPT frame and an ACK do not fit
+    /// one packet.
+    #[error("max_receipt_len {got} does not fit a packet with an ack (at most {max})")]
+    ReceiptTooLong {
+        /// The configured length.
+        got: usize,
+        /// The longest that fits.
+        max: usize,
+    },
+}
 
 /// Configuration shared by [`Sender`](crate::Sender) and
 /// [`Receiver`](crate::Receiver). Both ends of a connection should use the
@@ -48,7 +95,8 @@ pub struct Config {
     /// Largest transmit unit (packet) either side writes or accepts, header and
     /// checksum included. One message must fit in one packet: a payload of up
     /// to [`max_payload()`](Self::max_payload) bytes always does (`send` says
-    /// `TooLarge` for a longer one that does not). Keep it at 128 or more, so
+    /// `TooLarge` for a longer one that does not). At least
+    /// [`MIN_PACKET_SIZE`] (128, checked by [`validate`](Self::validate)), so
     /// an ack always fits and `max_payload()` is at least 14; below 115 not
     /// even a 1-byte payload fits every message.
     pub max_packet_size: usize,
@@ -92,12 +140,83 @@ pub struct Config {
     /// [`Receiver::set_contiguous`](crate::Receiver::set_contiguous)), an
     /// ack goes out after this many messages or commits...
     pub sparse_ack_every: u32,
-    /// ... or after this long. Keep it below `min_rto`, or the sender
-    /// resends what the receiver holds but has not acked yet.
+    /// ... or after this long. Below `min_rto` (checked by
+    /// [`validate`](Self::validate)), or the sender resends what the
+    /// receiver holds but has not acked yet.
     pub sparse_ack_delay: Duration,
 }
 
 impl Config {
+    /// Checks the rules the field docs state, one typed error each: a
+    /// packet fits an ack and a message, the RTO bounds are ordered, acks
+    /// are never delayed past `min_rto`, a receipt fits a packet beside an
+    /// ack, and every window, page and bound is at least 1 (`max_held_messages`
+    /// at least 2: one slot is kept for in-order messages). Endpoints take
+    /// any configuration without panicking; this says whether one behaves
+    /// as documented. Call it where the configuration is read.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_packet_size < MIN_PACKET_SIZE {
+            return Err(ConfigError::PacketTooSmall {
+                got: self.max_packet_size,
+            });
+        }
+        if self.min_rto.is_zero()
+            || self.min_rto > self.initial_rto
+            || self.initial_rto > self.max_rto
+        {
+            return Err(ConfigError::RtoOrder);
+        }
+        for (field, delay) in [
+            ("ack_delay", self.ack_delay),
+            ("sparse_ack_delay", self.sparse_ack_delay),
+        ] {
+            if delay >= self.min_rto {
+                return Err(ConfigError::AckDelayNotBelowMinRto { field });
+            }
+        }
+        let at_least = [
+            ("max_in_flight", self.max_in_flight, 1),
+            ("max_queued", self.max_queued as u64, 1),
+            ("ack_every", u64::from(self.ack_every), 1),
+            ("max_ack_ranges", self.max_ack_ranges as u64, 1),
+            ("max_streams", self.max_streams as u64, 1),
+            (
+                "max_reorder_per_stream",
+                self.max_reorder_per_stream as u64,
+                1,
+            ),
+            ("sync_page", u64::from(self.sync_page), 1),
+            ("max_held_messages", self.max_held_messages as u64, 2),
+            ("sparse_ack_every", u64::from(self.sparse_ack_every), 1),
+            (
+                "fast_retransmit_threshold",
+                self.fast_retransmit_threshold,
+                1,
+            ),
+        ];
+        for (field, value, min) in at_least {
+            if value < min {
+                return Err(ConfigError::TooSmall { field, min });
+            }
+        }
+        // A RECEIPT goes before the ACK that reports its commit, in one
+        // packet: the longest must fit beside the longest ack head.
+        let room = self.max_packet_size - packet::OVERHEAD - frame::ACK_MIN_LEN;
+        let mut max = room.saturating_sub(frame::receipt_len(u64::MAX, &[]));
+        while max > 0
+            && frame::receipt_len(u64::MAX, &[]) - 1 + varint::len(max as u64) + max > room
+        {
+            max -= 1;
+        }
+        if self.max_receipt_len > max {
+            return Err(ConfigError::ReceiptTooLong {
+                got: self.max_receipt_len,
+                max,
+            });
+        }
+        Ok(())
+    }
+
     /// The largest payload for which [`Sender::send`](crate::Sender::send)
     /// accepts every message, whatever its stream, versions, package
     /// fields (within the window: a package may not have more members than

@@ -331,7 +331,7 @@ pub use allocator::{
     AllocError, AllocatorConfigError, AllocatorStats, ConfirmError, LoadError, PersistBound,
     VersionAllocator,
 };
-pub use config::Config;
+pub use config::{Config, ConfigError, MIN_PACKET_SIZE};
 pub use connection::{Connection, Event};
 pub use dedup_cache::{DedupCache, DedupStats, Seen};
 pub use error::{CodecError, CommitError, InputError, SendError};

@@ -1164,7 +1164,7 @@ impl RxHarness {
                 // carried them) and settled by its own policy, listed until
                 // the FLOOR's `settled` passes them.
                 for &(start, end) in &ranges {
-                    for sid in start..end.min(start + 4_096) {
+                    for sid in start..end.min(start.saturating_add(4_096)) {
                         assert!(
                             self.carried.contains_key(&sid),
                             "SKIPPED lists SID {sid}, which no DATA frame carried"
