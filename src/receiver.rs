@@ -841,17 +841,6 @@ impl Receiver {
         self.stats
     }
 
-    /// Messages held: buffered out of order, delivered and uncommitted, and
-    /// history pages being collected.
-    pub fn held(&self) -> usize {
-        self.held
-    }
-
-    /// Streams tracked.
-    pub fn streams(&self) -> usize {
-        self.streams.len()
-    }
-
     /// The configuration this receiver runs with.
     pub fn config(&self) -> &Config {
         &self.config

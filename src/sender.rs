@@ -146,7 +146,6 @@ pub struct SenderStats {
 }
 
 const NIL: u64 = u64::MAX;
-const RTTVAR_FACTOR: u32 = 1;
 
 /// Most messages one sync request expedites.
 const EXPEDITE_MOST: usize = 8;
@@ -1130,7 +1129,7 @@ impl Sender {
     /// RTT's deviation, which is what jitter-induced reordering looks like.
     fn reorder_window(&self) -> Duration {
         let srtt = self.rtt.srtt().unwrap_or(self.rtt.rto());
-        srtt / 4 + self.rtt.rttvar() * RTTVAR_FACTOR
+        srtt / 4 + self.rtt.rttvar()
     }
 
     fn retransmit_or_escalate(&mut self, sid: u64) {

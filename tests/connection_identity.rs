@@ -47,7 +47,7 @@ fn rx_view(
     (
         rx.stats(),
         rx.usage(),
-        rx.held(),
+        rx.usage().held,
         rx.head(S),
         rx.poll_timeout(),
     )

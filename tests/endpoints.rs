@@ -170,7 +170,7 @@ fn reorder_buffer_holds_until_predecessor_arrives() {
     let later = tx.poll_transmit(ms(0)).unwrap();
     rx.handle_input(ms(1), later).unwrap();
     assert!(deliveries(&mut rx).is_empty());
-    assert_eq!(rx.held(), 2);
+    assert_eq!(rx.usage().held, 2);
     rx.handle_input(ms(2), first).unwrap();
     assert_eq!(deliveries(&mut rx), vec![3, 7, 19]);
 }
@@ -545,7 +545,7 @@ fn malformed_input_is_rejected_and_changes_nothing() {
         );
     }
     assert_eq!(rx.stats(), ReceiverStats::default());
-    assert_eq!(rx.held(), 0);
+    assert_eq!(rx.usage().held, 0);
     assert_eq!(rx.poll_event(), None);
     assert_eq!(rx.poll_transmit(ms(1)), None);
     // An ack sent to a receiver, data sent to a sender: typed errors.
@@ -620,9 +620,9 @@ fn hostile_sender_can_not_grow_receiver_state() {
     while let Some(p) = tx.poll_transmit(ms(0)) {
         rx.handle_input(ms(0), p).unwrap();
     }
-    assert!(rx.held() <= 10);
+    assert!(rx.usage().held <= 10);
     assert_eq!(
-        rx.held(),
+        rx.usage().held,
         3 * 4 - 3,
         "per-stream then total bounds, one slot kept for in-order: 4 + 4 + 1"
     );
@@ -907,7 +907,7 @@ fn resume_past_delivered_messages_counts_them_committed_and_acks_at_once() {
         range: SyncRange::After(Version(2)),
         limit: 100
     })));
-    assert_eq!(rx.held(), 0);
+    assert_eq!(rx.usage().held, 0);
     rx.resume(S, Version(1));
     assert_eq!(rx.head(S), Some(Version(2)), "positions never go backwards");
 }

@@ -33,7 +33,7 @@ fn receiver_survives_data_with_sid_u64_max_after_a_floor_near_max() {
             let _ = rx.handle_input(now, seal(&body));
         }
         while rx.poll_transmit(now).is_some() {}
-        assert!(rx.held() <= 1, "{name}");
+        assert!(rx.usage().held <= 1, "{name}");
     }
 }
 
@@ -116,7 +116,7 @@ fn buffered_message_behind_the_head_is_evicted() {
         }
     }
     assert_eq!(
-        rx.held(),
+        rx.usage().held,
         0,
         "a message that can never be delivered is held"
     );
@@ -480,7 +480,11 @@ fn skipped_copy_of_a_committed_key_gets_its_receipt() {
     harness::put_data(&mut b, 0, &m.clone().with_qos(Qos::AtLeastOnce), false);
     harness::put_data(&mut b, 1, &m, false);
     rx.handle_input(now, seal(&b)).unwrap();
-    assert_eq!(rx.held(), 2, "one copy delivered, one behind the hole");
+    assert_eq!(
+        rx.usage().held,
+        2,
+        "one copy delivered, one behind the hole"
+    );
     let receipt = Bytes::from_static(b"stored as 42");
     rx.commit_with_receipt(now, s, Version(16), receipt.clone())
         .unwrap();

@@ -37,7 +37,7 @@ fn busy_pair() -> (Sender, Receiver) {
 fn rx_state(rx: &Receiver) -> (ReceiverStats, usize, Option<Instant>, Option<Version>) {
     (
         rx.stats(),
-        rx.held(),
+        rx.usage().held,
         rx.poll_timeout(),
         rx.head(StreamId(1)),
     )

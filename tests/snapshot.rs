@@ -354,7 +354,7 @@ proptest! {
         let v = Bytes::from(v);
         if receiver {
             if let Ok(rx) = Receiver::restore(cfg(), v) {
-                prop_assert!(rx.held() <= cfg().max_held_messages);
+                prop_assert!(rx.usage().held <= cfg().max_held_messages);
             }
         } else if let Ok(tx) = Sender::restore(cfg(), v) {
             prop_assert!(tx.pending() <= cfg().max_queued + cfg().max_in_flight as usize);

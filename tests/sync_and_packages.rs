@@ -446,7 +446,7 @@ fn contiguous_stream_rejects_a_skipped_version() {
     }
     assert_eq!(versions(&take_events(&mut rx)), [1]);
     assert_eq!(rx.stats().chain_conflicts, 1);
-    assert_eq!(rx.held(), 1, "the bad message is not held");
+    assert_eq!(rx.usage().held, 1, "the bad message is not held");
 }
 
 /// Acks a receiver writes for `n` in-order messages, one per millisecond,
@@ -612,7 +612,7 @@ fn incomplete_package_is_given_up_after_its_retries() {
     // that they were skipped, not stored.
     p.run_until("all settled", |p| p.tx.pending() == 0);
     p.step(); // the sender's last events
-    assert_eq!(p.rx.held(), 0);
+    assert_eq!(p.rx.usage().held, 0);
     p.skipped.sort_unstable();
     assert_eq!(p.skipped, [11, 13]);
     assert_eq!(p.acked, [10, 14]);
@@ -637,9 +637,9 @@ fn hostile_package_can_not_grow_the_receiver_past_its_bounds() {
     while let Some(p) = tx.poll_transmit(ms(0)) {
         rx.handle_input(ms(1), p).unwrap();
     }
-    assert!(rx.held() <= 16, "held {}", rx.held());
+    assert!(rx.usage().held <= 16, "held {}", rx.usage().held);
     assert!(rx.stats().dropped_full >= 999 - 16);
-    assert_eq!(rx.streams(), 1);
+    assert_eq!(rx.usage().streams, 1);
 }
 
 // ---- The promise on every path (items found by tests outside the project) ----

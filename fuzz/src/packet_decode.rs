@@ -114,8 +114,8 @@ fn rx_view(rx: &Receiver) -> RxView {
         .to_vec();
     (
         rx.stats(),
-        rx.held(),
-        rx.streams(),
+        rx.usage().held,
+        rx.usage().streams,
         rx.poll_timeout(),
         heads,
     )

@@ -764,7 +764,7 @@ impl Pair {
                 panic!(
                     "no quiescence after healing (livelock): {} pending, {} held ({:?}, heads {:?}), deadlines {:?} {:?}, now {:?}, {:?}, {:?}",
                     self.tx.pending(),
-                    self.rx.held(),
+                    self.rx.usage().held,
                     self.rx.usage(),
                     self.store.keys().map(|&s| (s, self.rx.head(StreamId(s)))).collect::<Vec<_>>(),
                     self.tx.stats(),

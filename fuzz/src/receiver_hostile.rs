@@ -1101,9 +1101,9 @@ impl RxHarness {
         }
         let cfg = &self.cfg;
         assert!(
-            self.rx.held() <= cfg.max_held_messages,
+            self.rx.usage().held <= cfg.max_held_messages,
             "held {} > bound",
-            self.rx.held()
+            self.rx.usage().held
         );
         let tracked = self
             .streams_seen
@@ -1201,7 +1201,9 @@ impl RxHarness {
                 // §4.2: room = max_held_messages − held.
                 assert_eq!(
                     room,
-                    self.cfg.max_held_messages.saturating_sub(self.rx.held()) as u64,
+                    self.cfg
+                        .max_held_messages
+                        .saturating_sub(self.rx.usage().held) as u64,
                     "ACK room"
                 );
             }
