@@ -110,10 +110,15 @@ pub enum CommitError {
     /// No message of this stream was ever delivered or resumed.
     #[error("unknown stream")]
     UnknownStream,
-    /// This version has not been delivered yet (or, for
-    /// `provide_receipt`, no resend is waiting for its receipt).
+    /// This version has not been delivered yet.
     #[error("version was not delivered")]
     NotDelivered,
+    /// `provide_receipt` for a key nobody asked for: no resend waits for
+    /// its receipt (answered already, or the request was dropped for room
+    /// once all its copies settled; the sender asks again if it still
+    /// waits). Harmless.
+    #[error("no receipt was asked for")]
+    NotAsked,
     /// The receipt is longer than `Config::max_receipt_len`.
     #[error("receipt too large")]
     ReceiptTooLarge,

@@ -809,7 +809,7 @@ impl Receiver {
     }
 
     /// Answers a [`ReceiverEvent::ReceiptWanted`] with the receipt from the
-    /// app's store; the resend is then acked with it. `NotDelivered` if no
+    /// app's store; the resend is then acked with it. [`CommitError::NotAsked`] if no
     /// request for it is outstanding: a request whose resends are all
     /// settled here may be dropped to make room for a new one (its sender
     /// asks again if it still waits), so a late answer can meet this; it
@@ -827,7 +827,7 @@ impl Receiver {
         let sids = self
             .receipts_wanted
             .remove(&key)
-            .ok_or(CommitError::NotDelivered)?;
+            .ok_or(CommitError::NotAsked)?;
         self.remember_receipt(key, receipt.clone());
         for sid in sids {
             self.receipts_due.push_back((sid, receipt.clone()));

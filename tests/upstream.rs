@@ -400,7 +400,7 @@ fn a_resend_on_a_new_connection_asks_the_app_for_the_receipt() {
     );
     assert_eq!(
         rx.provide_receipt(OUTBOX, Version(3), receipt_bytes(30)),
-        Err(CommitError::NotDelivered),
+        Err(CommitError::NotAsked),
         "answered already"
     );
     assert_eq!(

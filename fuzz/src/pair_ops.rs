@@ -301,7 +301,7 @@ impl Pair {
             // The request may have been dropped for room meanwhile (its
             // SIDs all settled here): the sender asks again if it waits.
             match self.rx.provide_receipt(k.0, k.1, r) {
-                Ok(()) | Err(CommitError::NotDelivered) => {}
+                Ok(()) | Err(CommitError::NotAsked) => {}
                 Err(e) => panic!("provide_receipt after ReceiptWanted: {e:?}"),
             }
         }
@@ -444,7 +444,7 @@ impl Pair {
                 // receiver drop this one for room (all its SIDs settled):
                 // the sender asks again if it still waits.
                 match self.rx.provide_receipt(stream, version, r) {
-                    Ok(()) | Err(CommitError::NotDelivered) => {}
+                    Ok(()) | Err(CommitError::NotAsked) => {}
                     Err(e) => panic!("provide_receipt after ReceiptWanted: {e:?}"),
                 }
             }

@@ -1018,7 +1018,7 @@ impl RxHarness {
                     // full (see bug 28): then the late answer is refused.
                     match self.rx.provide_receipt(k.0, k.1, r) {
                         Ok(()) => {}
-                        Err(CommitError::NotDelivered) if self.model.receipt_requests_full => {}
+                        Err(CommitError::NotAsked) if self.model.receipt_requests_full => {}
                         Err(e) => panic!("receipt for a ReceiptWanted: {e:?}"),
                     }
                 }
