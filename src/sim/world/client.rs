@@ -359,6 +359,25 @@ impl World {
                 self.checker.gave_up(id, stream, after, last);
                 self.want_history(c, stream, after, Version(last.0 + 1));
             }
+            Event::Receiver(ReceiverEvent::Trimmed {
+                stream,
+                after,
+                through,
+            }) => {
+                // The server's store no longer keeps what is at or below
+                // `through`. A sync passed over `(after, through]`: kept
+                // with the conversation like a given-up package (told to
+                // later connections), never fetched as history — it is
+                // gone. A history page says only where history ends.
+                let db = &mut self.clients[c].db;
+                if after < through {
+                    let to = db.passed_to.entry(stream).or_default();
+                    *to = (*to).max(through);
+                    db.passed.entry(stream).or_default().push((after, through));
+                }
+                self.counters.trimmed += 1;
+                self.checker.trimmed(id, stream, through);
+            }
             Event::Receiver(ReceiverEvent::History {
                 stream,
                 before,
