@@ -398,8 +398,6 @@ fn deep_config(seed: u64) -> SimConfig {
             stale: pick(&mut r, &[0.0, 0.0, 0.01, 0.05]),
             ..cfg.link.clone()
         },
-        // Drawn last, so every other dimension of a seed is as before.
-        retain: [None, None, Some(1), Some(3), Some(20)][r.below(5) as usize],
         ..cfg
     }
 }
