@@ -1475,11 +1475,18 @@ impl Sender {
         // A *latest* page's marker goes at once: it tells the peer where
         // the stream starts, and the peer holds the page's messages
         // uncommitted until it knows — so they pin the window, and a page
-        // larger than the window would otherwise never end.
+        // larger than the window would otherwise never end. So does a
+        // TRIMMED marker of an *after* page: the peer holds the live
+        // messages past the cut uncommitted until it learns the versions
+        // before them are gone, and they pin the window the page's own
+        // messages need (deep-sweep seeds 1000937, 1000938: a window of 4,
+        // hundreds queued, for ever). Its messages chain on from the cut,
+        // so they may follow it.
         let numbered = self.next_sid();
         let mut i = 0;
         while let Some(&(end, sids_end)) = self.sync_ends.get(i) {
             let ready = end.range == SyncRange::Latest
+                || (end.trimmed.is_some() && matches!(end.range, SyncRange::After(_)))
                 || self.sent_end >= sids_end
                 || (held_back && numbered >= sids_end);
             if !ready {

@@ -1250,3 +1250,59 @@ fn history_ends_at_the_trimmed_cut_and_says_so() {
         }
     );
 }
+
+/// A TRIMMED answer to an *after* request goes out while the window is
+/// full of live messages past the cut: the peer holds those uncommitted
+/// until it learns the versions before them are gone, so a marker waiting
+/// for its page's messages (which need window room) would wait for ever
+/// (deep-sweep seeds 1000937 and 1000938 with retention drawn: a window of
+/// 4, hundreds of messages queued, no progress).
+#[test]
+fn a_trimmed_marker_is_not_held_behind_a_window_pinned_past_the_cut() {
+    let cfg = Config {
+        max_in_flight: 2,
+        ..Config::default()
+    };
+    let mut tx = Sender::new(cfg.clone(), CONN);
+    let mut rx = Receiver::new(cfg, CONN);
+    rx.resume(S, Version(5));
+    let sync: Vec<Bytes> = std::iter::from_fn(|| rx.poll_transmit(ms(0))).collect();
+    // Live messages past the cut fill the window; the receiver holds them
+    // behind the hole and commits nothing.
+    for v in [25, 26] {
+        tx.send(
+            ms(0),
+            Message::new(S, Version(v - 1), Version(v), Bytes::new()),
+        )
+        .unwrap();
+    }
+    while let Some(p) = tx.poll_transmit(ms(0)) {
+        rx.handle_input(ms(1), p).unwrap();
+    }
+    for p in sync {
+        tx.handle_input(ms(2), p).unwrap();
+    }
+    let req = std::iter::from_fn(|| tx.poll_event())
+        .find_map(|e| match e {
+            SenderEvent::SyncRequested(r) => Some(r),
+            _ => None,
+        })
+        .expect("the sync request");
+    assert_eq!(req.range, SyncRange::After(Version(5)));
+    let page: Vec<Message> = (21..=24)
+        .map(|v| Message::new(S, Version(v - 1), Version(v), Bytes::new()))
+        .collect();
+    tx.answer_sync_trimmed(ms(2), &req, Version(20), &page, false)
+        .unwrap();
+    while let Some(p) = tx.poll_transmit(ms(3)) {
+        rx.handle_input(ms(4), p).unwrap();
+    }
+    assert!(
+        take_events(&mut rx).contains(&ReceiverEvent::Trimmed {
+            stream: S,
+            after: Version(5),
+            through: Version(20),
+        }),
+        "the TRIMMED marker waited behind the pinned window"
+    );
+}
