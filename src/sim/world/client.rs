@@ -79,6 +79,10 @@ pub(super) struct ClientDb {
     /// Every package given up per conversation, `(after, last]`: told to
     /// each new connection, so pushes of them are never taken as stored.
     pub(super) passed: BTreeMap<StreamId, Vec<(Version, Version)>>,
+    /// The highest version per conversation the app was told the server's
+    /// store no longer keeps (`ReceiverEvent::Trimmed`): stored messages up
+    /// to it (and to the store's cut) it may never get.
+    pub(super) told_trimmed: BTreeMap<StreamId, Version>,
     /// Versions still to fetch as history, per conversation: ranges
     /// `(after, before)`, the first being fetched.
     pub(super) missing: BTreeMap<StreamId, VecDeque<(Version, Version)>>,
@@ -136,6 +140,7 @@ impl ClientDb {
         self.started.clear();
         self.passed_to.clear();
         self.passed.clear();
+        self.told_trimmed.clear();
         self.missing.clear();
         self.fresh = true;
     }
@@ -375,6 +380,8 @@ impl World {
                     *to = (*to).max(through);
                     db.passed.entry(stream).or_default().push((after, through));
                 }
+                let told = db.told_trimmed.entry(stream).or_default();
+                *told = (*told).max(through);
                 self.counters.trimmed += 1;
                 self.checker.trimmed(id, stream, through);
             }
