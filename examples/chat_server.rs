@@ -29,7 +29,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: chat_server [--listen ADDR] [--ws-listen ADDR] [--metrics ADDR [--web DIR]]\n\
          \x20                  [--redis URL | --redis-cluster URL,URL,...] [--prefix P]\n\
-         \x20                  [--redis-wait REPLICAS [--redis-wait-ms MS]]\n\
+         \x20                  [--redis-wait REPLICAS [--redis-wait-ms MS]] [--retain-count N]\n\
          \x20                  [--secret-file FILE]\n\
          \x20                  [--max-connections N] [--keepalive-ms MS] [--dead-after-ms MS]\n\
          \x20      chat_server --print-token CLIENT_ID\n\
@@ -38,7 +38,9 @@ fn usage() -> ! {
          on the --metrics listener.\n\
          --redis-cluster takes a Redis Cluster's seed nodes; --redis-wait N acks a\n\
          message only after N replicas confirmed it (WAIT, --redis-wait-ms each,\n\
-         500 by default)."
+         500 by default). --retain-count N keeps only each conversation's newest\n\
+         N messages in Redis (at least 1); a client asking for older ones is told\n\
+         where retained history starts."
     );
     std::process::exit(2)
 }
@@ -69,6 +71,7 @@ fn main() -> std::io::Result<()> {
     let mut prefix = "chat".to_string();
     let mut wait: u32 = 0;
     let mut wait_ms: u64 = 500;
+    let mut retain_count: Option<u64> = None;
 
     let mut secret_file: Option<String> = None;
     let mut print_token: Option<u64> = None;
@@ -95,6 +98,9 @@ fn main() -> std::io::Result<()> {
             }
             "--redis-wait" => wait = value().parse().unwrap_or_else(|_| usage()),
             "--redis-wait-ms" => wait_ms = value().parse().unwrap_or_else(|_| usage()),
+            "--retain-count" => {
+                retain_count = Some(value().parse().unwrap_or_else(|_| usage()));
+            }
             "--prefix" => prefix = value(),
             "--secret-file" => secret_file = Some(value()),
             "--print-token" => print_token = Some(value().parse().unwrap_or_else(|_| usage())),
@@ -110,8 +116,12 @@ fn main() -> std::io::Result<()> {
         r.cluster = cluster;
         r.wait = wait;
         r.wait_ms = wait_ms;
+        r.retain_count = retain_count;
     } else if wait > 0 {
         eprintln!("chat_server: --redis-wait needs --redis or --redis-cluster");
+        usage();
+    } else if retain_count.is_some() {
+        eprintln!("chat_server: --retain-count needs --redis or --redis-cluster");
         usage();
     }
     if web.is_some() && metrics_listen.is_none() {
@@ -251,6 +261,8 @@ struct RedisOpts {
     /// Replicas each write waits for (`WAIT`); 0: none.
     wait: u32,
     wait_ms: u64,
+    /// Messages kept per conversation (`None`: all).
+    retain_count: Option<u64>,
 }
 
 impl RedisOpts {
@@ -260,6 +272,7 @@ impl RedisOpts {
             cluster: false,
             wait: 0,
             wait_ms: 500,
+            retain_count: None,
         }
     }
 }
@@ -273,7 +286,7 @@ async fn connect_redis(
     prefix: &str,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Option<ackwire::store::RedisStore> {
-    use ackwire::store::{Durability, RedisStore, RedisStoreError, Store};
+    use ackwire::store::{Durability, RedisStore, RedisStoreError, Retention, Store};
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = async {
@@ -286,6 +299,10 @@ async fn connect_redis(
             let store = store.with_durability(Durability {
                 replicas: opts.wait,
                 timeout: Duration::from_millis(opts.wait_ms),
+            })?;
+            let store = store.with_retention(Retention {
+                max_messages: opts.retain_count,
+                max_age: None,
             })?;
             store.head(ackwire::StreamId(0)).await?;
             Ok::<_, RedisStoreError>(store)

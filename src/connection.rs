@@ -161,6 +161,19 @@ impl Connection {
         self.sender.answer_sync(now, request, page, more)
     }
 
+    /// [`Sender::answer_sync_trimmed`] on the sending half.
+    pub fn answer_sync_trimmed(
+        &mut self,
+        now: Instant,
+        request: &SyncRequest,
+        trimmed_through: Version,
+        page: &[Message],
+        more: bool,
+    ) -> Result<(), SendError> {
+        self.sender
+            .answer_sync_trimmed(now, request, trimmed_through, page, more)
+    }
+
     /// Both halves' snapshots (sender, receiver); see [`Sender::snapshot`].
     pub fn snapshot(&self) -> Result<(Bytes, Bytes), SnapshotError> {
         Ok((self.sender.snapshot()?, self.receiver.snapshot()?))

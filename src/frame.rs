@@ -30,6 +30,9 @@ pub(crate) mod kind {
     pub const DATAGRAM: u8 = 0x08;
     /// SIDs the receiver settled without its app storing them.
     pub const SKIPPED: u8 = 0x09;
+    /// Ends one page of a sync answer whose request reached versions the
+    /// store no longer keeps: SYNC_END's fields and where retention cut.
+    pub const TRIMMED: u8 = 0x0A;
 }
 
 /// DATA flag bits.
@@ -337,10 +340,15 @@ pub(crate) fn put_sync(buf: &mut impl BufMut, req: &SyncRequest) {
     varint::put(buf, u64::from(req.limit));
 }
 
-/// Writes a SYNC_END frame.
+/// Writes a SYNC_END frame, or a TRIMMED frame if the page end says where
+/// retention cut (the same fields, then `trimmed`).
 pub(crate) fn put_sync_end(buf: &mut impl BufMut, end: &PageEnd) {
     let (mode, anchor) = end.range.wire();
-    buf.put_u8(kind::SYNC_END);
+    buf.put_u8(if end.trimmed.is_some() {
+        kind::TRIMMED
+    } else {
+        kind::SYNC_END
+    });
     varint::put(buf, end.stream.0);
     buf.put_u8(mode);
     varint::put(buf, anchor.0);
@@ -348,6 +356,9 @@ pub(crate) fn put_sync_end(buf: &mut impl BufMut, end: &PageEnd) {
     varint::put(buf, end.through.0);
     varint::put(buf, end.count);
     buf.put_u8(u8::from(end.more));
+    if let Some(t) = end.trimmed {
+        varint::put(buf, t.0);
+    }
 }
 
 /// Bytes a RECEIPT frame takes.
@@ -389,8 +400,9 @@ pub(crate) const ACK_MIN_LEN: usize = 1 + 10 + 2 * (10 + 1) + 10;
 /// Upper bound of a SYNC frame's size.
 pub(crate) const SYNC_MAX_LEN: usize = 27;
 
-/// Upper bound of a SYNC_END frame's size.
-pub(crate) const SYNC_END_MAX_LEN: usize = 53;
+/// Upper bound of a SYNC_END or TRIMMED frame's size (a TRIMMED frame is
+/// a SYNC_END with one more varint).
+pub(crate) const SYNC_END_MAX_LEN: usize = 63;
 
 /// Bytes a SKIPPED frame with these ranges takes.
 pub(crate) fn skipped_len(ranges: impl Iterator<Item = (u64, u64)>) -> usize {
@@ -568,7 +580,7 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
                 limit,
             }))
         }
-        kind::SYNC_END => {
+        kind::SYNC_END | kind::TRIMMED => {
             let stream = StreamId(varint::get(body, pos)?);
             let range = get_range(body, pos)?;
             let first_prev = Version(varint::get(body, pos)?);
@@ -592,14 +604,24 @@ pub(crate) fn decode(body: &Bytes, pos: &mut usize) -> Result<Frame, CodecError>
             if !consistent {
                 return Err(CodecError::Inconsistent);
             }
-            Ok(Frame::SyncEnd(PageEnd {
+            let trimmed = if k == kind::TRIMMED {
+                Some(Version(varint::get(body, pos)?))
+            } else {
+                None
+            };
+            let end = PageEnd {
                 stream,
                 range,
                 first_prev,
                 through,
                 count,
                 more,
-            }))
+                trimmed,
+            };
+            if !end.trim_consistent() {
+                return Err(CodecError::Inconsistent);
+            }
+            Ok(Frame::SyncEnd(end))
         }
         kind::RECEIPT => {
             let sid = varint::get(body, pos)?;
@@ -780,8 +802,56 @@ mod tests {
             through: Version(310),
             count: 4,
             more: true,
+            trimmed: None,
         });
         assert_eq!(enc(&end), hex("06 07 00 ac02 ac02 b602 04 01"));
+        // After 300, but the store keeps only what follows 305: three
+        // messages from prev 305 through 310, nothing more.
+        let trimmed = Frame::SyncEnd(PageEnd {
+            stream: StreamId(7),
+            range: SyncRange::After(Version(300)),
+            first_prev: Version(305),
+            through: Version(310),
+            count: 3,
+            more: false,
+            trimmed: Some(Version(305)),
+        });
+        assert_eq!(enc(&trimmed), hex("0a 07 00 ac02 b102 b602 03 00 b102"));
+        // Before 300: nothing older than 200 is kept, and the page is empty.
+        let trimmed_history = Frame::SyncEnd(PageEnd {
+            stream: StreamId(7),
+            range: SyncRange::Before(Version(300)),
+            first_prev: Version(0),
+            through: Version(0),
+            count: 0,
+            more: false,
+            trimmed: Some(Version(200)),
+        });
+        assert_eq!(enc(&trimmed_history), hex("0a 07 02 ac02 00 00 00 00 c801"));
+        assert_eq!(
+            dec(&hex("0a 07 00 ac02 b102 b602 03 00 ac02")),
+            Err(CodecError::Inconsistent),
+            "an after cut must lie past the anchor"
+        );
+        assert_eq!(
+            dec(&hex("0a 07 00 ac02 ac02 b602 04 00 b102")),
+            Err(CodecError::Inconsistent),
+            "the page starts at or after the cut"
+        );
+        assert_eq!(
+            dec(&hex("0a 07 02 ac02 00 00 00 00 ac02")),
+            Err(CodecError::Inconsistent),
+            "a before cut must lie below the anchor"
+        );
+        assert_eq!(
+            dec(&hex("0a 07 01 00 00 00 00 00 05")),
+            Err(CodecError::Inconsistent),
+            "a latest page is never trimmed"
+        );
+        assert_eq!(
+            dec(&hex("0a 07 00 ac02 b102 b602 03 00")),
+            Err(CodecError::Truncated)
+        );
         assert_eq!(
             dec(&hex("06 07 00 ac02 ac02 b602 04 02")),
             Err(CodecError::Inconsistent),
@@ -815,6 +885,8 @@ mod tests {
             latest,
             history,
             end,
+            trimmed,
+            trimmed_history,
         ] {
             assert_eq!(dec(&enc(&f)), Ok(f));
         }
@@ -822,7 +894,8 @@ mod tests {
 
     #[test]
     fn malformed_frames_rejected() {
-        assert_eq!(dec(&hex("0a")), Err(CodecError::UnknownFrame(10)));
+        assert_eq!(dec(&hex("0b")), Err(CodecError::UnknownFrame(11)));
+        assert_eq!(dec(&hex("0a")), Err(CodecError::Truncated));
         assert_eq!(dec(&hex("09")), Err(CodecError::Truncated));
         assert_eq!(
             dec(&hex("01 05 07 05 05 00 00")),
@@ -985,23 +1058,31 @@ mod tests {
                 any::<u64>(),
                 0u64..1000,
                 any::<u32>(),
-                any::<bool>()
+                any::<bool>(),
+                any::<Option<u64>>()
             )
-                .prop_map(|(s, range, first, count, extra, more)| {
+                .prop_map(|(s, range, first, count, extra, more, cut)| {
                     let first = first % (u64::MAX - 5000);
                     let span = if count == 0 {
                         0
                     } else {
                         count + u64::from(extra % 1000)
                     };
-                    Frame::SyncEnd(PageEnd {
+                    let mut end = PageEnd {
                         stream: StreamId(s),
                         range,
                         first_prev: Version(first),
                         through: Version(first + span),
                         count,
                         more,
-                    })
+                        // A cut at or below the page's start, kept where
+                        // the request reaches it (a TRIMMED frame).
+                        trimmed: cut.map(|c| Version(c % first.saturating_add(1))),
+                    };
+                    if !end.trim_consistent() {
+                        end.trimmed = None;
+                    }
+                    Frame::SyncEnd(end)
                 }),
         ]
     }

@@ -99,6 +99,32 @@ pub enum ReceiverEvent {
         /// (`Version::ZERO`: the stream has nothing older).
         after: Version,
     },
+    /// The sending side's store no longer keeps `stream`'s versions up to
+    /// `through` (retention trimmed them), and a request reached them.
+    ///
+    /// For a sync (catching up after a gap or a reconnect) the stream
+    /// moved on from `after`, its position before, to `through` without
+    /// the app storing versions in `(after, through]`: they are gone for
+    /// good, not late; the messages kept after them follow. Show the gap
+    /// ("older messages expired") and keep the range with the stream, like
+    /// a [`PackageExpired`](Self::PackageExpired) one: pass it to
+    /// [`Receiver::pass_over`] on later connections, so late pushes of
+    /// them are answered skipped, never acked. Never more than what held
+    /// no message here: the stream does not move past a message it holds.
+    ///
+    /// For a history page ([`Receiver::fetch_history`]) `after` equals
+    /// `through`: nothing is passed over, and history older than
+    /// `through + 1` is gone. Reported with the page that reaches it (the
+    /// [`History`](Self::History) event that follows, with `more` false
+    /// once it is the last): stop paging back there.
+    Trimmed {
+        /// The stream.
+        stream: StreamId,
+        /// The stream's position before the cut (a history page: `through`).
+        after: Version,
+        /// The last version no longer kept; what is kept starts after it.
+        through: Version,
+    },
     /// An at-most-once message ([`Qos::AtMostOnce`](crate::Qos)): shown
     /// or dropped, never twice, and nothing to commit.
     Datagram(Message),
@@ -1066,6 +1092,29 @@ impl Receiver {
             }
             (SyncRange::After(after), None) if after == sync.asked_after => {
                 sync.end = Some((end.through, end.more));
+                if let Some(cut) = end.trimmed {
+                    // Never past a message held here: the stream moves no
+                    // further than where the lowest one held chains on (it
+                    // is delivered, not skipped). The keys are the `prev`s
+                    // of held messages, all at or above the head.
+                    let held_from = c.buffered.keys().copied().min().unwrap_or(cut);
+                    let to = cut.min(held_from);
+                    if to > st.head {
+                        let from = st.head;
+                        st.head = to;
+                        c.passed.add(from, to);
+                        // A package opened at the old head is gone with it.
+                        c.close_package(&mut self.timers);
+                        c.gap_reported = None;
+                        self.events.push_back(ReceiverEvent::Trimmed {
+                            stream,
+                            after: from,
+                            through: to,
+                        });
+                        self.ack_later(now, false);
+                        self.advance(stream, Some(now));
+                    }
+                }
             }
             _ => return, // an answer to an older request
         }
@@ -1410,6 +1459,13 @@ impl Receiver {
             .into_values()
             .filter(|m| m.version > end.first_prev && m.version <= end.through)
             .collect();
+        if let Some(through) = end.trimmed {
+            self.events.push_back(ReceiverEvent::Trimmed {
+                stream,
+                after: through,
+                through,
+            });
+        }
         self.events.push_back(ReceiverEvent::History {
             stream,
             before: h.before,

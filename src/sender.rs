@@ -454,6 +454,54 @@ impl Sender {
         page: &[Message],
         more: bool,
     ) -> Result<(), SendError> {
+        self.answer_page(now, request, None, page, more)
+    }
+
+    /// [`answer_sync`](Self::answer_sync) from a store that trims (keeps
+    /// only the newest messages of a stream): `trimmed_through` is the last
+    /// version it no longer keeps (`Version::ZERO`: none), as the store
+    /// read reports it, and `page` what it read after that.
+    ///
+    /// When the request reached into the trimmed versions — an *after*
+    /// request below `trimmed_through`, or a *before* request for history
+    /// older than what is kept — the page's end marker says where retained
+    /// history starts (a TRIMMED frame), so the peer moves on past the cut
+    /// (or stops paging back) instead of asking again for ever or showing
+    /// a silent gap; its app is told with
+    /// [`ReceiverEvent::Trimmed`](crate::ReceiverEvent::Trimmed). Otherwise
+    /// (and for *latest*, whose page is what is kept) this is `answer_sync`.
+    /// A page that starts below `trimmed_through` is `SendError::BadChain`.
+    pub fn answer_sync_trimmed(
+        &mut self,
+        now: Instant,
+        request: &SyncRequest,
+        trimmed_through: Version,
+        page: &[Message],
+        more: bool,
+    ) -> Result<(), SendError> {
+        let t = trimmed_through;
+        if page.first().is_some_and(|m| m.prev < t) {
+            return Err(SendError::BadChain);
+        }
+        let trimmed = match request.range {
+            SyncRange::After(a) if t > a => Some(t),
+            // Nothing below `b` is kept at all when the cut reaches it.
+            SyncRange::Before(b) if t > Version::ZERO && b > Version::ZERO => {
+                Some(t.min(Version(b.0 - 1)))
+            }
+            SyncRange::After(_) | SyncRange::Before(_) | SyncRange::Latest => None,
+        };
+        self.answer_page(now, request, trimmed, page, more)
+    }
+
+    fn answer_page(
+        &mut self,
+        now: Instant,
+        request: &SyncRequest,
+        trimmed: Option<Version>,
+        page: &[Message],
+        more: bool,
+    ) -> Result<(), SendError> {
         let mut prev = page.first().map(|m| m.prev);
         for m in page {
             self.check_sendable(m)?;
@@ -521,6 +569,7 @@ impl Sender {
             through: page.last().map_or(empty_at, |m| m.version),
             count: page.len() as u64,
             more,
+            trimmed,
         };
         // A repeated request answered with the same page needs one marker:
         // the one queued already tells the peer all it needs.
@@ -633,7 +682,11 @@ impl Sender {
             Frame::Data { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATA)),
             Frame::Floor { .. } => Err(InputError::UnexpectedFrame(frame::kind::FLOOR)),
             Frame::Ping => Err(InputError::UnexpectedFrame(frame::kind::PING)),
-            Frame::SyncEnd { .. } => Err(InputError::UnexpectedFrame(frame::kind::SYNC_END)),
+            Frame::SyncEnd(e) => Err(InputError::UnexpectedFrame(if e.trimmed.is_some() {
+                frame::kind::TRIMMED
+            } else {
+                frame::kind::SYNC_END
+            })),
             Frame::Datagram { .. } => Err(InputError::UnexpectedFrame(frame::kind::DATAGRAM)),
             Frame::Skipped(set) => {
                 let end = set.end();
@@ -1421,11 +1474,18 @@ impl Sender {
         // A *latest* page's marker goes at once: it tells the peer where
         // the stream starts, and the peer holds the page's messages
         // uncommitted until it knows — so they pin the window, and a page
-        // larger than the window would otherwise never end.
+        // larger than the window would otherwise never end. So does a
+        // TRIMMED marker of an *after* page: the peer holds the live
+        // messages past the cut uncommitted until it learns the versions
+        // before them are gone, and they pin the window the page's own
+        // messages need (deep-sweep seeds 1000937, 1000938: a window of 4,
+        // hundreds queued, for ever). Its messages chain on from the cut,
+        // so they may follow it.
         let numbered = self.next_sid();
         let mut i = 0;
         while let Some(&(end, sids_end)) = self.sync_ends.get(i) {
             let ready = end.range == SyncRange::Latest
+                || (end.trimmed.is_some() && matches!(end.range, SyncRange::After(_)))
                 || self.sent_end >= sids_end
                 || (held_back && numbered >= sids_end);
             if !ready {

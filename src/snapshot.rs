@@ -156,7 +156,13 @@ impl Enc {
         self.u(e.first_prev.0);
         self.u(e.through.0);
         self.u(e.count);
-        self.b(e.more);
+        // Bit 1 of the `more` byte says a trimmed version follows, so
+        // snapshots written before retention existed read unchanged.
+        self.buf
+            .push(u8::from(e.more) | (u8::from(e.trimmed.is_some()) << 1));
+        if let Some(t) = e.trimmed {
+            self.u(t.0);
+        }
     }
 }
 
@@ -313,13 +319,31 @@ impl Dec {
         let mode = u8::try_from(self.u()?).map_err(|_| CodecError::Inconsistent)?;
         let anchor = Version(self.u()?);
         let range = SyncRange::from_wire(mode, anchor).ok_or(CodecError::Inconsistent)?;
-        Ok(PageEnd {
+        let first_prev = Version(self.u()?);
+        let through = Version(self.u()?);
+        let count = self.u()?;
+        let flags = *self.data.get(self.pos).ok_or(CodecError::Truncated)?;
+        self.pos += 1;
+        if flags > 3 {
+            return Err(CodecError::Inconsistent.into());
+        }
+        let trimmed = if flags & 2 != 0 {
+            Some(Version(self.u()?))
+        } else {
+            None
+        };
+        let end = PageEnd {
             stream,
             range,
-            first_prev: Version(self.u()?),
-            through: Version(self.u()?),
-            count: self.u()?,
-            more: self.b()?,
-        })
+            first_prev,
+            through,
+            count,
+            more: flags & 1 != 0,
+            trimmed,
+        };
+        if !end.trim_consistent() {
+            return Err(SnapshotError::Inconsistent("trimmed version out of range"));
+        }
+        Ok(end)
     }
 }

@@ -65,4 +65,27 @@ pub(crate) struct PageEnd {
     pub count: u64,
     /// Whether more messages lie beyond the page in its direction.
     pub more: bool,
+    /// The last version the store no longer keeps, when the request
+    /// reached into what retention trimmed (a TRIMMED frame rather than a
+    /// SYNC_END): retained history starts after it.
+    pub trimmed: Option<Version>,
+}
+
+impl PageEnd {
+    /// Whether `trimmed` (if any) is a cut the request reached: past the
+    /// anchor of an *after* request, below that of a *before* one (a
+    /// *latest* page is what is kept, never trimmed), with the page
+    /// starting at or after the cut. Anything else would let a peer move a
+    /// stream backwards or name a cut it did not need to.
+    pub(crate) fn trim_consistent(&self) -> bool {
+        let Some(t) = self.trimmed else {
+            return true;
+        };
+        let reaches = match self.range {
+            SyncRange::After(a) => t > a,
+            SyncRange::Before(b) => t < b,
+            SyncRange::Latest => false,
+        };
+        reaches && (self.count == 0 || self.first_prev >= t)
+    }
 }

@@ -498,3 +498,70 @@ async fn flood(port: u16, conns: u64, messages: u64) -> u64 {
     }
     0
 }
+
+/// Retention on a real Redis (`--retain-count 3`): client 1 writes ten
+/// messages while client 2 has never connected; client 2 then starts from
+/// nothing, its sync reaches the trimmed versions, and the server answers
+/// with where retained history starts (a TRIMMED frame): client 2 holds
+/// exactly the three kept, and no server mistakes the cut for a store that
+/// lost data (before, the page's first `prev` not following the client's
+/// head counted as a store regression and was patched over).
+#[test]
+fn a_client_that_missed_trimmed_messages_gets_the_kept_ones_and_no_regression() {
+    let _serial = serial();
+    let dir = temp_dir("procs-retain");
+    let redis = Redis::start(&dir);
+    let mut spec = ServerSpec::new(Some(redis.url()), "retain");
+    spec.extra = vec!["--retain-count".into(), "3".into()];
+    let server = spec.spawn(&dir.join("server.log"));
+    let tcp = format!("127.0.0.1:{}", spec.port);
+    let mut clients = [1, 2]
+        .into_iter()
+        .map(|id| ClientProc {
+            id,
+            conversations: vec![1],
+            servers: vec![tcp.clone()],
+            bin: "chat_client",
+            db: dir.join(format!("client-{id}.db")),
+            log: dir.join(format!("client-{id}.log")),
+            proc: None,
+        })
+        .collect::<Vec<_>>();
+    clients[0].start();
+    for i in 0..10 {
+        clients[0].send(1, &format!("m{i}"));
+    }
+    let db1 = clients[0].db.clone();
+    wait_for("client 1's sends acked", Duration::from_secs(60), || {
+        let file = Contents::load(&db1).map_err(|e| Diff::Broken(e.to_string()))?;
+        match file.outbox.values().filter(|o| o.receipt.is_some()).count() {
+            10 => Ok(()),
+            n => Err(Diff::Pending(format!("{n} of 10 acked"))),
+        }
+    });
+    clients[1].start();
+    let db2 = clients[1].db.clone();
+    let held = wait_for("client 2 caught up", Duration::from_secs(60), || {
+        let file = Contents::load(&db2).map_err(|e| Diff::Broken(e.to_string()))?;
+        let versions: Vec<u64> = file
+            .messages
+            .get(&1)
+            .map(|ms| ms.iter().map(|m| m.version.0).collect())
+            .unwrap_or_default();
+        if versions.last() == Some(&10) {
+            Ok(versions)
+        } else {
+            Err(Diff::Pending(format!("client 2 holds {versions:?}")))
+        }
+    });
+    assert_eq!(held, [8, 9, 10], "client 2 holds the kept messages only");
+    assert_eq!(
+        spec.metric("chat_store_regressions_total"),
+        Some(0),
+        "the cut is not a store regression"
+    );
+    drop(server);
+    drop(clients);
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}

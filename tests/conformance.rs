@@ -130,15 +130,21 @@ fn frame_text(f: &frame::Frame) -> String {
             sync_range_text(r.range),
             r.limit
         ),
-        Frame::SyncEnd(e) => format!(
-            "SYNC_END stream={} {} first_prev={} through={} count={} more={}",
-            e.stream.0,
-            sync_range_text(e.range),
-            e.first_prev.0,
-            e.through.0,
-            e.count,
-            u8::from(e.more)
-        ),
+        Frame::SyncEnd(e) => {
+            let head = format!(
+                "stream={} {} first_prev={} through={} count={} more={}",
+                e.stream.0,
+                sync_range_text(e.range),
+                e.first_prev.0,
+                e.through.0,
+                e.count,
+                u8::from(e.more)
+            );
+            match e.trimmed {
+                Some(t) => format!("TRIMMED {head} trimmed={}", t.0),
+                None => format!("SYNC_END {head}"),
+            }
+        }
         Frame::Receipt { sid, receipt } => format!("RECEIPT sid={sid} receipt={}", hex(receipt)),
         Frame::Datagram { seq, msg } => format!(
             "DATAGRAM seq={seq} stream={} version={} payload={}",

@@ -277,3 +277,79 @@ fn run_input() {
         .expect("a target of that name");
     run(&data);
 }
+
+/// The independent codec knows TRIMMED (PROTOCOL.md §4.10): it writes the
+/// spec's vectors byte for byte, reads them back, refuses a cut the
+/// request did not reach, and the `packet_decode` target's oracle (which
+/// insists the library rejects whatever the independent codec refuses)
+/// holds for each — before the codec knew 0x0A it failed on the first.
+#[test]
+fn the_independent_codec_knows_trimmed_frames() {
+    let hex = |s: &str| -> Vec<u8> {
+        s.split_whitespace()
+            .flat_map(|w| {
+                (0..w.len())
+                    .step_by(2)
+                    .map(move |i| u8::from_str_radix(&w[i..i + 2], 16).unwrap())
+            })
+            .collect()
+    };
+    let mut after = Vec::new();
+    harness::put_trimmed(
+        &mut after,
+        7,
+        harness::mode::AFTER,
+        300,
+        305,
+        310,
+        3,
+        false,
+        305,
+    );
+    assert_eq!(after, hex("0a 07 00 ac02 b102 b602 03 00 b102"));
+    let mut before = Vec::new();
+    harness::put_trimmed(
+        &mut before,
+        7,
+        harness::mode::BEFORE,
+        300,
+        0,
+        0,
+        0,
+        false,
+        200,
+    );
+    assert_eq!(before, hex("0a 07 02 ac02 00 00 00 00 c801"));
+    let cfg = harness::busy_pair().0.config().max_packet_size;
+    for (body, cut) in [(&after, 305), (&before, 200)] {
+        match harness::decode_packet(&harness::seal(body), cfg).as_deref() {
+            Some([harness::WireFrame::SyncEnd { trimmed, .. }]) => {
+                assert_eq!(*trimmed, Some(cut))
+            }
+            other => panic!("{body:02x?} decoded as {other:?}"),
+        }
+    }
+    let rejected = [
+        "0a 07 00 ac02 b102 b602 03 00 ac02", // after: cut not past the anchor
+        "0a 07 00 ac02 ac02 b602 04 00 b102", // the page starts below the cut
+        "0a 07 02 ac02 00 00 00 00 ac02",     // before: cut not below the anchor
+        "0a 07 01 00 00 00 00 00 05",         // latest: never trimmed
+        "0a 07 00 ac02 b102 b602 03 00",      // the cut missing
+    ];
+    for r in rejected {
+        assert_eq!(
+            harness::decode_packet(&harness::seal(&hex(r)), cfg),
+            None,
+            "{r}"
+        );
+    }
+    for body in [after, before]
+        .into_iter()
+        .chain(rejected.iter().map(|r| hex(r)))
+    {
+        // Mode byte 1: the rest is sealed as a body.
+        let mut input = vec![1u8];
+        input.extend_from_slice(&body);
+        harness::packet_decode(&input);
+    }
+}

@@ -669,17 +669,29 @@ impl<S: ChatStore> Shared<S> {
                         Default::default()
                     };
                     if let SyncRange::After(head) = req.range {
-                        // The client holds `head`; a first message that does
-                        // not follow it means the store lost what lay between.
+                        // The client holds `head` (or retention trimmed up
+                        // to past it: the page starts at the cut, and the
+                        // client is told); a first message that does not
+                        // follow that means the store lost what lay between.
+                        let from = head.max(page.trimmed);
                         if let Some(first) = page.messages.first_mut() {
-                            if first.prev != head && first.version > head {
-                                self.regressed(req.stream.0, first.prev, head, "a sync request");
-                                first.prev = head;
+                            if first.prev != from && first.version > from {
+                                self.regressed(req.stream.0, first.prev, from, "a sync request");
+                                first.prev = from;
                             }
                         }
                     }
-                    // Refused only under backpressure; the client asks again.
-                    let _ = conn.answer_sync(now, &req, &page.messages, page.more);
+                    // A request that reached what retention trimmed ends in
+                    // a TRIMMED frame saying where retained history starts
+                    // (otherwise this is `answer_sync`). Refused only under
+                    // backpressure; the client asks again.
+                    let _ = conn.answer_sync_trimmed(
+                        now,
+                        &req,
+                        page.trimmed,
+                        &page.messages,
+                        page.more,
+                    );
                 }
                 // The push is stored: the client gets it by sync when it
                 // comes back. Drop the connection, as M3 suggests.

@@ -15,6 +15,7 @@ pub mod kind {
     pub const RECEIPT: u8 = 0x07;
     pub const DATAGRAM: u8 = 0x08;
     pub const SKIPPED: u8 = 0x09;
+    pub const TRIMMED: u8 = 0x0A;
 }
 
 /// DATA flag bits (PROTOCOL.md §4.1).
@@ -168,6 +169,26 @@ pub fn put_sync_end(
     buf.push(u8::from(more));
 }
 
+/// A TRIMMED frame (PROTOCOL.md §4.10): a SYNC_END's fields, then the cut,
+/// all as given (consistent or not).
+#[allow(clippy::too_many_arguments)]
+pub fn put_trimmed(
+    buf: &mut Vec<u8>,
+    stream: u64,
+    mode: u8,
+    anchor: u64,
+    first_prev: u64,
+    through: u64,
+    count: u64,
+    more: bool,
+    trimmed: u64,
+) {
+    let start = buf.len();
+    put_sync_end(buf, stream, mode, anchor, first_prev, through, count, more);
+    buf[start] = kind::TRIMMED;
+    put_varint(buf, trimmed);
+}
+
 pub fn put_receipt(buf: &mut Vec<u8>, sid: u64, receipt: &[u8]) {
     buf.push(kind::RECEIPT);
     put_varint(buf, sid);
@@ -292,6 +313,8 @@ pub enum WireFrame {
         through: u64,
         count: u64,
         more: bool,
+        /// A TRIMMED frame's cut (PROTOCOL.md §4.10); `None`: a SYNC_END.
+        trimmed: Option<u64>,
     },
     Receipt {
         sid: u64,
@@ -466,7 +489,7 @@ pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>>
                     limit,
                 }
             }
-            kind::SYNC_END => {
+            kind::SYNC_END | kind::TRIMMED => {
                 let stream = get_varint(body, pos)?;
                 let (mode, anchor) = get_mode_anchor(body, pos)?;
                 let first_prev = get_varint(body, pos)?;
@@ -481,6 +504,22 @@ pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>>
                 if !fits {
                     return None;
                 }
+                let trimmed = if k == kind::TRIMMED {
+                    let t = get_varint(body, pos)?;
+                    // §4.10: a cut the request reached, never for latest,
+                    // and the page at or after it.
+                    let reached = match mode {
+                        mode::AFTER => t > anchor,
+                        mode::BEFORE => t < anchor,
+                        _ => false,
+                    };
+                    if !reached || (count > 0 && first_prev < t) {
+                        return None;
+                    }
+                    Some(t)
+                } else {
+                    None
+                };
                 WireFrame::SyncEnd {
                     stream,
                     mode,
@@ -489,6 +528,7 @@ pub fn decode_packet(p: &[u8], max_packet_size: usize) -> Option<Vec<WireFrame>>
                     through,
                     count,
                     more,
+                    trimmed,
                 }
             }
             kind::RECEIPT => WireFrame::Receipt {

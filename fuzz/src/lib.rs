@@ -30,8 +30,9 @@ mod sender_hostile;
 
 pub use codec::{
     data_flags, decode_packet, flag, get_varint, kind, mode, open_packet, package_fits, put_data,
-    put_datagram, put_range_list, put_receipt, put_skip_list, put_sync_end, put_varint, ranges_of,
-    receipt_of, seal, seal_for, skip_ranges_of, wire, WireFrame, CONN, ID_LEN,
+    put_datagram, put_range_list, put_receipt, put_skip_list, put_sync_end, put_trimmed,
+    put_varint, ranges_of, receipt_of, seal, seal_for, skip_ranges_of, wire, WireFrame, CONN,
+    ID_LEN,
 };
 pub use known_bugs::{avoiding, avoiding_known_bugs, expose_known_bug};
 pub use packet_decode::{busy_connection, busy_pair, packet_decode};

@@ -783,6 +783,9 @@ pub fn sender_hostile(data: &[u8]) {
                         through: page.last().map_or(empty_at, |m| m.version.0),
                         count: page.len() as u64,
                         more: *more,
+                        // This target answers with `answer_sync`: never a
+                        // TRIMMED frame.
+                        trimmed: None,
                     };
                     if !model.closed {
                         // A message already on its way (transmitted, a copy

@@ -232,6 +232,11 @@ pub struct Checker {
     started: BTreeMap<(ClientId, StreamId), Version>,
     /// Packages each client gave up: versions in `(after, last]`.
     gave_up: BTreeMap<(ClientId, StreamId), Vec<(Version, Version)>>,
+    /// The highest version each client was told its stream's store no
+    /// longer keeps (`ReceiverEvent::Trimmed`).
+    told_trimmed: BTreeMap<(ClientId, StreamId), Version>,
+    /// How far retention trimmed each stream in the store at the end.
+    trimmed: BTreeMap<StreamId, Version>,
     /// Commits of earlier lives of wiped databases (for `Acked` only).
     former: BTreeSet<(ClientId, StreamId, Version)>,
     /// Downstream acks: the server heard the client committed these.
@@ -357,6 +362,20 @@ impl Checker {
             .push((after, last));
     }
 
+    /// `client` was told `stream`'s store no longer keeps the versions up
+    /// to `through` (`ReceiverEvent::Trimmed`).
+    pub fn trimmed(&mut self, client: ClientId, stream: StreamId, through: Version) {
+        let t = self.told_trimmed.entry((client, stream)).or_default();
+        *t = (*t).max(through);
+    }
+
+    /// The store's retention trimmed `stream` up to `through`: those
+    /// messages are still listed by [`stored`](Self::stored), but a member
+    /// may lack them if it was told ([`trimmed`](Self::trimmed)).
+    pub fn retention(&mut self, stream: StreamId, through: Version) {
+        self.trimmed.insert(stream, through);
+    }
+
     /// `client`'s database was wiped (a reinstall): what it committed so
     /// far still backs the acks it sent, but its database is judged from
     /// the records that follow.
@@ -375,6 +394,7 @@ impl Checker {
             self.history.remove(&k);
             self.started.remove(&k);
             self.gave_up.remove(&k);
+            self.told_trimmed.remove(&k);
         }
     }
 
@@ -502,8 +522,18 @@ impl Checker {
                 .get(&client)
                 .is_some_and(|m| m.contains(&stream));
             if member {
+                // Not lost only if the store really trimmed it and the
+                // client was told so: never a silent gap.
+                let cut = self.trimmed.get(&stream).copied().unwrap_or_default();
+                let told = self
+                    .told_trimmed
+                    .get(&(client, stream))
+                    .copied()
+                    .unwrap_or_default();
                 for &version in stored.difference(&seen) {
-                    found.push(v(ViolationKind::Lost, version));
+                    if version > cut.min(told) {
+                        found.push(v(ViolationKind::Lost, version));
+                    }
                 }
             }
         }

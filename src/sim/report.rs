@@ -139,6 +139,9 @@ pub struct Report {
     pub history_pages: u64,
     /// Messages in them, stored.
     pub history_messages: u64,
+    /// Answers that told a client its sync or history request reached
+    /// versions the store's retention trimmed (`ReceiverEvent::Trimmed`).
+    pub trimmed: u64,
     /// At-most-once datagrams sent by clients.
     pub datagrams_sent: u64,
     /// Datagrams received, at the server and relayed to clients.
@@ -288,6 +291,9 @@ impl fmt::Display for Report {
             "reinstalls / history pages / messages",
             &Triple(self.reinstalls, self.history_pages, self.history_messages),
         )?;
+        if self.trimmed > 0 {
+            row(f, "told of trimmed history (retention)", &self.trimmed)?;
+        }
         row(
             f,
             "datagrams sent / received",

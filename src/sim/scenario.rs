@@ -143,6 +143,15 @@ pub struct SimConfig {
     /// sends the outbox message again (same stream and version: stored
     /// once), the server pushes the message again a while later.
     pub resend_escalated: bool,
+    /// Retention: the server's store keeps only the newest this many
+    /// messages of each conversation (`None`: everything). Reads answer
+    /// with where retained history starts
+    /// ([`Sender::answer_sync_trimmed`](crate::Sender::answer_sync_trimmed)),
+    /// and a client that missed trimmed messages is told
+    /// ([`ReceiverEvent::Trimmed`](crate::ReceiverEvent::Trimmed)) and
+    /// keeps the range; the checker accepts a stored message a member
+    /// never got only when it was trimmed and the member was told.
+    pub retain: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -184,6 +193,7 @@ impl Default for SimConfig {
             datagrams: 0,
             markers: 0,
             resend_escalated: false,
+            retain: None,
         }
     }
 }

@@ -39,12 +39,14 @@ pub(super) struct SimStore {
     pending: usize,
     /// When the last write begun lands: later ones land after it.
     tail: Instant,
+    /// Messages kept per stream (`None`: all); see [`SimConfig::retain`](super::SimConfig::retain).
+    retain: Option<usize>,
 }
 
 impl SimStore {
     /// An empty store whose allocator persists a bound every `alloc_step`
     /// versions.
-    pub(super) fn new(alloc_step: u64) -> Result<SimStore, SimError> {
+    pub(super) fn new(alloc_step: u64, retain: Option<usize>) -> Result<SimStore, SimError> {
         let store = MemoryStore::with_alloc_step(alloc_step)
             .map_err(|e| SimError::Config(format!("alloc_step {alloc_step}: {e}")))?;
         Ok(SimStore {
@@ -52,6 +54,7 @@ impl SimStore {
             life: 0,
             pending: 0,
             tail: Instant::ZERO,
+            retain: retain.map(|n| n.max(1)),
         })
     }
 
@@ -109,14 +112,46 @@ impl SimStore {
         self.store.append_package(stream, members)
     }
 
-    /// [`Store::read`]: a page of `stream` for a sync request.
+    /// [`Store::read`]: a page of `stream` for a sync request, with what
+    /// retention trimmed left out and reported ([`Page::trimmed`]).
+    ///
+    /// The memory store keeps every message (the checker needs them all);
+    /// retention is modelled here as a cut below which reads see nothing.
+    /// The cut only moves up (messages are only added), and the newest
+    /// `retain` messages — the stream's head among them — are always kept.
     pub(super) fn read(
         &self,
         stream: StreamId,
         range: SyncRange,
         limit: u32,
     ) -> Result<Page, SimError> {
-        resolve("read", self.store.read(stream, range, limit))
+        let cut = self.trimmed(stream);
+        let range = match range {
+            SyncRange::After(a) => SyncRange::After(a.max(cut)),
+            r => r,
+        };
+        let mut page = resolve("read", self.store.read(stream, range, limit))?;
+        if cut > Version::ZERO && !matches!(range, SyncRange::After(_)) {
+            // Older pages (before, latest): drop what lies at or below the
+            // cut; nothing older than it is kept any more.
+            page.messages.retain(|m| m.version > cut);
+            page.more = page.more && page.messages.first().is_some_and(|m| m.prev > cut);
+        }
+        page.trimmed = cut;
+        Ok(page)
+    }
+
+    /// The last version of `stream` retention trimmed (`Version::ZERO`:
+    /// none): everything but the newest `retain` messages.
+    pub(super) fn trimmed(&self, stream: StreamId) -> Version {
+        let Some(keep) = self.retain else {
+            return Version::ZERO;
+        };
+        let all = self.store.messages(stream);
+        match all.len().checked_sub(keep + 1) {
+            Some(i) => all[i].version,
+            None => Version::ZERO,
+        }
     }
 
     /// [`Store::receipt`]: the version a send was stored under, if it was.

@@ -79,6 +79,10 @@ pub(super) struct ClientDb {
     /// Every package given up per conversation, `(after, last]`: told to
     /// each new connection, so pushes of them are never taken as stored.
     pub(super) passed: BTreeMap<StreamId, Vec<(Version, Version)>>,
+    /// The highest version per conversation the app was told the server's
+    /// store no longer keeps (`ReceiverEvent::Trimmed`): stored messages up
+    /// to it (and to the store's cut) it may never get.
+    pub(super) told_trimmed: BTreeMap<StreamId, Version>,
     /// Versions still to fetch as history, per conversation: ranges
     /// `(after, before)`, the first being fetched.
     pub(super) missing: BTreeMap<StreamId, VecDeque<(Version, Version)>>,
@@ -136,6 +140,7 @@ impl ClientDb {
         self.started.clear();
         self.passed_to.clear();
         self.passed.clear();
+        self.told_trimmed.clear();
         self.missing.clear();
         self.fresh = true;
     }
@@ -358,6 +363,27 @@ impl World {
                 db.passed.entry(stream).or_default().push((after, last));
                 self.checker.gave_up(id, stream, after, last);
                 self.want_history(c, stream, after, Version(last.0 + 1));
+            }
+            Event::Receiver(ReceiverEvent::Trimmed {
+                stream,
+                after,
+                through,
+            }) => {
+                // The server's store no longer keeps what is at or below
+                // `through`. A sync passed over `(after, through]`: kept
+                // with the conversation like a given-up package (told to
+                // later connections), never fetched as history — it is
+                // gone. A history page says only where history ends.
+                let db = &mut self.clients[c].db;
+                if after < through {
+                    let to = db.passed_to.entry(stream).or_default();
+                    *to = (*to).max(through);
+                    db.passed.entry(stream).or_default().push((after, through));
+                }
+                let told = db.told_trimmed.entry(stream).or_default();
+                *told = (*told).max(through);
+                self.counters.trimmed += 1;
+                self.checker.trimmed(id, stream, through);
             }
             Event::Receiver(ReceiverEvent::History {
                 stream,

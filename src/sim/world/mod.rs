@@ -170,7 +170,7 @@ impl World {
             seq: 0,
             server: Server {
                 up: true,
-                store: SimStore::new(cfg.alloc_step)?,
+                store: SimStore::new(cfg.alloc_step, cfg.retain)?,
                 conns: (0..n).map(|_| None).collect(),
                 origins: BTreeMap::new(),
                 passed: BTreeMap::new(),

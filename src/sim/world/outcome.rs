@@ -53,6 +53,9 @@ impl World {
         let mut checker = core::mem::take(&mut self.checker);
         let mut versions_skipped = 0;
         let contents = self.server.store.contents();
+        for (stream, _) in &contents {
+            checker.retention(*stream, self.server.store.trimmed(*stream));
+        }
         for (stream, chain) in &contents {
             let origins = self.server.origins.get(stream);
             for &(version, prev) in chain {
@@ -129,6 +132,7 @@ impl World {
             skipped_up: k.skipped_up,
             history_pages: k.history_pages,
             history_messages: k.history_messages,
+            trimmed: k.trimmed,
             datagrams_sent: k.datagrams_sent,
             datagrams_received: k.datagrams_received,
             markers_received: k.markers_received,

@@ -191,7 +191,10 @@ impl World {
         let Some(sc) = self.server.conns[c].as_mut() else {
             return;
         };
-        match sc.conn.answer_sync(now, &req, &page.messages, page.more) {
+        match sc
+            .conn
+            .answer_sync_trimmed(now, &req, page.trimmed, &page.messages, page.more)
+        {
             Ok(()) => {
                 self.counters.sync_pages += 1;
                 self.counters.sync_messages += page.messages.len() as u64;

@@ -2,8 +2,10 @@
 //! every process up; and, when it is not, what is still outstanding (the
 //! text of a stall report).
 
+use super::client::Client;
 use super::World;
-use alloc::collections::VecDeque;
+use crate::StreamId;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -25,8 +27,43 @@ impl World {
                 && c.db.history_done()
                 && c.conversations
                     .iter()
-                    .all(|k| c.db.held(*k) >= s.stored(*k))
+                    .all(|k| self.accounted(c, *k) >= s.stored(*k))
         })
+    }
+
+    /// Messages of `conversation` client `c` accounts for: those it holds,
+    /// and the stored ones it lacks that retention trimmed and it was told
+    /// of (`ReceiverEvent::Trimmed`) — up to both the store's cut and what
+    /// it was told, never a message above either: that one is still owed.
+    fn accounted(&self, c: &Client, conversation: StreamId) -> usize {
+        let held = c.db.held(conversation);
+        let told =
+            c.db.told_trimmed
+                .get(&conversation)
+                .copied()
+                .unwrap_or_default();
+        if told.0 == 0 {
+            return held;
+        }
+        let limit = told.min(self.server.store.trimmed(conversation));
+        let Some(stored) = self.server.origins.get(&conversation) else {
+            return held;
+        };
+        let mut have: BTreeSet<_> = BTreeSet::new();
+        for versions in [
+            c.db.streams.get(&conversation),
+            c.db.history.get(&conversation),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            have.extend(versions.iter().copied().filter(|v| *v <= limit));
+        }
+        let gone = stored
+            .range(..=limit)
+            .filter(|(v, _)| !have.contains(*v))
+            .count();
+        held + gone
     }
 
     /// What is still outstanding, for a stall report (empty if nothing).
@@ -48,7 +85,7 @@ impl World {
             let missing: usize = c
                 .conversations
                 .iter()
-                .map(|k| s.stored(*k).saturating_sub(c.db.held(*k)))
+                .map(|k| s.stored(*k).saturating_sub(self.accounted(c, *k)))
                 .sum();
             let history: usize = c.db.missing.values().map(VecDeque::len).sum();
             // Conversations of a reinstalled client still waiting for their

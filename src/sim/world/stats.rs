@@ -34,6 +34,7 @@ pub(super) struct Counters {
     pub(super) skipped_up: u64,
     pub(super) history_pages: u64,
     pub(super) history_messages: u64,
+    pub(super) trimmed: u64,
     pub(super) datagrams_sent: u64,
     pub(super) datagrams_received: u64,
     pub(super) markers_received: u64,
