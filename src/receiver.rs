@@ -1136,7 +1136,7 @@ impl Receiver {
             end: None,
         });
         match kind {
-            SyncKind::Gap => {}
+            SyncKind::UntilMovedOn => {}
             SyncKind::Resume => sync.for_gap = false,
             SyncKind::Latest(n) => {
                 sync.for_gap = false;
@@ -1195,7 +1195,7 @@ impl Receiver {
             if let Some(sync) = c.sync.as_mut() {
                 sync.attempts = 0;
             }
-            self.start_sync(stream, SyncKind::Gap);
+            self.start_sync(stream, SyncKind::UntilMovedOn);
         } else {
             c.sync = None;
             self.timers.disarm(c.slot, Timer::Sync);
@@ -1696,7 +1696,7 @@ impl Receiver {
             after: head,
             waiting_after,
         });
-        self.start_sync(stream, SyncKind::Gap);
+        self.start_sync(stream, SyncKind::UntilMovedOn);
     }
 
     /// The package at the head stayed incomplete: fetch it again, or give
@@ -1721,7 +1721,7 @@ impl Receiver {
             open.attempts += 1;
             let at = now + self.config.package_timeout;
             self.timers.arm(&mut c.slot, stream, Timer::Package, at);
-            self.start_sync(stream, SyncKind::Gap);
+            self.start_sync(stream, SyncKind::UntilMovedOn);
             return;
         }
         let open = *open;
@@ -1784,7 +1784,7 @@ impl Receiver {
                 Timer::Gap => self.report_gap(now, stream),
                 Timer::Sync => {
                     if c.sync.is_some() {
-                        self.start_sync(stream, SyncKind::Gap);
+                        self.start_sync(stream, SyncKind::UntilMovedOn);
                     }
                 }
                 Timer::Package => self.on_package_timeout(now, stream),
@@ -2012,8 +2012,10 @@ const MAX_SYNC_BACKOFF: u32 = 3;
 /// Why a sync starts.
 #[derive(Clone, Copy)]
 enum SyncKind {
-    /// A hole in the chain (or an incomplete package): done once it closes.
-    Gap,
+    /// What follows the head, until the stream moves on: a reported gap,
+    /// an incomplete package's re-fetch, the next page, a retry. Done once
+    /// the hole closes.
+    UntilMovedOn,
     /// The integrity check after resume: done when nothing more follows.
     Resume,
     /// An empty stream starting from its latest messages.

@@ -185,7 +185,7 @@ struct Entry {
     receipt: Option<Bytes>,
     /// The peer committed it, but its receipt has not arrived: it is
     /// resent (a duplicate makes the peer send the receipt again).
-    committed: bool,
+    awaiting_receipt: bool,
     /// Neighbours on the retransmission list, ordered by last transmission.
     prev: u64,
     next: u64,
@@ -214,7 +214,7 @@ pub struct Sender {
     in_transit: usize,
     /// When the peer last reported holding something new: a stall is
     /// counted from there, not from when the pinned message arrived.
-    last_receipt: Instant,
+    last_progress: Instant,
     /// Sync answers waiting for the window: they go before the backlog,
     /// because the peer may hold later messages that wait for them.
     answers: VecDeque<(Message, bool)>,
@@ -296,7 +296,7 @@ impl Sender {
             backlog: VecDeque::new(),
             answers: VecDeque::new(),
             in_transit: 0,
-            last_receipt: Instant::ZERO,
+            last_progress: Instant::ZERO,
             datagrams: VecDeque::new(),
             next_datagram: 0,
             tx_queue: VecDeque::new(),
@@ -718,7 +718,7 @@ impl Sender {
                     return;
                 };
                 e.receipt = Some(receipt);
-                if e.committed {
+                if e.awaiting_receipt {
                     self.settle_acked(sid);
                     self.fill_window();
                 }
@@ -888,7 +888,7 @@ impl Sender {
             history,
             received_at: Instant::ZERO,
             receipt: None,
-            committed: false,
+            awaiting_receipt: false,
             state: State::Queued,
             tx_count: 0,
             last_sent: Instant::ZERO,
@@ -1014,14 +1014,14 @@ impl Sender {
         };
         // Never transmitted (flow control held it back while a later SID
         // went out): no peer can hold it; a claim that it does is ignored.
-        if e.state == State::Received || e.committed || e.tx_count == 0 {
+        if e.state == State::Received || e.awaiting_receipt || e.tx_count == 0 {
             return;
         }
         let was = e.state;
         e.state = State::Received;
         e.received_at = now;
         self.in_transit -= 1;
-        self.last_receipt = now;
+        self.last_progress = now;
         let info = (sid, e.tx_count, e.last_sent);
         // An ack for a resent message may be for the original copy: only
         // trust its send time if it came back no sooner than a round trip
@@ -1139,12 +1139,12 @@ impl Sender {
             return;
         };
         if e.msg.wants_receipt && e.receipt.is_none() {
-            if e.committed {
+            if e.awaiting_receipt {
                 return;
             }
             // The RECEIPT frame was lost: resend the message when the timer
             // fires, and the peer answers the duplicate with the receipt.
-            e.committed = true;
+            e.awaiting_receipt = true;
             let state = e.state;
             if state == State::Queued {
                 return; // about to be resent anyway
@@ -1195,7 +1195,7 @@ impl Sender {
         e.state = State::Queued;
         // A committed message only lacks its receipt: the peer is alive and
         // has it, so keep asking (never escalate what is stored).
-        if e.tx_count > self.config.max_retransmits && !e.committed {
+        if e.tx_count > self.config.max_retransmits && !e.awaiting_receipt {
             if let Some(e) = self.settle(sid) {
                 self.stats.escalated += 1;
                 self.settled_alone_end = self.settled_alone_end.max(sid + 1);
@@ -1221,7 +1221,7 @@ impl Sender {
         }
         let e = self.ring.front()?.as_ref()?;
         let stall = self.config.window_stall_timeout;
-        let since = e.received_at.max(self.last_receipt);
+        let since = e.received_at.max(self.last_progress);
         let heard_since = self.last_heard >= since + stall / 2;
         (e.state == State::Received && heard_since).then(|| since + stall)
     }
@@ -1582,7 +1582,7 @@ impl Sender {
             if let Some(r) = &e.receipt {
                 s.bytes(r);
             }
-            s.b(e.committed);
+            s.b(e.awaiting_receipt);
             s.u(e.prev);
             s.u(e.next);
         }
@@ -1617,7 +1617,7 @@ impl Sender {
             s.u(v);
         }
         s.instant(self.last_heard);
-        s.instant(self.last_receipt);
+        s.instant(self.last_progress);
         s.instant(self.busy_since);
         s.b(self.ping_due);
         s.b(self.floor_due);
@@ -1689,7 +1689,7 @@ impl Sender {
             let history = d.b()?;
             let received_at = d.instant()?;
             let receipt = if d.b()? { Some(d.bytes()?) } else { None };
-            let committed = d.b()?;
+            let awaiting_receipt = d.b()?;
             let prev = d.u()?;
             let next = d.u()?;
             tx.ring.push_back(Some(Entry {
@@ -1702,7 +1702,7 @@ impl Sender {
                 history,
                 received_at,
                 receipt,
-                committed,
+                awaiting_receipt,
                 prev,
                 next,
             }));
@@ -1739,7 +1739,7 @@ impl Sender {
         tx.peer_commit_floor = d.u()?;
         tx.backoff = d.u32()?;
         tx.last_heard = d.instant()?;
-        tx.last_receipt = d.instant()?;
+        tx.last_progress = d.instant()?;
         tx.busy_since = d.instant()?;
         tx.ping_due = d.b()?;
         tx.floor_due = d.b()?;
