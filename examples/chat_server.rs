@@ -242,9 +242,12 @@ async fn run(
             server::serve(listeners, store, options, metrics, kick, shutdown).await;
         }
         #[cfg(not(feature = "redis-store"))]
-        Some(_) => {
+        Some(opts) => {
             let _ = prefix;
-            eprintln!("chat_server: built without Redis; use --features redis-store");
+            eprintln!(
+                "chat_server: built without Redis, so {} can not be used; use --features redis-store",
+                opts.urls.join(",")
+            );
             std::process::exit(2)
         }
     }
