@@ -822,9 +822,10 @@ impl Sender {
         None
     }
 
-    /// The lowest queued SID. Everything below the resend floor is held by
-    /// the peer, so the scan starts there and passes only entries on the
-    /// wire or settled.
+    /// The lowest queued SID at or above the resend floor (below it the
+    /// peer holds everything; a message resent there only for its receipt
+    /// is found at the queue's front instead). The scan passes only entries
+    /// on the wire or settled.
     fn lowest_queued(&self) -> Option<u64> {
         let from = self.resend_floor.max(self.base) - self.base;
         let at = self
